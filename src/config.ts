@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+/**
+ * Environment → one typed, validated config object. Every variable is optional; a bad value
+ * fails start-up with a message that names the variable.
+ */
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+const envSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: int(4000).pipe(z.number().max(65535)),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z.string().min(1).default('./data/threadql.db'),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.string().url().optional(),
+  LLM_API: z.enum(['responses', 'chat']).default('responses'),
+  DEFAULT_MODEL: z.string().min(1).default('gpt-5.4-mini'),
+  /** SDK retries before any output arrived (total attempts = retries + 1). */
+  PROVIDER_MAX_RETRIES: int(2),
+  /** Time allowed for the provider to start answering (the SDK's own timeout). */
+  PROVIDER_TIMEOUT_MS: int(60_000, 1),
+  /** Longest silence allowed between two stream chunks; the SDK timeout does not cover a stalled body. */
+  STREAM_IDLE_TIMEOUT_MS: int(60_000, 1),
+  /** Streamed text is written to the database at most this often, or when this many characters are pending. */
+  FLUSH_INTERVAL_MS: int(100, 1),
+  FLUSH_MAX_CHARS: int(4096, 1),
+  /** Deltas of finished messages are kept for exact replay at least this long. */
+  EVENT_RETENTION_HOURS: int(24, 1),
+  SHUTDOWN_GRACE_MS: int(10_000),
+  MAX_CONTENT_CHARS: int(100_000, 1),
+  MAX_METADATA_KEYS: int(16, 0),
+  MAX_METADATA_KEY_CHARS: int(64, 1),
+  MAX_METADATA_VALUE_CHARS: int(512, 1),
+  MAX_TITLE_CHARS: int(512, 1),
+  MAX_INSTRUCTIONS_CHARS: int(32_000, 1),
+  MAX_THREAD_MESSAGES: int(100, 1),
+  MAX_BODY_BYTES: int(1024 * 1024, 1),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Limits {
+  contentChars: number;
+  metadataKeys: number;
+  metadataKeyChars: number;
+  metadataValueChars: number;
+  titleChars: number;
+  instructionsChars: number;
+  threadMessages: number;
+  bodyBytes: number;
+}
+
+export interface Config {
+  production: boolean;
+  port: number;
+  host: string;
+  databaseUrl: string;
+  llm: {
+    api: 'responses' | 'chat';
+    /** True when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: the offline model answers. */
+    offline: boolean;
+    apiKey: string | undefined;
+    baseURL: string | undefined;
+    defaultModel: string;
+    maxRetries: number;
+    timeoutMs: number;
+    idleTimeoutMs: number;
+  };
+  flush: { intervalMs: number; maxChars: number };
+  eventRetentionMs: number;
+  shutdownGraceMs: number;
+  limits: Limits;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as they do in most shells' .env handling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    production: e.NODE_ENV === 'production',
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    llm: {
+      api: e.LLM_API,
+      offline: !e.OPENAI_API_KEY && !e.OPENAI_BASE_URL,
+      apiKey: e.OPENAI_API_KEY,
+      baseURL: e.OPENAI_BASE_URL,
+      defaultModel: e.DEFAULT_MODEL,
+      maxRetries: e.PROVIDER_MAX_RETRIES,
+      timeoutMs: e.PROVIDER_TIMEOUT_MS,
+      idleTimeoutMs: e.STREAM_IDLE_TIMEOUT_MS,
+    },
+    flush: { intervalMs: e.FLUSH_INTERVAL_MS, maxChars: e.FLUSH_MAX_CHARS },
+    eventRetentionMs: e.EVENT_RETENTION_HOURS * 3_600_000,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    limits: {
+      contentChars: e.MAX_CONTENT_CHARS,
+      metadataKeys: e.MAX_METADATA_KEYS,
+      metadataKeyChars: e.MAX_METADATA_KEY_CHARS,
+      metadataValueChars: e.MAX_METADATA_VALUE_CHARS,
+      titleChars: e.MAX_TITLE_CHARS,
+      instructionsChars: e.MAX_INSTRUCTIONS_CHARS,
+      threadMessages: e.MAX_THREAD_MESSAGES,
+      bodyBytes: e.MAX_BODY_BYTES,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}

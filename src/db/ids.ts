@@ -1,0 +1,22 @@
+import { randomBytes } from 'node:crypto';
+
+export const idPrefixes = {
+  Assistant: 'asst',
+  Thread: 'thread',
+  Message: 'msg',
+  Run: 'run',
+} as const;
+
+export type NodeTypeName = keyof typeof idPrefixes;
+
+/** `<prefix>_<22 base64url chars>`: 128 random bits, so ids cannot be guessed. */
+export function newId(type: NodeTypeName): string {
+  return `${idPrefixes[type]}_${randomBytes(16).toString('base64url')}`;
+}
+
+/** The node type an id names, from its prefix; null for anything else. */
+export function nodeTypeOf(id: string): NodeTypeName | null {
+  const prefix = id.slice(0, id.indexOf('_'));
+  for (const [type, p] of Object.entries(idPrefixes)) if (p === prefix) return type as NodeTypeName;
+  return null;
+}

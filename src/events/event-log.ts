@@ -1,0 +1,179 @@
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { events, messages, threads } from '../db/schema.js';
+import type { EventListener, PubSub } from './pubsub.js';
+import { eventFromRow, eventPayload } from './serialize.js';
+import type { MessageDeltaEvent, NewThreadEvent, ThreadEvent } from './types.js';
+
+export interface FlushOptions {
+  intervalMs: number;
+  maxChars: number;
+  /** Also flush when this many deltas wait; bounds what a crash can lose (see recovery). */
+  maxEvents: number;
+}
+
+interface PendingDeltas {
+  /** The thread's stored last_event_seq when this batch began. */
+  baseSeq: number;
+  events: MessageDeltaEvent[];
+  chars: number;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The per-thread event log: allocates `seq`, stores events, publishes them live, replays them.
+ *
+ * Status changes and message snapshots are stored in the same transaction as the change they
+ * describe. Streamed text (deltas) is published at once but stored in batches — by time or
+ * size — together with the message content it appends, so storage costs one transaction per
+ * flush, never one per token. Every stored write flushes the thread's pending deltas first,
+ * so stored seq order is publish order.
+ */
+export class EventLog {
+  private readonly pending = new Map<string, PendingDeltas>();
+
+  private readonly selectLastSeq;
+  private readonly insertEvent;
+  private readonly appendContent;
+  private readonly setLastSeq;
+
+  constructor(
+    private readonly db: Db,
+    readonly pubsub: PubSub,
+    private readonly options: FlushOptions,
+  ) {
+    this.selectLastSeq = db
+      .select({ lastEventSeq: threads.lastEventSeq })
+      .from(threads)
+      .where(eq(threads.id, sql.placeholder('threadId')))
+      .prepare();
+    this.insertEvent = db.$client.prepare(
+      'insert into events (thread_id, seq, type, message_id, payload, created_at) values (?, ?, ?, ?, ?, ?)',
+    );
+    this.appendContent = db
+      .update(messages)
+      .set({ content: sql`${messages.content} || ${sql.placeholder('text')}` })
+      .where(eq(messages.id, sql.placeholder('messageId')))
+      .prepare();
+    this.setLastSeq = db
+      .update(threads)
+      .set({ lastEventSeq: sql`${sql.placeholder('seq')}` })
+      .where(eq(threads.id, sql.placeholder('threadId')))
+      .prepare();
+  }
+
+  /**
+   * Runs `write` and stores the events it returns in one transaction (after the thread's
+   * pending deltas), then publishes them. Returns `write`'s result.
+   */
+  commit<T>(threadId: string, write: (db: Db) => { result: T; events: NewThreadEvent[] }): T {
+    const stored: ThreadEvent[] = [];
+    const result = this.db.transaction(() => {
+      this.storePending(threadId);
+      const out = write(this.db);
+      if (out.events.length > 0) {
+        let seq = this.storedLastSeq(threadId);
+        const now = Date.now();
+        for (const input of out.events) {
+          const event = { ...input, seq: ++seq, threadId } as ThreadEvent;
+          this.insertStored(event, now);
+          stored.push(event);
+        }
+        this.setLastSeq.run({ threadId, seq });
+      }
+      return out.result;
+    });
+    this.clearPending(threadId);
+    for (const event of stored) this.pubsub.publish(event);
+    return result;
+  }
+
+  /** Publishes streamed text now; stores it with the next flush. */
+  appendDelta(threadId: string, runId: string, messageId: string, delta: string): void {
+    let batch = this.pending.get(threadId);
+    if (!batch) {
+      const timer = setTimeout(() => this.flush(threadId), this.options.intervalMs);
+      timer.unref();
+      batch = { baseSeq: this.storedLastSeq(threadId), events: [], chars: 0, timer };
+      this.pending.set(threadId, batch);
+    }
+    const event: MessageDeltaEvent = {
+      kind: 'MESSAGE_DELTA',
+      seq: batch.baseSeq + batch.events.length + 1,
+      threadId,
+      runId,
+      messageId,
+      delta,
+    };
+    batch.events.push(event);
+    batch.chars += delta.length;
+    this.pubsub.publish(event);
+    if (batch.chars >= this.options.maxChars || batch.events.length >= this.options.maxEvents) {
+      this.flush(threadId);
+    }
+  }
+
+  /** Stores the thread's pending deltas (one transaction). */
+  flush(threadId: string): void {
+    if (!this.pending.has(threadId)) return;
+    this.db.transaction(() => this.storePending(threadId));
+    this.clearPending(threadId);
+  }
+
+  flushAll(): void {
+    for (const threadId of [...this.pending.keys()]) this.flush(threadId);
+  }
+
+  /** Drops pending deltas of a thread that is being deleted. */
+  forget(threadId: string): void {
+    this.clearPending(threadId);
+  }
+
+  /**
+   * Subscribes to live events, after delivering (in the same tick, so nothing falls in
+   * between) the stored events with seq > `after`. `after: null` means live only.
+   */
+  subscribe(threadId: string, after: number | null, listener: EventListener): { backlog: ThreadEvent[]; unsubscribe: () => void } {
+    let backlog: ThreadEvent[] = [];
+    if (after !== null) {
+      this.flush(threadId);
+      backlog = this.db
+        .select()
+        .from(events)
+        .where(and(eq(events.threadId, threadId), gt(events.seq, after)))
+        .orderBy(asc(events.seq))
+        .all()
+        .map(eventFromRow);
+    }
+    return { backlog, unsubscribe: this.pubsub.subscribe(threadId, listener) };
+  }
+
+  private storedLastSeq(threadId: string): number {
+    return this.selectLastSeq.get({ threadId })?.lastEventSeq ?? 0;
+  }
+
+  private storePending(threadId: string): void {
+    const batch = this.pending.get(threadId);
+    if (!batch || batch.events.length === 0) return;
+    const now = Date.now();
+    const textByMessage = new Map<string, string>();
+    for (const event of batch.events) {
+      this.insertStored(event, now);
+      textByMessage.set(event.messageId, (textByMessage.get(event.messageId) ?? '') + event.delta);
+    }
+    for (const [messageId, text] of textByMessage) this.appendContent.run({ messageId, text });
+    this.setLastSeq.run({ threadId, seq: batch.events.at(-1)!.seq });
+  }
+
+  private clearPending(threadId: string): void {
+    const batch = this.pending.get(threadId);
+    if (!batch) return;
+    clearTimeout(batch.timer);
+    this.pending.delete(threadId);
+  }
+
+  private insertStored(event: ThreadEvent, now: number): void {
+    const messageId = event.kind === 'MESSAGE_DELTA' ? event.messageId : null;
+    this.insertEvent.run(event.threadId, event.seq, event.kind, messageId, JSON.stringify(eventPayload(event)), now);
+  }
+}

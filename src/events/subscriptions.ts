@@ -1,0 +1,60 @@
+import type { Db } from '../db/client.js';
+import { findMessage, findRun, findThread } from '../db/lookups.js';
+import { NotFoundError } from '../errors.js';
+import type { EventLog } from './event-log.js';
+import { EventQueue } from './event-queue.js';
+import { isTerminalRunStatus, type ThreadEvent } from './types.js';
+
+/**
+ * threadEvents: stored events with seq > after (none when after is null), then live ones.
+ * Never ends by itself.
+ */
+export function threadEventStream(db: Db, log: EventLog, threadId: string, after: number | null): EventQueue<ThreadEvent> {
+  if (!findThread(db, threadId)) throw new NotFoundError('thread', threadId);
+  let unsubscribe = () => {};
+  const queue = new EventQueue<ThreadEvent>(() => unsubscribe());
+  const subscription = log.subscribe(threadId, after, (event) => queue.push(event));
+  unsubscribe = subscription.unsubscribe;
+  for (const event of subscription.backlog) queue.push(event);
+  return queue;
+}
+
+/**
+ * runEvents: a snapshot (the reply so far, then the run's status, both at the thread's current
+ * seq), then the run's live events; ends after the run's terminal status event.
+ */
+export function runEventStream(db: Db, log: EventLog, runId: string): EventQueue<ThreadEvent> {
+  const found = findRun(db, runId);
+  if (!found) throw new NotFoundError('run', runId);
+  // Stored state and seq must describe the same moment: store pending deltas first.
+  log.flush(found.threadId);
+  const run = findRun(db, runId)!;
+  const seq = findThread(db, run.threadId)!.lastEventSeq;
+  const reply = run.replyMessageId ? findMessage(db, run.replyMessageId) : undefined;
+
+  let unsubscribe = () => {};
+  const queue = new EventQueue<ThreadEvent>(() => unsubscribe());
+  if (reply) queue.push({ kind: 'MESSAGE', seq, threadId: run.threadId, message: reply });
+  queue.push({ kind: 'RUN_STATUS', seq, threadId: run.threadId, run });
+  if (isTerminalRunStatus(run.status)) {
+    queue.end();
+    return queue;
+  }
+  unsubscribe = log.subscribe(run.threadId, null, (event) => {
+    if (!belongsToRun(event, runId)) return;
+    queue.push(event);
+    if (event.kind === 'RUN_STATUS' && isTerminalRunStatus(event.run.status)) queue.end();
+  }).unsubscribe;
+  return queue;
+}
+
+function belongsToRun(event: ThreadEvent, runId: string): boolean {
+  switch (event.kind) {
+    case 'RUN_STATUS':
+      return event.run.id === runId;
+    case 'MESSAGE_DELTA':
+      return event.runId === runId;
+    case 'MESSAGE':
+      return event.message.role === 'ASSISTANT' && event.message.runId === runId;
+  }
+}

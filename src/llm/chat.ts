@@ -1,0 +1,70 @@
+import type OpenAI from 'openai';
+import { abortError, toProviderError, untilAborted } from './errors.js';
+import { withIdleTimeout } from './idle-timeout.js';
+import { createOpenAiClient } from './responses.js';
+import type { OpenAiProviderOptions } from './responses.js';
+import { ProviderError } from './types.js';
+import type { FinishReason, LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
+
+/** Chat Completions: OpenAI itself, and any OpenAI-compatible server (Ollama, vLLM, llama.cpp…). */
+export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
+  const client = createOpenAiClient(opts);
+
+  async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
+    const internal = new AbortController();
+    const signal = AbortSignal.any([req.signal, internal.signal]);
+    try {
+      const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
+        ...(req.instructions !== null ? [{ role: 'system' as const, content: req.instructions }] : []),
+        ...req.messages.map((m) => ({ role: m.role, content: m.content })),
+      ];
+      const chunks = await untilAborted(
+        client.chat.completions.create(
+          {
+            model: req.model,
+            messages,
+            ...(req.temperature !== null && { temperature: req.temperature }),
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+          { signal },
+        ),
+        req.signal,
+      );
+      let finishReason: FinishReason | null = null;
+      let usage: LlmUsage | null = null;
+      // Read to the end: the usage chunk (choices: []) comes after the finish_reason chunk.
+      for await (const chunk of withIdleTimeout(chunks, opts.idleTimeoutMs, () => internal.abort())) {
+        // Already-buffered chunks may still arrive after a cancel: none of them is wanted.
+        if (req.signal.aborted) throw abortError();
+        const choice = chunk.choices[0];
+        if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
+        if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
+        if (chunk.usage) usage = toUsage(chunk.usage);
+      }
+      // The SDK ends its stream quietly when the request is aborted.
+      if (req.signal.aborted) throw abortError();
+      if (finishReason === null) {
+        throw new ProviderError('PROVIDER_ERROR', 'stream ended before the response completed');
+      }
+      yield { type: 'done', finishReason, usage };
+    } catch (err) {
+      if (req.signal.aborted) throw abortError();
+      throw toProviderError(err, opts.apiKey);
+    } finally {
+      internal.abort();
+    }
+  }
+
+  return { stream };
+}
+
+function toFinishReason(reason: string): FinishReason {
+  if (reason === 'length' || reason === 'content_filter') return reason;
+  // 'stop', and 'tool_calls'/'function_call' which cannot happen without tools: a normal end.
+  return 'stop';
+}
+
+function toUsage(u: OpenAI.CompletionUsage): LlmUsage {
+  return { inputTokens: u.prompt_tokens, outputTokens: u.completion_tokens, totalTokens: u.total_tokens };
+}

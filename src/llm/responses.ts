@@ -1,0 +1,90 @@
+import OpenAI from 'openai';
+import { abortError, toProviderError, untilAborted } from './errors.js';
+import { withIdleTimeout } from './idle-timeout.js';
+import { ProviderError } from './types.js';
+import type { LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
+
+export interface OpenAiProviderOptions {
+  apiKey?: string | undefined;
+  baseURL?: string | undefined;
+  maxRetries: number;
+  timeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export function createOpenAiClient(opts: OpenAiProviderOptions): OpenAI {
+  return new OpenAI({
+    // Local OpenAI-compatible servers need no key, but the SDK refuses to start without one.
+    apiKey: opts.apiKey ?? 'no-key',
+    baseURL: opts.baseURL ?? null,
+    maxRetries: opts.maxRetries,
+    timeout: opts.timeoutMs,
+  });
+}
+
+/** The OpenAI Responses API (`POST /responses`), streamed, nothing stored at OpenAI. */
+export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvider {
+  const client = createOpenAiClient(opts);
+
+  async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
+    // Internal controller: the idle timeout tears the request down without touching the caller's signal.
+    const internal = new AbortController();
+    const signal = AbortSignal.any([req.signal, internal.signal]);
+    try {
+      const events = await untilAborted(
+        client.responses.create(
+          {
+            model: req.model,
+            ...(req.instructions !== null && { instructions: req.instructions }),
+            input: req.messages.map((m) => ({ role: m.role, content: m.content })),
+            ...(req.temperature !== null && { temperature: req.temperature }),
+            stream: true,
+            store: false,
+          },
+          { signal },
+        ),
+        req.signal,
+      );
+      for await (const event of withIdleTimeout(events, opts.idleTimeoutMs, () => internal.abort())) {
+        // Already-buffered events may still arrive after a cancel: none of them is wanted.
+        if (req.signal.aborted) throw abortError();
+        switch (event.type) {
+          case 'response.output_text.delta':
+            if (event.delta) yield { type: 'delta', text: event.delta };
+            break;
+          case 'response.completed':
+            yield { type: 'done', finishReason: 'stop', usage: toUsage(event.response.usage) };
+            return;
+          case 'response.incomplete': {
+            const reason = event.response.incomplete_details?.reason;
+            const finishReason = reason === 'content_filter' ? 'content_filter' : 'length';
+            yield { type: 'done', finishReason, usage: toUsage(event.response.usage) };
+            return;
+          }
+          case 'response.failed':
+            throw new ProviderError(
+              'PROVIDER_ERROR',
+              event.response.error?.message ?? 'the provider reported that the response failed',
+            );
+          case 'error':
+            throw new ProviderError('PROVIDER_ERROR', event.message || 'the provider reported an error');
+        }
+      }
+      // The SDK ends its stream quietly when the request is aborted.
+      if (req.signal.aborted) throw abortError();
+      throw new ProviderError('PROVIDER_ERROR', 'stream ended before the response completed');
+    } catch (err) {
+      if (req.signal.aborted) throw abortError();
+      throw toProviderError(err, opts.apiKey);
+    } finally {
+      internal.abort();
+    }
+  }
+
+  return { stream };
+}
+
+function toUsage(u: OpenAI.Responses.ResponseUsage | null | undefined): LlmUsage | null {
+  if (!u) return null;
+  return { inputTokens: u.input_tokens, outputTokens: u.output_tokens, totalTokens: u.total_tokens };
+}

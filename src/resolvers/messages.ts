@@ -1,0 +1,50 @@
+import { builder } from '../schema/builder.js';
+import { OnActiveRunEnum } from '../schema/enums.js';
+import { MessageRef } from '../schema/message.js';
+import { RunRef } from '../schema/run.js';
+import { replyOf } from './reply.js';
+import { checkMetadata, checkName, checkOptionalText, checkText } from './validate.js';
+
+builder.relayMutationField(
+  'sendMessage',
+  {
+    inputFields: (t) => ({
+      threadId: t.id({ required: true }),
+      content: t.string({ required: true }),
+      idempotencyKey: t.string({
+        description: 'Retrying with the same key on the same thread returns the original message and run.',
+      }),
+      model: t.string({ description: 'Model for this run; default: the assistant\'s, else DEFAULT_MODEL.' }),
+      instructions: t.string({ description: 'Instructions for this run, instead of the assistant\'s.' }),
+      metadata: t.field({ type: 'JSONObject' }),
+      onActiveRun: t.field({ type: OnActiveRunEnum, defaultValue: 'REJECT' }),
+    }),
+  },
+  {
+    description: 'Adds a user message to a thread and starts a run that answers it.',
+    resolve: (_root, { input }, ctx) => {
+      const { limits } = ctx.config;
+      return ctx.runs.sendMessage({
+        threadId: input.threadId,
+        content: checkText('input.content', input.content, limits.contentChars),
+        idempotencyKey: checkName('input.idempotencyKey', input.idempotencyKey),
+        model: checkName('input.model', input.model),
+        instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
+        metadata: checkMetadata('input.metadata', input.metadata, limits),
+        onActiveRun: input.onActiveRun ?? 'REJECT',
+      });
+    },
+  },
+  {
+    outputFields: (t) => ({
+      message: t.field({ type: MessageRef, resolve: (p) => p.message }),
+      run: t.field({ type: RunRef, resolve: (p) => p.run }),
+      reply: t.field({
+        type: MessageRef,
+        nullable: true,
+        description: 'Resolves when the run ends (use @defer): its reply, or null.',
+        resolve: (p, _args, ctx) => replyOf(p.run, ctx),
+      }),
+    }),
+  },
+);

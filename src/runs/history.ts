@@ -1,0 +1,47 @@
+import { asc, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { assistants, messages, type MessageRow, type RunRow } from '../db/schema.js';
+import type { LlmMessage } from '../llm/types.js';
+
+export interface RunInput {
+  instructions: string | null;
+  temperature: number | null;
+  messages: LlmMessage[];
+}
+
+/**
+ * What the provider receives for a run: the instructions (the run's own, else the assistant's)
+ * and the thread's completed messages as a conversation.
+ *
+ * Messages are stored in the order they were written, so with queued runs a later user message
+ * can sit before an earlier run's reply. The conversation puts each run's reply right after the
+ * user message that started it, and leaves out user messages sent after this run's own.
+ */
+export function buildRunInput(db: Db, run: RunRow): RunInput {
+  const rows = db.select().from(messages).where(eq(messages.threadId, run.threadId)).orderBy(asc(messages.pos)).all();
+  const replyOfRun = new Map<string, MessageRow>();
+  for (const m of rows) if (m.role === 'ASSISTANT' && m.runId) replyOfRun.set(m.runId, m);
+
+  const ownUserMessage = rows.find((m) => m.role === 'USER' && m.runId === run.id);
+  const conversation: LlmMessage[] = [];
+  for (const m of rows) {
+    if (ownUserMessage && m.pos > ownUserMessage.pos) break;
+    if (m.role === 'ASSISTANT' && m.runId) continue; // placed after its user message below
+    if (m.status === 'COMPLETED') conversation.push(toLlmMessage(m));
+    const reply = m.role === 'USER' && m.runId && m.runId !== run.id ? replyOfRun.get(m.runId) : undefined;
+    if (reply?.status === 'COMPLETED') conversation.push(toLlmMessage(reply));
+  }
+
+  const assistant = run.assistantId
+    ? db.select().from(assistants).where(eq(assistants.id, run.assistantId)).get()
+    : undefined;
+  return {
+    instructions: run.instructions ?? assistant?.instructions ?? null,
+    temperature: assistant?.temperature ?? null,
+    messages: conversation,
+  };
+}
+
+function toLlmMessage(m: MessageRow): LlmMessage {
+  return { role: m.role === 'USER' ? 'user' : m.role === 'ASSISTANT' ? 'assistant' : 'system', content: m.content };
+}

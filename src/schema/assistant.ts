@@ -1,0 +1,45 @@
+import { eq } from 'drizzle-orm';
+import { findAssistant } from '../db/lookups.js';
+import { threads, type AssistantRow } from '../db/schema.js';
+import { builder } from './builder.js';
+import { paginate } from './pagination.js';
+import { ThreadConnectionRef, ThreadRef } from './thread.js';
+
+export const AssistantRef = builder.objectRef<AssistantRow>('Assistant');
+
+/** One connection type per node type, shared by every field that lists assistants. */
+export const AssistantConnectionRef = builder.connectionObject(
+  { type: AssistantRef, name: 'AssistantConnection' },
+  { name: 'AssistantEdge' },
+);
+
+builder.node(AssistantRef, {
+  description: 'A model configuration that threads talk to: model, instructions, temperature.',
+  id: { resolve: (a) => a.id },
+  isTypeOf: (value) => hasIdPrefix(value, 'asst_'),
+  loadOne: (id, ctx) => findAssistant(ctx.db, id) ?? null,
+  fields: (t) => ({
+    name: t.exposeString('name', { nullable: true }),
+    model: t.exposeString('model', { nullable: true, description: 'Model for this assistant\'s runs; null: the server\'s DEFAULT_MODEL.' }),
+    instructions: t.exposeString('instructions', { nullable: true, description: 'System instructions sent with every run.' }),
+    temperature: t.exposeFloat('temperature', { nullable: true }),
+    metadata: t.expose('metadata', { type: 'JSONObject' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    threads: t.connection({
+      type: ThreadRef,
+      description: 'Threads of this assistant, newest first.',
+      resolve: (assistant, args, ctx) =>
+        paginate(args, {
+          pos: threads.pos,
+          newestFirst: true,
+          where: eq(threads.assistantId, assistant.id),
+          select: (where, orderBy, limit) => ctx.db.select().from(threads).where(where).orderBy(orderBy).limit(limit).all(),
+        }),
+    }, ThreadConnectionRef),
+  }),
+});
+
+export function hasIdPrefix(value: unknown, prefix: string): boolean {
+  return typeof value === 'object' && value !== null && String((value as { id?: unknown }).id).startsWith(prefix);
+}

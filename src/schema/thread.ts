@@ -1,0 +1,84 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { findAssistant, findThread } from '../db/lookups.js';
+import { messages, runs, threads, type ThreadRow } from '../db/schema.js';
+import { AssistantRef, hasIdPrefix } from './assistant.js';
+import { builder } from './builder.js';
+import { MessageConnectionRef, MessageRef } from './message.js';
+import { paginate } from './pagination.js';
+import { RunConnectionRef, RunRef, UsageRef } from './run.js';
+
+export const ThreadRef = builder.objectRef<ThreadRow>('Thread');
+
+/** One connection type per node type, shared by every field that lists threads. */
+export const ThreadConnectionRef = builder.connectionObject(
+  { type: ThreadRef, name: 'ThreadConnection' },
+  { name: 'ThreadEdge' },
+);
+
+builder.node(ThreadRef, {
+  description: 'A conversation: its messages, the runs that answered them, and its event log.',
+  id: { resolve: (t) => t.id },
+  isTypeOf: (value) => hasIdPrefix(value, 'thread_'),
+  loadOne: (id, ctx) => findThread(ctx.db, id) ?? null,
+  fields: (t) => ({
+    title: t.exposeString('title', { nullable: true }),
+    assistant: t.field({
+      type: AssistantRef,
+      nullable: true,
+      resolve: (thread, _args, ctx) => findAssistant(ctx.db, thread.assistantId) ?? null,
+    }),
+    metadata: t.expose('metadata', { type: 'JSONObject' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    messages: t.connection({
+      type: MessageRef,
+      description: 'Messages, oldest first.',
+      resolve: (thread, args, ctx) =>
+        paginate(args, {
+          pos: messages.pos,
+          where: eq(messages.threadId, thread.id),
+          select: (where, orderBy, limit) => ctx.db.select().from(messages).where(where).orderBy(orderBy).limit(limit).all(),
+        }),
+    }, MessageConnectionRef),
+    runs: t.connection({
+      type: RunRef,
+      description: 'Runs, oldest first.',
+      resolve: (thread, args, ctx) =>
+        paginate(args, {
+          pos: runs.pos,
+          where: eq(runs.threadId, thread.id),
+          select: (where, orderBy, limit) => ctx.db.select().from(runs).where(where).orderBy(orderBy).limit(limit).all(),
+        }),
+    }, RunConnectionRef),
+    activeRun: t.field({
+      type: RunRef,
+      nullable: true,
+      description: 'The QUEUED or IN_PROGRESS run, if any (the one executing, else the next to start).',
+      resolve: (thread, _args, ctx) =>
+        ctx.db
+          .select()
+          .from(runs)
+          .where(and(eq(runs.threadId, thread.id), inArray(runs.status, ['QUEUED', 'IN_PROGRESS'])))
+          .orderBy(sql`${runs.status} = 'IN_PROGRESS' desc`, asc(runs.pos))
+          .limit(1)
+          .get() ?? null,
+    }),
+    lastEventSeq: t.exposeInt('lastEventSeq', {
+      description: 'Highest event seq stored for this thread: subscribe threadEvents(after: lastEventSeq) to continue without loss.',
+    }),
+    usage: t.field({
+      type: UsageRef,
+      description: 'Token totals over the thread\'s runs.',
+      resolve: (thread, _args, ctx) =>
+        ctx.db
+          .select({
+            inputTokens: sql<number>`coalesce(sum(${runs.inputTokens}), 0)`,
+            outputTokens: sql<number>`coalesce(sum(${runs.outputTokens}), 0)`,
+            totalTokens: sql<number>`coalesce(sum(${runs.totalTokens}), 0)`,
+          })
+          .from(runs)
+          .where(eq(runs.threadId, thread.id))
+          .get()!,
+    }),
+  }),
+});

@@ -1,0 +1,71 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { createApp } from './app.js';
+import { loadConfig, type Config } from './config.js';
+import { createServices, type AppServices } from './services.js';
+
+export interface RunningServer {
+  url: string;
+  services: AppServices;
+  http: Server;
+  /** Stops accepting, ends runs (after the grace period), closes sockets and the database. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Builds everything and listens; PORT=0 picks a free port (tests). */
+export async function startServer(config: Config, overrides: Parameters<typeof createServices>[1] = {}): Promise<RunningServer> {
+  const services = createServices(config, overrides);
+  const app = createApp(services);
+  const http = createServer(app.yoga);
+  const closeWebSockets = app.attachWebSockets(http);
+  await new Promise<void>((resolve) => http.listen(config.port, config.host, resolve));
+  const { port } = http.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let stopping: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}/graphql`,
+    services,
+    http,
+    stop(graceMs) {
+      stopping ??= (async () => {
+        http.close();
+        await services.close(graceMs);
+        await closeWebSockets();
+        http.closeAllConnections();
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const server = await startServer(config);
+  const { logger } = server.services;
+  if (config.llm.offline) {
+    logger.info(
+      'No OPENAI_API_KEY or OPENAI_BASE_URL set: the built-in offline model answers (set one of them to use a real model).',
+    );
+  }
+  logger.info(`threadql listening on ${server.url} (GraphiQL in a browser), database ${config.databaseUrl}`);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down: finishing active runs');
+      server.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

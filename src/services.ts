@@ -1,0 +1,63 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Services } from './context.js';
+import { closeDb, createDb } from './db/client.js';
+import { EventLog } from './events/event-log.js';
+import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
+import { createLlmProvider } from './llm/index.js';
+import type { LlmProvider } from './llm/types.js';
+import { RunEngine } from './runs/engine.js';
+import { recoverRuns } from './runs/recovery.js';
+
+/** Deltas waiting for a flush, at most, per thread: bounds what a crash can lose. */
+const MAX_PENDING_DELTAS = 256;
+
+export interface AppServices extends Services {
+  logger: Logger;
+  /** Ends runs (after the grace period), stores pending events and closes the database. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Opens the database (migrating it), recovers runs a previous process left behind, and wires
+ * the event log, the provider and the run engine. Tests pass their own provider or pubsub.
+ */
+export function createServices(
+  config: Config,
+  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
+): AppServices {
+  const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
+  const db = createDb(config.databaseUrl);
+  const events = new EventLog(db, overrides.pubsub ?? new InMemoryPubSub(), {
+    intervalMs: config.flush.intervalMs,
+    maxChars: config.flush.maxChars,
+    maxEvents: MAX_PENDING_DELTAS,
+  });
+  const runs = new RunEngine({
+    db,
+    events,
+    llm: overrides.llm ?? createLlmProvider(config.llm),
+    logger,
+    defaultModel: config.llm.defaultModel,
+    offline: config.llm.offline,
+  });
+
+  const recovered = recoverRuns(db, events, MAX_PENDING_DELTAS);
+  if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
+  runs.resumeQueued(recovered.queuedThreads);
+
+  let closed = false;
+  return {
+    db,
+    events,
+    runs,
+    config,
+    logger,
+    async close(graceMs = config.shutdownGraceMs) {
+      if (closed) return;
+      closed = true;
+      await runs.shutdown(graceMs);
+      closeDb(db);
+    },
+  };
+}
