@@ -22,6 +22,8 @@ const envSchema = z.object({
   PROVIDER_TIMEOUT_MS: int(60_000, 1),
   /** Longest silence allowed between two stream chunks; the SDK timeout does not cover a stalled body. */
   STREAM_IDLE_TIMEOUT_MS: int(60_000, 1),
+  /** Approximate token budget for a run's input (instructions + history) unless a truncation strategy sets one. */
+  CONTEXT_MAX_INPUT_TOKENS: int(100_000, 1),
   /** Streamed text is written to the database at most this often, or when this many characters are pending. */
   FLUSH_INTERVAL_MS: int(100, 1),
   FLUSH_MAX_CHARS: int(4096, 1),
@@ -65,6 +67,7 @@ export interface Config {
     maxRetries: number;
     timeoutMs: number;
     idleTimeoutMs: number;
+    maxInputTokens: number;
   };
   flush: { intervalMs: number; maxChars: number };
   eventRetentionMs: number;
@@ -98,6 +101,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxRetries: e.PROVIDER_MAX_RETRIES,
       timeoutMs: e.PROVIDER_TIMEOUT_MS,
       idleTimeoutMs: e.STREAM_IDLE_TIMEOUT_MS,
+      maxInputTokens: e.CONTEXT_MAX_INPUT_TOKENS,
     },
     flush: { intervalMs: e.FLUSH_INTERVAL_MS, maxChars: e.FLUSH_MAX_CHARS },
     eventRetentionMs: e.EVENT_RETENTION_HOURS * 3_600_000,

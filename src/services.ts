@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { closeDb, createDb } from './db/client.js';
+import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
 import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
 import { createLlmProvider } from './llm/index.js';
@@ -40,11 +41,13 @@ export function createServices(
     logger,
     defaultModel: config.llm.defaultModel,
     offline: config.llm.offline,
+    maxInputTokens: config.llm.maxInputTokens,
   });
 
   const recovered = recoverRuns(db, events, MAX_PENDING_DELTAS);
   if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
   runs.resumeQueued(recovered.queuedThreads);
+  const stopCompaction = scheduleCompaction(db, config.eventRetentionMs);
 
   let closed = false;
   return {
@@ -56,6 +59,7 @@ export function createServices(
     async close(graceMs = config.shutdownGraceMs) {
       if (closed) return;
       closed = true;
+      stopCompaction();
       await runs.shutdown(graceMs);
       closeDb(db);
     },

@@ -308,6 +308,7 @@ describe('offline provider', () => {
       offline: true,
       apiKey: undefined,
       baseURL: undefined,
+      maxInputTokens: 100_000,
       defaultModel: 'offline',
       maxRetries: 0,
       timeoutMs: 1000,

@@ -8,6 +8,17 @@ import { index, integer, real, sqliteTable, text, uniqueIndex, primaryKey } from
 
 export type Metadata = Record<string, string>;
 
+/**
+ * How much of a long thread a run sends (like the Assistants API's truncation_strategy):
+ * AUTO keeps the newest messages that fit an approximate token budget; LAST_MESSAGES keeps
+ * the newest N, and the budget still applies.
+ */
+export interface TruncationStrategy {
+  type: 'AUTO' | 'LAST_MESSAGES';
+  lastMessages?: number | null;
+  maxInputTokens?: number | null;
+}
+
 const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull();
 
 export const assistants = sqliteTable('assistants', {
@@ -17,6 +28,7 @@ export const assistants = sqliteTable('assistants', {
   model: text('model'),
   instructions: text('instructions'),
   temperature: real('temperature'),
+  truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
   metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
   createdAt: createdAt(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
@@ -30,6 +42,8 @@ export const threads = sqliteTable(
     // A deleted assistant leaves its threads readable, without an assistant.
     assistantId: text('assistant_id').references(() => assistants.id, { onDelete: 'set null' }),
     title: text('title'),
+    /** Overrides the assistant's truncation strategy for this thread. */
+    truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
     metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
     /** Highest seq stored in `events` for this thread. */
     lastEventSeq: integer('last_event_seq').notNull().default(0),

@@ -31,6 +31,8 @@ interface PendingDeltas {
  */
 export class EventLog {
   private readonly pending = new Map<string, PendingDeltas>();
+  /** Open subscription streams, ended at shutdown. */
+  private readonly openStreams = new Set<() => void>();
 
   private readonly selectLastSeq;
   private readonly insertEvent;
@@ -146,6 +148,17 @@ export class EventLog {
         .map(eventFromRow);
     }
     return { backlog, unsubscribe: this.pubsub.subscribe(threadId, listener) };
+  }
+
+  /** Registers a stream to end at shutdown; returns the function that forgets it. */
+  trackStream(end: () => void): () => void {
+    this.openStreams.add(end);
+    return () => this.openStreams.delete(end);
+  }
+
+  /** Ends every open subscription stream (after the events already queued on it). */
+  endStreams(): void {
+    for (const end of [...this.openStreams]) end();
   }
 
   private storedLastSeq(threadId: string): number {

@@ -14,7 +14,8 @@ export function threadEventStream(db: Db, log: EventLog, threadId: string, after
   let unsubscribe = () => {};
   const queue = new EventQueue<ThreadEvent>(() => unsubscribe());
   const subscription = log.subscribe(threadId, after, (event) => queue.push(event));
-  unsubscribe = subscription.unsubscribe;
+  const untrack = log.trackStream(() => queue.end());
+  unsubscribe = () => (subscription.unsubscribe(), untrack());
   for (const event of subscription.backlog) queue.push(event);
   return queue;
 }
@@ -40,11 +41,13 @@ export function runEventStream(db: Db, log: EventLog, runId: string): EventQueue
     queue.end();
     return queue;
   }
-  unsubscribe = log.subscribe(run.threadId, null, (event) => {
+  const subscription = log.subscribe(run.threadId, null, (event) => {
     if (!belongsToRun(event, runId)) return;
     queue.push(event);
     if (event.kind === 'RUN_STATUS' && isTerminalRunStatus(event.run.status)) queue.end();
-  }).unsubscribe;
+  });
+  const untrack = log.trackStream(() => queue.end());
+  unsubscribe = () => (subscription.unsubscribe(), untrack());
   return queue;
 }
 

@@ -5,6 +5,7 @@ import { assistants } from '../db/schema.js';
 import { AssistantConnectionRef, AssistantRef } from '../schema/assistant.js';
 import { builder } from '../schema/builder.js';
 import { paginate } from '../schema/pagination.js';
+import { checkTruncation, TruncationStrategyInput } from '../schema/truncation.js';
 import { checkMetadata, checkName, checkOptionalText, checkTemperature } from './validate.js';
 
 builder.queryField('assistant', (t) =>
@@ -39,6 +40,7 @@ builder.relayMutationField(
       model: t.string({ description: 'Model for runs of this assistant; default: the server\'s DEFAULT_MODEL.' }),
       instructions: t.string(),
       temperature: t.float(),
+      truncationStrategy: t.field({ type: TruncationStrategyInput }),
       metadata: t.field({ type: 'JSONObject' }),
     }),
   },
@@ -55,6 +57,7 @@ builder.relayMutationField(
           model: checkName('input.model', input.model),
           instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
           temperature: checkTemperature('input.temperature', input.temperature),
+          truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy),
           metadata: checkMetadata('input.metadata', input.metadata, limits),
           createdAt: now,
           updatedAt: now,
@@ -76,6 +79,7 @@ builder.relayMutationField(
       model: t.string(),
       instructions: t.string(),
       temperature: t.float(),
+      truncationStrategy: t.field({ type: TruncationStrategyInput }),
       metadata: t.field({ type: 'JSONObject', description: 'Replaces the whole metadata object.' }),
     }),
   },
@@ -89,6 +93,7 @@ builder.relayMutationField(
         model: checkName('input.model', input.model) ?? undefined,
         instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars) ?? undefined,
         temperature: checkTemperature('input.temperature', input.temperature) ?? undefined,
+        truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy) ?? undefined,
         metadata: input.metadata == null ? undefined : checkMetadata('input.metadata', input.metadata, limits),
       };
       const assistant = ctx.db

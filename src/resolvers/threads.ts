@@ -6,6 +6,7 @@ import { builder } from '../schema/builder.js';
 import { MessageRoleEnum } from '../schema/enums.js';
 import { MessageRef } from '../schema/message.js';
 import { paginate } from '../schema/pagination.js';
+import { checkTruncation, TruncationStrategyInput } from '../schema/truncation.js';
 import { RunRef } from '../schema/run.js';
 import { ThreadConnectionRef, ThreadRef } from '../schema/thread.js';
 import { replyOf } from './reply.js';
@@ -62,6 +63,7 @@ builder.relayMutationField(
       model: t.string({ description: 'Model for the first run; default: the assistant\'s, else DEFAULT_MODEL.' }),
       instructions: t.string({ description: 'Instructions for the first run, instead of the assistant\'s.' }),
       title: t.string(),
+      truncationStrategy: t.field({ type: TruncationStrategyInput }),
       metadata: t.field({ type: 'JSONObject' }),
       messages: t.field({ type: [ThreadMessageInput], description: 'When the last one is USER, a run starts at once.' }),
     }),
@@ -80,6 +82,7 @@ builder.relayMutationField(
         model: checkName('input.model', input.model),
         instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
         title: checkOptionalText('input.title', input.title, limits.titleChars),
+        truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy),
         metadata: checkMetadata('input.metadata', input.metadata, limits),
         messages: messages.map((m, i) => ({
           role: m.role,
@@ -109,6 +112,7 @@ builder.relayMutationField(
     inputFields: (t) => ({
       threadId: t.id({ required: true }),
       title: t.string(),
+      truncationStrategy: t.field({ type: TruncationStrategyInput }),
       metadata: t.field({ type: 'JSONObject', description: 'Replaces the whole metadata object.' }),
     }),
   },
@@ -121,6 +125,7 @@ builder.relayMutationField(
         .update(threads)
         .set({
           title: checkOptionalText('input.title', input.title, limits.titleChars) ?? undefined,
+          truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy) ?? undefined,
           metadata: input.metadata == null ? undefined : checkMetadata('input.metadata', input.metadata, limits),
           updatedAt: new Date(),
         })

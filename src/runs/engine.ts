@@ -1,12 +1,12 @@
 import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
-import { messages, runs, threads, type Metadata, type MessageRow, type RunRow, type ThreadRow } from '../db/schema.js';
+import { messages, runs, threads, type Metadata, type TruncationStrategy, type MessageRow, type RunRow, type ThreadRow } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
 import { isTerminalRunStatus } from '../events/types.js';
 import type { LlmProvider } from '../llm/types.js';
 import { BadUserInputError, NotFoundError, ThreadBusyError } from '../errors.js';
-import { executeRun, type AbortReason } from './execute.js';
+import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
 import { findAssistant } from '../db/lookups.js';
 import { insertMessagesAndRun, insertThread, pendingRuns, type NewMessage } from './send.js';
 import { finishRun } from './run-writes.js';
@@ -19,6 +19,7 @@ export interface CreateThreadInput {
   model: string | null;
   instructions: string | null;
   title: string | null;
+  truncation: TruncationStrategy | null;
   metadata: Metadata;
   messages: NewMessage[];
 }
@@ -33,11 +34,7 @@ export interface SendMessageInput {
   onActiveRun: OnActiveRun;
 }
 
-export interface RunEngineDeps {
-  db: Db;
-  events: EventLog;
-  llm: LlmProvider;
-  logger: Logger;
+export interface RunEngineDeps extends ExecuteDeps {
   /** The model name used when neither input nor assistant names one; `offline` forces `offline`. */
   defaultModel: string;
   offline: boolean;
@@ -73,6 +70,7 @@ export class RunEngine {
         id: threadId,
         assistantId: input.assistantId,
         title: input.title,
+        truncation: input.truncation,
         metadata: input.metadata,
       });
       const out = insertMessagesAndRun(
@@ -195,6 +193,8 @@ export class RunEngine {
     for (const a of this.active.values()) a.controller.abort('SERVER_SHUTDOWN' satisfies AbortReason);
     await all();
     this.deps.events.flushAll();
+    // Runs ended above sent their terminal events; now every subscription completes.
+    this.deps.events.endStreams();
   }
 
   private startNext(threadId: string): void {

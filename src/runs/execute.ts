@@ -15,6 +15,8 @@ export interface ExecuteDeps {
   events: EventLog;
   llm: LlmProvider;
   logger: Logger;
+  /** Token budget for a run's input when no truncation strategy sets one. */
+  maxInputTokens: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function executeRun(deps: ExecuteDeps, queued: RunRow, signal: Abor
   let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
   let outcome: RunOutcome;
   try {
-    const input = buildRunInput(deps.db, run);
+    const input = buildRunInput(deps.db, run, deps.maxInputTokens);
     const stream = deps.llm.stream({ ...input, model: run.model, signal });
     for await (const event of stream) {
       if (signal.aborted) break;

@@ -1,6 +1,8 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { assistants, messages, type MessageRow, type RunRow } from '../db/schema.js';
+import { findAssistant, findThread } from '../db/lookups.js';
+import { messages, type MessageRow, type RunRow } from '../db/schema.js';
+import { truncateConversation } from './truncation.js';
 import type { LlmMessage } from '../llm/types.js';
 
 export interface RunInput {
@@ -11,13 +13,14 @@ export interface RunInput {
 
 /**
  * What the provider receives for a run: the instructions (the run's own, else the assistant's)
- * and the thread's completed messages as a conversation.
+ * and the thread's completed messages as a conversation, truncated by the thread's strategy
+ * (else the assistant's, else AUTO within the default token budget).
  *
  * Messages are stored in the order they were written, so with queued runs a later user message
  * can sit before an earlier run's reply. The conversation puts each run's reply right after the
  * user message that started it, and leaves out user messages sent after this run's own.
  */
-export function buildRunInput(db: Db, run: RunRow): RunInput {
+export function buildRunInput(db: Db, run: RunRow, defaultMaxInputTokens: number): RunInput {
   const rows = db.select().from(messages).where(eq(messages.threadId, run.threadId)).orderBy(asc(messages.pos)).all();
   const replyOfRun = new Map<string, MessageRow>();
   for (const m of rows) if (m.role === 'ASSISTANT' && m.runId) replyOfRun.set(m.runId, m);
@@ -32,13 +35,14 @@ export function buildRunInput(db: Db, run: RunRow): RunInput {
     if (reply?.status === 'COMPLETED') conversation.push(toLlmMessage(reply));
   }
 
-  const assistant = run.assistantId
-    ? db.select().from(assistants).where(eq(assistants.id, run.assistantId)).get()
-    : undefined;
+  const assistant = findAssistant(db, run.assistantId);
+  const thread = findThread(db, run.threadId);
+  const instructions = run.instructions ?? assistant?.instructions ?? null;
+  const strategy = thread?.truncation ?? assistant?.truncation ?? { type: 'AUTO' };
   return {
-    instructions: run.instructions ?? assistant?.instructions ?? null,
+    instructions,
     temperature: assistant?.temperature ?? null,
-    messages: conversation,
+    messages: truncateConversation(conversation, instructions, strategy, defaultMaxInputTokens),
   };
 }
 

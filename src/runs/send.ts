@@ -6,6 +6,7 @@ import {
   runs,
   threads,
   type Metadata,
+  type TruncationStrategy,
   type MessageRow,
   type RunRow,
   type ThreadRow,
@@ -28,7 +29,7 @@ export interface NewRunOptions {
 
 export function insertThread(
   db: Db,
-  input: { id: string; assistantId: string | null; title: string | null; metadata: Metadata },
+  input: { id: string; assistantId: string | null; title: string | null; truncation: TruncationStrategy | null; metadata: Metadata },
 ): ThreadRow {
   const now = new Date();
   return db

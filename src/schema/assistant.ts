@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import { findAssistant } from '../db/lookups.js';
 import { threads, type AssistantRow } from '../db/schema.js';
 import { builder } from './builder.js';
+import { TruncationStrategyRef } from './truncation.js';
 import { paginate } from './pagination.js';
 import { ThreadConnectionRef, ThreadRef } from './thread.js';
 
@@ -23,6 +24,12 @@ builder.node(AssistantRef, {
     model: t.exposeString('model', { nullable: true, description: 'Model for this assistant\'s runs; null: the server\'s DEFAULT_MODEL.' }),
     instructions: t.exposeString('instructions', { nullable: true, description: 'System instructions sent with every run.' }),
     temperature: t.exposeFloat('temperature', { nullable: true }),
+    truncationStrategy: t.field({
+      type: TruncationStrategyRef,
+      nullable: true,
+      description: 'How much history runs send; null: AUTO within the server\'s token budget.',
+      resolve: (row) => row.truncation ?? null,
+    }),
     metadata: t.expose('metadata', { type: 'JSONObject' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),

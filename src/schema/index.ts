@@ -2,6 +2,7 @@ import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
 import './enums.js';
+import './truncation.js';
 import './assistant.js';
 import './thread.js';
 import './message.js';

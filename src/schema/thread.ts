@@ -3,6 +3,7 @@ import { findAssistant, findThread } from '../db/lookups.js';
 import { messages, runs, threads, type ThreadRow } from '../db/schema.js';
 import { AssistantRef, hasIdPrefix } from './assistant.js';
 import { builder } from './builder.js';
+import { TruncationStrategyRef } from './truncation.js';
 import { MessageConnectionRef, MessageRef } from './message.js';
 import { paginate } from './pagination.js';
 import { RunConnectionRef, RunRef, UsageRef } from './run.js';
@@ -26,6 +27,12 @@ builder.node(ThreadRef, {
       type: AssistantRef,
       nullable: true,
       resolve: (thread, _args, ctx) => findAssistant(ctx.db, thread.assistantId) ?? null,
+    }),
+    truncationStrategy: t.field({
+      type: TruncationStrategyRef,
+      nullable: true,
+      description: 'Overrides the assistant\'s truncation strategy for this thread.',
+      resolve: (row) => row.truncation ?? null,
     }),
     metadata: t.expose('metadata', { type: 'JSONObject' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

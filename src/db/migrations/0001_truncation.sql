@@ -1,0 +1,2 @@
+ALTER TABLE `assistants` ADD `truncation` text;--> statement-breakpoint
+ALTER TABLE `threads` ADD `truncation` text;
