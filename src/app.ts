@@ -1,14 +1,17 @@
 import type { Server } from 'node:http';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { Caller } from './auth/access.js';
+import { useHttpAuth } from './auth/http-auth.js';
+import { useBodyLimit } from './body-limit.js';
 import type { Context, Services } from './context.js';
 import { exampleOperation } from './graphiql-example.js';
+import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { schema } from './schema/index.js';
-import { useBodyLimit } from './body-limit.js';
 
-export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
+export type Yoga = YogaServerInstance<{ caller?: Caller }, Context>;
 
 export interface App {
   yoga: Yoga;
@@ -18,32 +21,69 @@ export interface App {
 
 /** Builds the GraphQL server; it never listens (server.ts and tests do). */
 export function createApp(services: Services): App {
-  const yoga: Yoga = createYoga<Record<string, unknown>, Context>({
+  const { config, access } = services;
+  // HTTP requests are authenticated in a plugin before GraphQL runs; the context reads the result.
+  const callers = new WeakMap<Request, Caller>();
+  const yoga: Yoga = createYoga<{ caller?: Caller }, Context>({
     schema,
-    context: () => ({ ...services }),
+    context: ({ request, caller }) => {
+      const who = caller ?? callers.get(request);
+      if (!who) throw new Error('request reached GraphQL without authentication');
+      return { ...services, owner: who.owner, keyId: who.keyId };
+    },
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
     maskedErrors: true,
-    graphiql: { title: 'threadql', defaultQuery: exampleOperation },
+    graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
+    cors: config.corsOrigins ? { origin: config.corsOrigins, credentials: true } : config.production ? false : undefined,
     logging: false,
-    plugins: [useBodyLimit(services.config.limits.bodyBytes), useDeferStream()],
+    plugins: [
+      useBodyLimit(config.limits.bodyBytes),
+      useHttpAuth(access, callers),
+      ...queryLimitPlugins(config.queryLimits),
+      ...productionPlugins(config),
+      useDeferStream(),
+    ] as Plugin[],
   });
 
   return {
     yoga,
     attachWebSockets(server) {
       const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+      const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
           execute: (args: any) => args.rootValue.execute(args),
           subscribe: (args: any) => args.rootValue.subscribe(args),
+          // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
+          onConnect: (ctx) => {
+            const params = ctx.connectionParams ?? {};
+            const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
+            try {
+              const caller = access.authenticate(header);
+              sockets.set(ctx.extra.socket, caller);
+              const untrack = access.trackSession(caller.keyId, () => ctx.extra.socket.close(4401, 'API key revoked'));
+              ctx.extra.socket.once('close', untrack);
+              return true;
+            } catch (error) {
+              ctx.extra.socket.close(4401, (error as Error).message.slice(0, 120));
+              return false;
+            }
+          },
           onSubscribe: async (ctx, _id, params) => {
+            const caller = sockets.get(ctx.extra.socket)!;
+            try {
+              access.takeRequest(caller.owner);
+            } catch (error) {
+              return [error as any];
+            }
             const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
               ...ctx,
               req: ctx.extra.request,
               socket: ctx.extra.socket,
               params,
+              caller,
             });
             const args = {
               schema,

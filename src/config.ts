@@ -6,6 +6,7 @@ import { z } from 'zod';
  */
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -38,6 +39,22 @@ const envSchema = z.object({
   MAX_INSTRUCTIONS_CHARS: int(32_000, 1),
   MAX_THREAD_MESSAGES: int(100, 1),
   MAX_BODY_BYTES: int(1024 * 1024, 1),
+  /** Serve without API keys on a non-loopback HOST (logged as a warning on every start). */
+  ALLOW_UNAUTHENTICATED: flag.default(false),
+  /** Per owner, per window: requests, and runs started (each aliased mutation counts). */
+  RATE_LIMIT_WINDOW_MS: int(60_000, 1),
+  RATE_LIMIT_REQUESTS: int(600, 1),
+  RATE_LIMIT_RUNS: int(60, 1),
+  /** Comma-separated origins allowed by CORS; empty: same-origin only in production, any in development. */
+  CORS_ORIGINS: z.string().optional(),
+  /** GraphiQL and introspection; default on in development, off in production. */
+  GRAPHIQL: flag.optional(),
+  INTROSPECTION: flag.optional(),
+  MAX_QUERY_DEPTH: int(12, 1),
+  MAX_QUERY_ALIASES: int(30, 0),
+  MAX_QUERY_TOKENS: int(4000, 1),
+  MAX_QUERY_DIRECTIVES: int(20, 0),
+  MAX_QUERY_COST: int(20_000, 1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -52,8 +69,23 @@ export interface Limits {
   bodyBytes: number;
 }
 
+export interface QueryLimits {
+  depth: number;
+  aliases: number;
+  tokens: number;
+  directives: number;
+  cost: number;
+}
+
 export interface Config {
   production: boolean;
+  allowUnauthenticated: boolean;
+  rateLimit: { windowMs: number; requests: number; runs: number };
+  /** null: no CORS headers for other origins in production; any origin in development. */
+  corsOrigins: string[] | null;
+  graphiql: boolean;
+  introspection: boolean;
+  queryLimits: QueryLimits;
   port: number;
   host: string;
   databaseUrl: string;
@@ -87,8 +119,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
   return {
-    production: e.NODE_ENV === 'production',
+    production,
+    allowUnauthenticated: e.ALLOW_UNAUTHENTICATED,
+    rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, requests: e.RATE_LIMIT_REQUESTS, runs: e.RATE_LIMIT_RUNS },
+    corsOrigins: e.CORS_ORIGINS ? e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean) : null,
+    graphiql: e.GRAPHIQL ?? !production,
+    introspection: e.INTROSPECTION ?? !production,
+    queryLimits: {
+      depth: e.MAX_QUERY_DEPTH,
+      aliases: e.MAX_QUERY_ALIASES,
+      tokens: e.MAX_QUERY_TOKENS,
+      directives: e.MAX_QUERY_DIRECTIVES,
+      cost: e.MAX_QUERY_COST,
+    },
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,

@@ -1,3 +1,4 @@
+import type { AccessControl } from './auth/access.js';
 import type { Config } from './config.js';
 import type { Db } from './db/client.js';
 import type { EventLog } from './events/event-log.js';
@@ -9,6 +10,12 @@ export interface Services {
   runs: RunEngine;
   events: EventLog;
   config: Config;
+  access: AccessControl;
 }
 
-export type Context = Services;
+export interface Context extends Services {
+  /** Who is calling: the owner of the request's API key (LOCAL_OWNER in open mode). */
+  owner: string;
+  /** The API key's id; null in open mode. */
+  keyId: string | null;
+}

@@ -24,3 +24,18 @@ export class ThreadBusyError extends GraphQLError {
     });
   }
 }
+
+export class UnauthenticatedError extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } } });
+  }
+}
+
+export class RateLimitedError extends GraphQLError {
+  constructor(what: string, retryAfterMs: number) {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(`Too many ${what}; retry after ${retryAfter} s.`, {
+      extensions: { code: 'RATE_LIMITED', retryAfter, http: { headers: { 'retry-after': String(retryAfter) } } },
+    });
+  }
+}

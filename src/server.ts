@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
+import { keysExist } from './auth/keys.js';
 import { createServices, type AppServices } from './services.js';
 
 export interface RunningServer {
@@ -16,6 +17,12 @@ export interface RunningServer {
 /** Builds everything and listens; PORT=0 picks a free port (tests). */
 export async function startServer(config: Config, overrides: Parameters<typeof createServices>[1] = {}): Promise<RunningServer> {
   const services = createServices(config, overrides);
+  try {
+    checkExposure(config, services);
+  } catch (error) {
+    await services.close(0);
+    throw error;
+  }
   const app = createApp(services);
   const http = createServer(app.yoga);
   const closeWebSockets = app.attachWebSockets(http);
@@ -37,6 +44,30 @@ export async function startServer(config: Config, overrides: Parameters<typeof c
       return stopping;
     },
   };
+}
+
+/** IPv4 127/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Safe defaults: with no API keys the server is open, which is fine on loopback only. On any
+ * other address it refuses to start unless ALLOW_UNAUTHENTICATED says otherwise (then it warns).
+ */
+function checkExposure(config: Config, services: AppServices): void {
+  if (keysExist(services.db)) return;
+  if (isLoopback(config.host)) {
+    services.logger.info('No API keys yet: open mode, for local development (only this machine can connect).');
+    return;
+  }
+  if (!config.allowUnauthenticated) {
+    throw new Error(
+      `Refusing to listen on HOST=${config.host} without API keys: anyone who can reach it could read every thread and spend your model budget. ` +
+        'Create a key first (npm run keys -- create --owner <name>), or set ALLOW_UNAUTHENTICATED=true to serve openly anyway.',
+    );
+  }
+  services.logger.warn(`ALLOW_UNAUTHENTICATED=true: serving on ${config.host} with no authentication. Anyone who can reach it can use it.`);
 }
 
 async function main(): Promise<void> {

@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { closeDb, createDb } from './db/client.js';
+import { AccessControl } from './auth/access.js';
 import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
 import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
@@ -48,6 +49,7 @@ export function createServices(
   if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
   runs.resumeQueued(recovered.queuedThreads);
   const stopCompaction = scheduleCompaction(db, config.eventRetentionMs);
+  const access = new AccessControl(db, config);
 
   let closed = false;
   return {
@@ -55,11 +57,13 @@ export function createServices(
     events,
     runs,
     config,
+    access,
     logger,
     async close(graceMs = config.shutdownGraceMs) {
       if (closed) return;
       closed = true;
       stopCompaction();
+      access.stop();
       await runs.shutdown(graceMs);
       closeDb(db);
     },

@@ -1,17 +1,26 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, type SQL } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { NotFoundError } from '../errors.js';
 import type { Db } from './client.js';
 import { assistants, messages, runs, threads } from './schema.js';
-import { NotFoundError } from '../errors.js';
 
-/** Row lookups by public id, shared by queries, node(id) and nested fields. */
+/**
+ * Row lookups by public id. Entry points (queries, node(id), mutations, subscriptions) pass the
+ * caller's owner, so another owner's id is found exactly as little as an unknown one. Nested
+ * fields and the run engine look up without an owner: their parent was already authorized.
+ */
 
-export const findAssistant = (db: Db, id: string | null) =>
-  id === null
-    ? undefined
-    : db.select().from(assistants).where(eq(assistants.id, id)).get();
-export const findThread = (db: Db, id: string) => db.select().from(threads).where(eq(threads.id, id)).get();
-export const findMessage = (db: Db, id: string) => db.select().from(messages).where(eq(messages.id, id)).get();
-export const findRun = (db: Db, id: string) => db.select().from(runs).where(eq(runs.id, id)).get();
+const byId = (idColumn: SQLiteColumn, ownerColumn: SQLiteColumn, id: string, owner?: string): SQL | undefined =>
+  owner === undefined ? eq(idColumn, id) : and(eq(idColumn, id), eq(ownerColumn, owner));
+
+export const findAssistant = (db: Db, id: string | null, owner?: string) =>
+  id === null ? undefined : db.select().from(assistants).where(byId(assistants.id, assistants.owner, id, owner)).get();
+export const findThread = (db: Db, id: string, owner?: string) =>
+  db.select().from(threads).where(byId(threads.id, threads.owner, id, owner)).get();
+export const findMessage = (db: Db, id: string, owner?: string) =>
+  db.select().from(messages).where(byId(messages.id, messages.owner, id, owner)).get();
+export const findRun = (db: Db, id: string, owner?: string) =>
+  db.select().from(runs).where(byId(runs.id, runs.owner, id, owner)).get();
 
 /** The row, or NOT_FOUND naming what was asked for. */
 export function required<T>(row: T | undefined, what: string, id: string): T {

@@ -21,9 +21,17 @@ export interface TruncationStrategy {
 
 const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull();
 
+/**
+ * Every object belongs to the owner of the API key that created it. With no keys (local,
+ * open mode) the owner is LOCAL_OWNER.
+ */
+export const LOCAL_OWNER = 'local';
+const owner = () => text('owner').notNull().default(LOCAL_OWNER);
+
 export const assistants = sqliteTable('assistants', {
   pos: integer('pos').primaryKey({ autoIncrement: true }),
   id: text('id').notNull().unique(),
+  owner: owner(),
   name: text('name'),
   model: text('model'),
   instructions: text('instructions'),
@@ -39,6 +47,7 @@ export const threads = sqliteTable(
   {
     pos: integer('pos').primaryKey({ autoIncrement: true }),
     id: text('id').notNull().unique(),
+    owner: owner(),
     // A deleted assistant leaves its threads readable, without an assistant.
     assistantId: text('assistant_id').references(() => assistants.id, { onDelete: 'set null' }),
     title: text('title'),
@@ -50,7 +59,7 @@ export const threads = sqliteTable(
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [index('threads_assistant_idx').on(t.assistantId, t.pos)],
+  (t) => [index('threads_assistant_idx').on(t.assistantId, t.pos), index('threads_owner_idx').on(t.owner, t.pos)],
 );
 
 export const messageRoles = ['USER', 'ASSISTANT', 'SYSTEM'] as const;
@@ -61,6 +70,7 @@ export const messages = sqliteTable(
   {
     pos: integer('pos').primaryKey({ autoIncrement: true }),
     id: text('id').notNull().unique(),
+    owner: owner(),
     threadId: text('thread_id')
       .notNull()
       .references(() => threads.id, { onDelete: 'cascade' }),
@@ -88,6 +98,7 @@ export const runs = sqliteTable(
   {
     pos: integer('pos').primaryKey({ autoIncrement: true }),
     id: text('id').notNull().unique(),
+    owner: owner(),
     threadId: text('thread_id')
       .notNull()
       .references(() => threads.id, { onDelete: 'cascade' }),
@@ -134,8 +145,22 @@ export const events = sqliteTable(
   (t) => [primaryKey({ columns: [t.threadId, t.seq] }), index('events_delta_idx').on(t.type, t.createdAt)],
 );
 
+/** API keys: only a hash is stored; the key itself is shown once, at creation. */
+export const apiKeys = sqliteTable('api_keys', {
+  pos: integer('pos').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull().unique(),
+  owner: text('owner').notNull(),
+  /** SHA-256 of the whole key, hex. Keys carry 256 random bits, so a fast hash is enough. */
+  hash: text('hash').notNull().unique(),
+  /** The first characters of the key, to recognise it in `keys list`. */
+  prefix: text('prefix').notNull(),
+  createdAt: createdAt(),
+  revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+});
+
 export type AssistantRow = typeof assistants.$inferSelect;
 export type ThreadRow = typeof threads.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
 export type RunRow = typeof runs.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

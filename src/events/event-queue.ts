@@ -5,15 +5,25 @@
  */
 export class EventQueue<T> implements AsyncIterableIterator<T> {
   private readonly items: T[] = [];
-  private waiting: ((result: IteratorResult<T>) => void) | null = null;
+  private waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void } | null = null;
   private closed = false;
+  private error: unknown = null;
+  private readonly cleanups: (() => void)[] = [];
 
-  constructor(private readonly cleanup: () => void) {}
+  constructor(cleanup?: () => void) {
+    if (cleanup) this.cleanups.push(cleanup);
+  }
+
+  /** Adds work to do once when the stream ends, however it ends. */
+  onEnd(cleanup: () => void): void {
+    if (this.closed) cleanup();
+    else this.cleanups.push(cleanup);
+  }
 
   push(item: T): void {
     if (this.closed) return;
     if (this.waiting) {
-      const resolve = this.waiting;
+      const { resolve } = this.waiting;
       this.waiting = null;
       resolve({ value: item, done: false });
     } else this.items.push(item);
@@ -23,18 +33,31 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   end(): void {
     if (this.closed) return;
     this.closed = true;
-    this.cleanup();
-    if (this.waiting && this.items.length === 0) {
-      this.waiting({ value: undefined, done: true });
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    if (this.waiting) {
+      const { resolve, reject } = this.waiting;
       this.waiting = null;
+      if (this.error) reject(this.error);
+      else resolve({ value: undefined, done: true });
     }
+  }
+
+  /** Ends the stream with an error (delivered after the items already pushed). */
+  fail(error: unknown): void {
+    if (this.closed) return;
+    this.error = error;
+    this.end();
   }
 
   next(): Promise<IteratorResult<T>> {
     const item = this.items.shift();
     if (item !== undefined) return Promise.resolve({ value: item, done: false });
-    if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.waiting = resolve));
+    if (this.closed) {
+      const error = this.error;
+      this.error = null;
+      return error ? Promise.reject(error) : Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
   }
 
   return(): Promise<IteratorResult<T>> {

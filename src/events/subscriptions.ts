@@ -9,8 +9,14 @@ import { isTerminalRunStatus, type ThreadEvent } from './types.js';
  * threadEvents: stored events with seq > after (none when after is null), then live ones.
  * Never ends by itself.
  */
-export function threadEventStream(db: Db, log: EventLog, threadId: string, after: number | null): EventQueue<ThreadEvent> {
-  if (!findThread(db, threadId)) throw new NotFoundError('thread', threadId);
+export function threadEventStream(
+  db: Db,
+  log: EventLog,
+  threadId: string,
+  after: number | null,
+  owner: string,
+): EventQueue<ThreadEvent> {
+  if (!findThread(db, threadId, owner)) throw new NotFoundError('thread', threadId);
   let unsubscribe = () => {};
   const queue = new EventQueue<ThreadEvent>(() => unsubscribe());
   const subscription = log.subscribe(threadId, after, (event) => queue.push(event));
@@ -24,8 +30,8 @@ export function threadEventStream(db: Db, log: EventLog, threadId: string, after
  * runEvents: a snapshot (the reply so far, then the run's status, both at the thread's current
  * seq), then the run's live events; ends after the run's terminal status event.
  */
-export function runEventStream(db: Db, log: EventLog, runId: string): EventQueue<ThreadEvent> {
-  const found = findRun(db, runId);
+export function runEventStream(db: Db, log: EventLog, runId: string, owner: string): EventQueue<ThreadEvent> {
+  const found = findRun(db, runId, owner);
   if (!found) throw new NotFoundError('run', runId);
   // Stored state and seq must describe the same moment: store pending deltas first.
   log.flush(found.threadId);

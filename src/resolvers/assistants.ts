@@ -14,7 +14,7 @@ builder.queryField('assistant', (t) =>
     nullable: true,
     description: 'An assistant by id (NOT_FOUND when unknown).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => required(findAssistant(ctx.db, id), 'assistant', id),
+    resolve: (_root, { id }, ctx) => required(findAssistant(ctx.db, id, ctx.owner), 'assistant', id),
   }),
 );
 
@@ -26,7 +26,7 @@ builder.queryField('assistants', (t) =>
       paginate(args, {
         pos: assistants.pos,
         newestFirst: true,
-        where: undefined,
+        where: eq(assistants.owner, ctx.owner),
         select: (where, orderBy, limit) => ctx.db.select().from(assistants).where(where).orderBy(orderBy).limit(limit).all(),
       }),
   }, AssistantConnectionRef),
@@ -53,6 +53,7 @@ builder.relayMutationField(
         .insert(assistants)
         .values({
           id: newId('Assistant'),
+          owner: ctx.owner,
           name: checkOptionalText('input.name', input.name, limits.titleChars),
           model: checkName('input.model', input.model),
           instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
@@ -87,7 +88,7 @@ builder.relayMutationField(
     description: 'Changes the fields given; fields left out (or null) keep their value.',
     resolve: (_root, { input }, ctx) => {
       const { limits } = ctx.config;
-      required(findAssistant(ctx.db, input.assistantId), 'assistant', input.assistantId);
+      required(findAssistant(ctx.db, input.assistantId, ctx.owner), 'assistant', input.assistantId);
       const changes = {
         name: checkOptionalText('input.name', input.name, limits.titleChars) ?? undefined,
         model: checkName('input.model', input.model) ?? undefined,
@@ -114,7 +115,7 @@ builder.relayMutationField(
   {
     description: 'Deletes an assistant. Its threads stay, without an assistant.',
     resolve: (_root, { input }, ctx) => {
-      required(findAssistant(ctx.db, input.assistantId), 'assistant', input.assistantId);
+      required(findAssistant(ctx.db, input.assistantId, ctx.owner), 'assistant', input.assistantId);
       ctx.db.delete(assistants).where(eq(assistants.id, input.assistantId)).run();
       return { deletedAssistantId: input.assistantId };
     },

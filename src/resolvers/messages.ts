@@ -24,9 +24,12 @@ builder.relayMutationField(
     description: 'Adds a user message to a thread and starts a run that answers it.',
     resolve: (_root, { input }, ctx) => {
       const { limits } = ctx.config;
+      const content = checkText('input.content', input.content, limits.contentChars);
+      ctx.access.takeRun(ctx.owner);
       return ctx.runs.sendMessage({
+        owner: ctx.owner,
         threadId: input.threadId,
-        content: checkText('input.content', input.content, limits.contentChars),
+        content,
         idempotencyKey: checkName('input.idempotencyKey', input.idempotencyKey),
         model: checkName('input.model', input.model),
         instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),

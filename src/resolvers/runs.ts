@@ -8,7 +8,7 @@ builder.queryField('run', (t) =>
     nullable: true,
     description: 'A run by id (NOT_FOUND when unknown).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => required(findRun(ctx.db, id), 'run', id),
+    resolve: (_root, { id }, ctx) => required(findRun(ctx.db, id, ctx.owner), 'run', id),
   }),
 );
 
@@ -17,7 +17,7 @@ builder.relayMutationField(
   { inputFields: (t) => ({ runId: t.id({ required: true }) }) },
   {
     description: 'Cancels a run; its partial reply is kept as INCOMPLETE. A finished run is returned unchanged.',
-    resolve: async (_root, { input }, ctx) => ({ run: await ctx.runs.cancel(input.runId) }),
+    resolve: async (_root, { input }, ctx) => ({ run: await ctx.runs.cancel(input.runId, ctx.owner) }),
   },
   { outputFields: (t) => ({ run: t.field({ type: RunRef, resolve: (p) => p.run }) }) },
 );

@@ -1,5 +1,5 @@
 import { and, eq, sql, type SQL } from 'drizzle-orm';
-import { findAssistant, findThread, required } from '../db/lookups.js';
+import { findThread, required } from '../db/lookups.js';
 import { threads } from '../db/schema.js';
 import { BadUserInputError } from '../errors.js';
 import { builder } from '../schema/builder.js';
@@ -18,7 +18,7 @@ builder.queryField('thread', (t) =>
     nullable: true,
     description: 'A thread by id (NOT_FOUND when unknown).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => required(findThread(ctx.db, id), 'thread', id),
+    resolve: (_root, { id }, ctx) => required(findThread(ctx.db, id, ctx.owner), 'thread', id),
   }),
 );
 
@@ -31,7 +31,7 @@ builder.queryField('threads', (t) =>
       metadata: t.arg({ type: 'JSONObject', description: 'Threads whose metadata has every key with the given value.' }),
     },
     resolve: (_root, args, ctx) => {
-      const filters: SQL[] = [];
+      const filters: SQL[] = [eq(threads.owner, ctx.owner)];
       if (args.assistantId) filters.push(eq(threads.assistantId, args.assistantId));
       for (const [key, value] of Object.entries(checkMetadata('metadata', args.metadata, ctx.config.limits))) {
         filters.push(sql`exists (select 1 from json_each(${threads.metadata}) where key = ${key} and value = ${value})`);
@@ -76,19 +76,21 @@ builder.relayMutationField(
       if (messages.length > limits.threadMessages) {
         throw new BadUserInputError('input.messages', `has ${messages.length} messages; the limit is ${limits.threadMessages}`);
       }
-      if (input.assistantId) required(findAssistant(ctx.db, input.assistantId), 'assistant', input.assistantId);
+      const checked = messages.map((m, i) => ({
+        role: m.role,
+        content: checkText(`input.messages[${i}].content`, m.content, limits.contentChars),
+        metadata: checkMetadata(`input.messages[${i}].metadata`, m.metadata, limits),
+      }));
+      if (checked.at(-1)?.role === 'USER') ctx.access.takeRun(ctx.owner);
       return ctx.runs.createThread({
+        owner: ctx.owner,
         assistantId: input.assistantId ?? null,
         model: checkName('input.model', input.model),
         instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
         title: checkOptionalText('input.title', input.title, limits.titleChars),
         truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy),
         metadata: checkMetadata('input.metadata', input.metadata, limits),
-        messages: messages.map((m, i) => ({
-          role: m.role,
-          content: checkText(`input.messages[${i}].content`, m.content, limits.contentChars),
-          metadata: checkMetadata(`input.messages[${i}].metadata`, m.metadata, limits),
-        })),
+        messages: checked,
       });
     },
   },
@@ -120,7 +122,7 @@ builder.relayMutationField(
     description: 'Changes the title and/or metadata; fields left out keep their value.',
     resolve: (_root, { input }, ctx) => {
       const { limits } = ctx.config;
-      required(findThread(ctx.db, input.threadId), 'thread', input.threadId);
+      required(findThread(ctx.db, input.threadId, ctx.owner), 'thread', input.threadId);
       const thread = ctx.db
         .update(threads)
         .set({
@@ -144,7 +146,7 @@ builder.relayMutationField(
   {
     description: 'Deletes a thread with its messages, runs and events; an active run is cancelled first.',
     resolve: async (_root, { input }, ctx) => {
-      required(findThread(ctx.db, input.threadId), 'thread', input.threadId);
+      required(findThread(ctx.db, input.threadId, ctx.owner), 'thread', input.threadId);
       await ctx.runs.deleteThread(input.threadId);
       return { deletedThreadId: input.threadId };
     },

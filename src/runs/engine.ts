@@ -7,7 +7,7 @@ import { isTerminalRunStatus } from '../events/types.js';
 import type { LlmProvider } from '../llm/types.js';
 import { BadUserInputError, NotFoundError, ThreadBusyError } from '../errors.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
-import { findAssistant } from '../db/lookups.js';
+import { findAssistant, findRun, findThread } from '../db/lookups.js';
 import { insertMessagesAndRun, insertThread, pendingRuns, type NewMessage } from './send.js';
 import { finishRun } from './run-writes.js';
 import { newId } from '../db/ids.js';
@@ -15,6 +15,7 @@ import { newId } from '../db/ids.js';
 export type OnActiveRun = 'REJECT' | 'ENQUEUE' | 'INTERRUPT';
 
 export interface CreateThreadInput {
+  owner: string;
   assistantId: string | null;
   model: string | null;
   instructions: string | null;
@@ -25,6 +26,7 @@ export interface CreateThreadInput {
 }
 
 export interface SendMessageInput {
+  owner: string;
   threadId: string;
   content: string;
   idempotencyKey: string | null;
@@ -61,13 +63,14 @@ export class RunEngine {
   constructor(private readonly deps: RunEngineDeps) {}
 
   createThread(input: CreateThreadInput): { thread: ThreadRow; run: RunRow | null } {
-    const assistant = findAssistant(this.deps.db, input.assistantId);
+    const assistant = findAssistant(this.deps.db, input.assistantId, input.owner);
     if (input.assistantId && !assistant) throw new NotFoundError('assistant', input.assistantId);
     const startsRun = input.messages.at(-1)?.role === 'USER';
     const threadId = newId('Thread');
     const { thread, run } = this.deps.events.commit(threadId, (db) => {
       const thread = insertThread(db, {
         id: threadId,
+        owner: input.owner,
         assistantId: input.assistantId,
         title: input.title,
         truncation: input.truncation,
@@ -87,7 +90,7 @@ export class RunEngine {
 
   async sendMessage(input: SendMessageInput): Promise<{ message: MessageRow; run: RunRow }> {
     const { db } = this.deps;
-    const thread = db.select().from(threads).where(eq(threads.id, input.threadId)).get();
+    const thread = findThread(db, input.threadId, input.owner);
     if (!thread || this.closing.has(thread.id)) throw new NotFoundError('thread', input.threadId);
 
     const repeated = this.findIdempotent(thread.id, input);
@@ -122,8 +125,8 @@ export class RunEngine {
    * Cancels a run: a QUEUED one at once; an executing one by aborting its provider request,
    * keeping the partial reply as INCOMPLETE. A finished run is returned unchanged.
    */
-  async cancel(runId: string): Promise<RunRow> {
-    const run = this.deps.db.select().from(runs).where(eq(runs.id, runId)).get();
+  async cancel(runId: string, owner?: string): Promise<RunRow> {
+    const run = findRun(this.deps.db, runId, owner);
     if (!run) throw new NotFoundError('run', runId);
     if (isTerminalRunStatus(run.status)) return run;
     const executing = this.active.get(run.threadId);

@@ -26,6 +26,7 @@ export function createReply(log: EventLog, run: RunRow): { run: RunRow; reply: M
       .insert(messages)
       .values({
         id: newId('Message'),
+        owner: run.owner,
         threadId: run.threadId,
         role: 'ASSISTANT',
         content: '',

@@ -29,7 +29,7 @@ export interface NewRunOptions {
 
 export function insertThread(
   db: Db,
-  input: { id: string; assistantId: string | null; title: string | null; truncation: TruncationStrategy | null; metadata: Metadata },
+  input: { id: string; owner: string; assistantId: string | null; title: string | null; truncation: TruncationStrategy | null; metadata: Metadata },
 ): ThreadRow {
   const now = new Date();
   return db
@@ -56,6 +56,7 @@ export function insertMessagesAndRun(
       .insert(messages)
       .values({
         id: newId('Message'),
+        owner: thread.owner,
         threadId: thread.id,
         role: m.role,
         content: m.content,
@@ -75,6 +76,7 @@ export function insertMessagesAndRun(
       .insert(runs)
       .values({
         id: runId,
+        owner: thread.owner,
         threadId: thread.id,
         assistantId: thread.assistantId,
         status: 'QUEUED',

@@ -18,7 +18,7 @@ builder.node(AssistantRef, {
   description: 'A model configuration that threads talk to: model, instructions, temperature.',
   id: { resolve: (a) => a.id },
   isTypeOf: (value) => hasIdPrefix(value, 'asst_'),
-  loadOne: (id, ctx) => findAssistant(ctx.db, id) ?? null,
+  loadOne: (id, ctx) => findAssistant(ctx.db, id, ctx.owner) ?? null,
   fields: (t) => ({
     name: t.exposeString('name', { nullable: true }),
     model: t.exposeString('model', { nullable: true, description: 'Model for this assistant\'s runs; null: the server\'s DEFAULT_MODEL.' }),

@@ -18,7 +18,7 @@ builder.node(MessageRef, {
   description: 'One message of a thread.',
   id: { resolve: (m) => m.id },
   isTypeOf: (value) => hasIdPrefix(value, 'msg_'),
-  loadOne: (id, ctx) => findMessage(ctx.db, id) ?? null,
+  loadOne: (id, ctx) => findMessage(ctx.db, id, ctx.owner) ?? null,
   fields: (t) => ({
     thread: t.field({ type: ThreadRef, resolve: (m, _args, ctx) => findThread(ctx.db, m.threadId)! }),
     role: t.expose('role', { type: MessageRoleEnum }),

@@ -33,7 +33,7 @@ builder.node(RunRef, {
   description: 'One model call answering a thread: queued, streamed into a reply, then ended.',
   id: { resolve: (r) => r.id },
   isTypeOf: (value) => hasIdPrefix(value, 'run_'),
-  loadOne: (id, ctx) => findRun(ctx.db, id) ?? null,
+  loadOne: (id, ctx) => findRun(ctx.db, id, ctx.owner) ?? null,
   fields: (t) => ({
     thread: t.field({ type: ThreadRef, resolve: (r, _args, ctx) => findThread(ctx.db, r.threadId)! }),
     assistant: t.field({

@@ -20,7 +20,7 @@ builder.node(ThreadRef, {
   description: 'A conversation: its messages, the runs that answered them, and its event log.',
   id: { resolve: (t) => t.id },
   isTypeOf: (value) => hasIdPrefix(value, 'thread_'),
-  loadOne: (id, ctx) => findThread(ctx.db, id) ?? null,
+  loadOne: (id, ctx) => findThread(ctx.db, id, ctx.owner) ?? null,
   fields: (t) => ({
     title: t.exposeString('title', { nullable: true }),
     assistant: t.field({

@@ -1,0 +1,89 @@
+import { inArray, isNotNull, and } from 'drizzle-orm';
+import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
+import { apiKeys, LOCAL_OWNER } from '../db/schema.js';
+import { RateLimitedError, UnauthenticatedError } from '../errors.js';
+import { findLiveKey, keysExist } from './keys.js';
+import { FixedWindowLimiter } from './rate-limit.js';
+
+export interface Caller {
+  owner: string;
+  /** null in open mode (no keys exist). */
+  keyId: string | null;
+}
+
+/**
+ * Who is calling, and whether they may. Every transport authenticates through here; open
+ * subscriptions are tracked per key so that revoking a key (from the CLI, another process)
+ * ends them within a sweep interval.
+ */
+export class AccessControl {
+  private readonly requests: FixedWindowLimiter;
+  private readonly runs: FixedWindowLimiter;
+  private readonly sessions = new Map<string, Set<() => void>>();
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Db,
+    config: Config,
+    sweepIntervalMs = 500,
+  ) {
+    this.requests = new FixedWindowLimiter(config.rateLimit.requests, config.rateLimit.windowMs);
+    this.runs = new FixedWindowLimiter(config.rateLimit.runs, config.rateLimit.windowMs);
+    this.sweep = setInterval(() => this.closeRevokedSessions(), sweepIntervalMs);
+    this.sweep.unref();
+  }
+
+  /** From an `Authorization` value (`Bearer tql_…`). Throws UNAUTHENTICATED. */
+  authenticate(authorization: string | null | undefined): Caller {
+    if (authorization) {
+      const key = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
+      const row = key ? findLiveKey(this.db, key) : undefined;
+      if (!row) throw new UnauthenticatedError('The API key is not valid (unknown or revoked).');
+      return { owner: row.owner, keyId: row.id };
+    }
+    if (keysExist(this.db)) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
+    return { owner: LOCAL_OWNER, keyId: null };
+  }
+
+  /** Counts a request for the owner; throws RATE_LIMITED over the limit. */
+  takeRequest(owner: string): void {
+    const waitMs = this.requests.take(owner);
+    if (waitMs > 0) throw new RateLimitedError('requests', waitMs);
+  }
+
+  /** Counts a run started by the owner; throws RATE_LIMITED over the limit. */
+  takeRun(owner: string): void {
+    const waitMs = this.runs.take(owner);
+    if (waitMs > 0) throw new RateLimitedError('runs started', waitMs);
+  }
+
+  /** Registers something to close when the key is revoked; returns the function that forgets it. */
+  trackSession(keyId: string | null, close: () => void): () => void {
+    if (keyId === null) return () => {};
+    let set = this.sessions.get(keyId);
+    if (!set) this.sessions.set(keyId, (set = new Set()));
+    set.add(close);
+    return () => {
+      set.delete(close);
+      if (set.size === 0 && this.sessions.get(keyId) === set) this.sessions.delete(keyId);
+    };
+  }
+
+  closeRevokedSessions(): void {
+    if (this.sessions.size === 0) return;
+    const revoked = this.db
+      .select({ id: apiKeys.id })
+      .from(apiKeys)
+      .where(and(inArray(apiKeys.id, [...this.sessions.keys()]), isNotNull(apiKeys.revokedAt)))
+      .all();
+    for (const { id } of revoked) {
+      for (const close of [...(this.sessions.get(id) ?? [])]) close();
+      this.sessions.delete(id);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.sweep);
+  }
+}
