@@ -5,7 +5,6 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from './auth/access.js';
 import { useHttpAuth } from './auth/http-auth.js';
-import { useBodyLimit } from './body-limit.js';
 import type { Context, Services } from './context.js';
 import { exampleOperation } from './graphiql-example.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
@@ -39,7 +38,6 @@ export function createApp(services: Services): App {
     cors: config.corsOrigins ? { origin: config.corsOrigins, credentials: true } : config.production ? false : undefined,
     logging: false,
     plugins: [
-      useBodyLimit(config.limits.bodyBytes),
       useHttpAuth(access, callers),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
