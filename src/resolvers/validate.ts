@@ -11,8 +11,10 @@ const count = (n: number) => n.toLocaleString('en-US');
 
 export function checkText(field: string, value: string, max: number, { allowEmpty = false } = {}): string {
   if (!allowEmpty && value.trim() === '') throw new BadUserInputError(field, 'must not be empty');
+  // Characters are code points (an emoji is one); UTF-16 length is an upper bound, so count only when needed.
   if (value.length > max) {
-    throw new BadUserInputError(field, `is ${count(value.length)} characters long; the limit is ${count(max)}`);
+    const characters = [...value].length;
+    if (characters > max) throw new BadUserInputError(field, `is ${count(characters)} characters long; the limit is ${count(max)}`);
   }
   return value;
 }
@@ -37,7 +39,8 @@ export function checkMetadata(field: string, value: unknown, limits: Limits): Me
       throw new BadUserInputError(`${field}.${key}`, `is ${count(v.length)} characters long; the limit is ${limits.metadataValueChars}`);
     }
   }
-  return value as Metadata;
+  // A plain copy: inline JSONObject literals arrive as prototype-less objects, which Drizzle cannot serialize.
+  return Object.fromEntries(entries) as Metadata;
 }
 
 export function checkTemperature(field: string, value: number | null | undefined): number | null {

@@ -1,0 +1,280 @@
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import { EVENT_FIELDS, removeTempDirs, startTestServer, subscribeSse, type GqlResult, type TestServer } from './helpers.js';
+
+const SEND = /* GraphQL */ `
+  mutation Send($input: SendMessageInput!) {
+    sendMessage(input: $input) { message { id content } run { id status } }
+  }
+`;
+const CREATE_THREAD = /* GraphQL */ `
+  mutation CreateThread($input: CreateThreadInput!) {
+    createThread(input: $input) { thread { id } run { id } }
+  }
+`;
+
+const MIB = 1024 * 1024;
+
+function codeOf(res: GqlResult<unknown>): string | undefined {
+  return res.errors?.[0]?.extensions?.code as string | undefined;
+}
+
+/** POSTs a raw body with the given headers over node:http (so Content-Length/chunking is under our control). */
+function rawPost(url: string, body: string, { chunked = false } = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(Buffer.byteLength(body)) }),
+      },
+    });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    });
+    // The server may answer 413 and close before the whole body is written.
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    if (chunked) {
+      const piece = 64 * 1024;
+      for (let i = 0; i < body.length; i += piece) req.write(body.slice(i, i + piece));
+    } else {
+      req.write(body);
+    }
+    req.end();
+  });
+}
+
+describe('input validation', () => {
+  let fake: FakeProvider;
+  let server: TestServer;
+  let threadId: string;
+
+  beforeAll(async () => {
+    fake = await startFakeProvider();
+    server = await startTestServer({ provider: fake });
+    const res = await server.gql(CREATE_THREAD, { input: { title: 'Validation' } });
+    expect(res.errors).toBeUndefined();
+    threadId = res.data.createThread.thread.id;
+  });
+  afterAll(async () => {
+    await server.stop();
+    await fake.close();
+    removeTempDirs();
+  });
+  beforeEach(() => fake.reset());
+
+  async function counts(): Promise<{ threads: number; messages: number; assistants: number }> {
+    const res = await server.gql(
+      `query ($id: ID!) {
+        threads(first: 100) { edges { node { id } } }
+        assistants(first: 100) { edges { node { id } } }
+        thread(id: $id) { messages(first: 100) { edges { node { id } } } }
+      }`,
+      { id: threadId },
+    );
+    expect(res.errors).toBeUndefined();
+    return {
+      threads: res.data.threads.edges.length,
+      assistants: res.data.assistants.edges.length,
+      messages: res.data.thread.messages.edges.length,
+    };
+  }
+
+  /** Runs the operation, expects BAD_USER_INPUT whose message names `field`, and that nothing was stored. */
+  async function expectRefused(query: string, variables: Record<string, unknown>, field: string): Promise<void> {
+    const before = await counts();
+    const res = await server.gql(query, variables);
+    expect(res.errors, `expected an error naming ${field}`).toBeDefined();
+    expect(codeOf(res)).toBe('BAD_USER_INPUT');
+    expect(res.errors![0]!.message).toContain(field);
+    expect(res.data ?? null).toBeNull();
+    expect(await counts()).toEqual(before);
+    expect(fake.requests).toHaveLength(0);
+  }
+
+  const metadataCases: [string, Record<string, unknown>][] = [
+    ['17 keys', Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']))],
+    ['a key of 65 characters', { ['k'.repeat(65)]: 'v' }],
+    ['a value of 513 characters', { k: 'v'.repeat(513) }],
+    ['a number value', { k: 1 }],
+    ['an object value', { k: { nested: 'x' } }],
+    ['a null value', { k: null }],
+  ];
+
+  it('sendMessage with empty content is BAD_USER_INPUT naming content', async () => {
+    await expectRefused(SEND, { input: { threadId, content: '' } }, 'content');
+    await expectRefused(SEND, { input: { threadId, content: '   \n ' } }, 'content');
+  });
+
+  it('sendMessage content over 100,000 characters is refused; exactly 100,000 passes', async () => {
+    await expectRefused(SEND, { input: { threadId, content: 'x'.repeat(100_001) } }, 'content');
+
+    fake.setDefault({ text: 'Long read.' });
+    const before = await counts();
+    const res = await server.gql(
+      `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { message { content } reply { status } } }`,
+      { input: { threadId, content: 'y'.repeat(100_000) } },
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data.sendMessage.message.content).toHaveLength(100_000);
+    expect(res.data.sendMessage.reply).toEqual({ status: 'COMPLETED' });
+    expect((await counts()).messages).toBe(before.messages + 2);
+  });
+
+  it.each(metadataCases)('sendMessage metadata with %s is BAD_USER_INPUT naming metadata', async (_name, metadata) => {
+    await expectRefused(SEND, { input: { threadId, content: 'hello', metadata } }, 'metadata');
+  });
+
+  it('metadata at the limits (16 keys, 64-character key, 512-character value) passes', async () => {
+    const metadata = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`k${i}`, 'v']));
+    metadata['k'.repeat(64)] = 'v'.repeat(512);
+    const res = await server.gql(`mutation ($m: JSONObject) { createThread(input: { metadata: $m }) { thread { metadata } } }`, { m: metadata });
+    expect(res.errors).toBeUndefined();
+    expect(res.data.createThread.thread.metadata).toEqual(metadata);
+  });
+
+  it.each(metadataCases)('createThread, updateThread, createAssistant and the threads filter refuse metadata with %s', async (_name, metadata) => {
+    await expectRefused(CREATE_THREAD, { input: { title: 't', metadata } }, 'metadata');
+    await expectRefused(
+      CREATE_THREAD,
+      { input: { messages: [{ role: 'USER', content: 'hi', metadata }] } },
+      'metadata',
+    );
+    await expectRefused(
+      `mutation ($input: UpdateThreadInput!) { updateThread(input: $input) { thread { id } } }`,
+      { input: { threadId, metadata } },
+      'metadata',
+    );
+    await expectRefused(
+      `mutation ($input: CreateAssistantInput!) { createAssistant(input: $input) { assistant { id } } }`,
+      { input: { name: 'a', metadata } },
+      'metadata',
+    );
+    const filter = await server.gql(`query ($m: JSONObject) { threads(metadata: $m) { edges { node { id } } } }`, { m: metadata });
+    expect(codeOf(filter)).toBe('BAD_USER_INPUT');
+    expect(filter.errors![0]!.message).toContain('metadata');
+  });
+
+  it('updateThread with refused metadata leaves the stored metadata as it was', async () => {
+    const created = await server.gql(`mutation ($m: JSONObject) { createThread(input: { title: "keep", metadata: $m }) { thread { id } } }`, {
+      m: { a: '1' },
+    });
+    expect(created.errors).toBeUndefined();
+    const id = created.data.createThread.thread.id;
+    const res = await server.gql(
+      `mutation ($input: UpdateThreadInput!) { updateThread(input: $input) { thread { id } } }`,
+      { input: { threadId: id, title: 'changed', metadata: { a: 2 } } },
+    );
+    expect(codeOf(res)).toBe('BAD_USER_INPUT');
+    const read = await server.gql(`query ($id: ID!) { thread(id: $id) { title metadata } }`, { id });
+    expect(read.data.thread).toEqual({ title: 'keep', metadata: { a: '1' } });
+  });
+
+  it('a bad role enum is a GraphQL error and stores nothing', async () => {
+    const before = await counts();
+    const viaVariables = await server.gql(CREATE_THREAD, { input: { messages: [{ role: 'ROBOT', content: 'beep' }] } });
+    expect(viaVariables.errors).toBeDefined();
+    expect(viaVariables.errors![0]!.message).toContain('ROBOT');
+    expect(viaVariables.data ?? null).toBeNull();
+
+    const inline = await server.gql(`mutation { createThread(input: { messages: [{ role: ROBOT, content: "beep" }] }) { thread { id } } }`);
+    expect(inline.errors).toBeDefined();
+    expect(inline.data ?? null).toBeNull();
+
+    expect(await counts()).toEqual(before);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('createThread with a message of empty content is refused naming content, and no thread is stored', async () => {
+    await expectRefused(
+      CREATE_THREAD,
+      { input: { title: 'Half', messages: [{ role: 'USER', content: 'fine' }, { role: 'ASSISTANT', content: '' }] } },
+      'content',
+    );
+    await expectRefused(
+      CREATE_THREAD,
+      { input: { messages: [{ role: 'USER', content: 'z'.repeat(100_001) }] } },
+      'content',
+    );
+  });
+
+  it('sendMessage to an unknown thread is NOT_FOUND', async () => {
+    const res = await server.gql(SEND, { input: { threadId: 'thread_AAAAAAAAAAAAAAAAAAAAAA', content: 'hello?' } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('a request body over 1 MiB is refused with HTTP 413 before GraphQL runs', async () => {
+    const before = await counts();
+    const body = JSON.stringify({
+      query: `mutation { createThread(input: { title: "too big" }) { thread { id } } }`,
+      variables: { pad: 'p'.repeat(MIB + 10) },
+    });
+    const res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(413);
+    await res.arrayBuffer();
+    expect(await counts()).toEqual(before);
+
+    // Just under the limit: GraphQL runs and the thread is stored.
+    const fits = JSON.stringify({
+      query: `mutation { createThread(input: { title: "fits" }) { thread { id } } }`,
+      variables: { pad: 'p'.repeat(MIB - 200) },
+    });
+    expect(Buffer.byteLength(fits)).toBeLessThanOrEqual(MIB);
+    const ok = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: fits });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).data.createThread.thread.id).toMatch(/^thread_/);
+  });
+
+  it('a chunked request body (no Content-Length) over 1 MiB is refused with HTTP 413 too', async () => {
+    const before = await counts();
+    const body = JSON.stringify({
+      query: `mutation { createThread(input: { title: "chunked and too big" }) { thread { id } } }`,
+      variables: { pad: 'p'.repeat(2 * MIB) },
+    });
+    const res = await rawPost(server.url, body, { chunked: true });
+    expect(res.status).toBe(413);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('sendMessage while a run is active is THREAD_BUSY by default, and stores nothing', async () => {
+    let resume!: () => void;
+    fake.setDefault({ text: 'busy busy busy', pauseAfter: 1, resumeWhen: new Promise<void>((r) => (resume = r)) });
+    const started = await server.gql(
+      `mutation { createThread(input: { messages: [{ role: USER, content: "Keep busy" }] }) { thread { id } run { id } } }`,
+    );
+    expect(started.errors).toBeUndefined();
+    const { thread, run } = started.data.createThread;
+    try {
+      await fake.waitForRequests(1);
+      const MESSAGES = `query ($id: ID!) { thread(id: $id) { activeRun { id } messages { edges { node { id } } } runs { edges { node { id } } } } }`;
+      const before = await server.gql(MESSAGES, { id: thread.id });
+      expect(before.data.thread.activeRun).toEqual({ id: run.id });
+
+      const busy = await server.gql(SEND, { input: { threadId: thread.id, content: 'Are you there?' } });
+      expect(codeOf(busy)).toBe('THREAD_BUSY');
+      expect(busy.errors![0]!.extensions!.activeRunId).toBe(run.id);
+      expect(busy.data ?? null).toBeNull();
+
+      const explicit = await server.gql(SEND, { input: { threadId: thread.id, content: 'Still there?', onActiveRun: 'REJECT' } });
+      expect(codeOf(explicit)).toBe('THREAD_BUSY');
+
+      const after = await server.gql(MESSAGES, { id: thread.id });
+      expect(after.data.thread).toEqual(before.data.thread);
+      expect(fake.requests).toHaveLength(1);
+    } finally {
+      resume();
+    }
+    // Once the run has ended (runEvents completes after its terminal event), the thread takes messages again.
+    const events = subscribeSse(server.url, `subscription ($id: ID!) { runEvents(runId: $id) { ${EVENT_FIELDS} } }`, { id: run.id });
+    await events.completed;
+    expect(events.results.at(-1)!.data.runEvents.run).toMatchObject({ id: run.id, status: 'COMPLETED' });
+    const next = await server.gql(SEND, { input: { threadId: thread.id, content: 'Now?' } });
+    expect(next.errors).toBeUndefined();
+  });
+});
