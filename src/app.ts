@@ -99,6 +99,11 @@ export function createApp(services: Services): App {
         wss,
       );
       return async () => {
+        // Subscriptions have drained by now; graphql-ws sends each one's `complete` a moment after
+        // its stream ends. Let those frames out before closing the sockets (1001).
+        const deadline = Date.now() + 500;
+        do await new Promise((resolve) => setTimeout(resolve, 20));
+        while ([...wss.clients].some((c) => c.bufferedAmount > 0) && Date.now() < deadline);
         await wsServer.dispose();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
       };

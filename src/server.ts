@@ -37,9 +37,12 @@ export async function startServer(config: Config, overrides: Parameters<typeof c
     http,
     stop(graceMs) {
       stopping ??= (async () => {
-        http.close();
+        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+        // Runs end, subscribers receive their last events, then the connections close.
         await services.close(graceMs);
         await closeWebSockets();
+        http.closeIdleConnections();
+        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
         http.closeAllConnections();
       })();
       return stopping;

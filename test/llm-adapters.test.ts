@@ -257,7 +257,8 @@ describe.each(adapters)('$api adapter', ({ api, create }) => {
   });
 
   it('aborting during the SDK retry sleep ends promptly', async () => {
-    fake.setDefault({ status: 429, retryAfter: '30' });
+    // 3 s: under the 5 s provider timeout, so the SDK does sleep (longer waits fail at once).
+    fake.setDefault({ status: 429, retryAfter: '3' });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
     const started = Date.now();

@@ -12,6 +12,12 @@ export interface FlushOptions {
   maxEvents: number;
 }
 
+/** A subscription stream, as shutdown sees it. */
+export interface ClosableStream {
+  end(): void;
+  drained: Promise<void>;
+}
+
 interface PendingDeltas {
   /** The thread's stored last_event_seq when this batch began. */
   baseSeq: number;
@@ -32,7 +38,7 @@ interface PendingDeltas {
 export class EventLog {
   private readonly pending = new Map<string, PendingDeltas>();
   /** Open subscription streams, ended at shutdown. */
-  private readonly openStreams = new Set<() => void>();
+  private readonly openStreams = new Set<ClosableStream>();
 
   private readonly selectLastSeq;
   private readonly insertEvent;
@@ -151,14 +157,22 @@ export class EventLog {
   }
 
   /** Registers a stream to end at shutdown; returns the function that forgets it. */
-  trackStream(end: () => void): () => void {
-    this.openStreams.add(end);
-    return () => this.openStreams.delete(end);
+  trackStream(stream: ClosableStream): () => void {
+    this.openStreams.add(stream);
+    return () => this.openStreams.delete(stream);
   }
 
-  /** Ends every open subscription stream (after the events already queued on it). */
-  endStreams(): void {
-    for (const end of [...this.openStreams]) end();
+  /**
+   * Ends every open subscription stream and waits (at most `timeoutMs`) until their consumers
+   * have read what was queued, so shutdown does not cut off the last events.
+   */
+  async endStreams(timeoutMs: number): Promise<void> {
+    const streams = [...this.openStreams];
+    for (const stream of streams) stream.end();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.all(streams.map((s) => s.drained)), timeout]);
+    clearTimeout(timer);
   }
 
   private storedLastSeq(threadId: string): number {

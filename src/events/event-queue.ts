@@ -9,6 +9,9 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   private closed = false;
   private error: unknown = null;
   private readonly cleanups: (() => void)[] = [];
+  private markDrained!: () => void;
+  /** Resolves once the consumer has read the end (or went away): nothing is left to deliver. */
+  readonly drained = new Promise<void>((resolve) => (this.markDrained = resolve));
 
   constructor(cleanup?: () => void) {
     if (cleanup) this.cleanups.push(cleanup);
@@ -37,6 +40,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     if (this.waiting) {
       const { resolve, reject } = this.waiting;
       this.waiting = null;
+      this.markDrained();
       if (this.error) reject(this.error);
       else resolve({ value: undefined, done: true });
     }
@@ -53,6 +57,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     const item = this.items.shift();
     if (item !== undefined) return Promise.resolve({ value: item, done: false });
     if (this.closed) {
+      this.markDrained();
       const error = this.error;
       this.error = null;
       return error ? Promise.reject(error) : Promise.resolve({ value: undefined, done: true });
@@ -63,6 +68,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>> {
     this.items.length = 0;
     this.end();
+    this.markDrained();
     return Promise.resolve({ value: undefined, done: true });
   }
 

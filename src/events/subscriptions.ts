@@ -20,8 +20,9 @@ export function threadEventStream(
   let unsubscribe = () => {};
   const queue = new EventQueue<ThreadEvent>(() => unsubscribe());
   const subscription = log.subscribe(threadId, after, (event) => queue.push(event));
-  const untrack = log.trackStream(() => queue.end());
-  unsubscribe = () => (subscription.unsubscribe(), untrack());
+  // Tracked until drained, not just ended: shutdown waits for the events still queued.
+  void queue.drained.then(log.trackStream(queue));
+  unsubscribe = subscription.unsubscribe;
   for (const event of subscription.backlog) queue.push(event);
   return queue;
 }
@@ -52,8 +53,9 @@ export function runEventStream(db: Db, log: EventLog, runId: string, owner: stri
     queue.push(event);
     if (event.kind === 'RUN_STATUS' && isTerminalRunStatus(event.run.status)) queue.end();
   });
-  const untrack = log.trackStream(() => queue.end());
-  unsubscribe = () => (subscription.unsubscribe(), untrack());
+  // Tracked until drained, not just ended: shutdown waits for the events still queued.
+  void queue.drained.then(log.trackStream(queue));
+  unsubscribe = subscription.unsubscribe;
   return queue;
 }
 

@@ -1,8 +1,7 @@
 import type OpenAI from 'openai';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
-import { createOpenAiClient } from './responses.js';
-import type { OpenAiProviderOptions } from './responses.js';
+import { createOpenAiClient, type OpenAiProviderOptions } from './client.js';
 import { ProviderError } from './types.js';
 import type { FinishReason, LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
 

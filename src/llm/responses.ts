@@ -1,26 +1,9 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
+import { createOpenAiClient, type OpenAiProviderOptions } from './client.js';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
 import { ProviderError } from './types.js';
 import type { LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
-
-export interface OpenAiProviderOptions {
-  apiKey?: string | undefined;
-  baseURL?: string | undefined;
-  maxRetries: number;
-  timeoutMs: number;
-  idleTimeoutMs: number;
-}
-
-export function createOpenAiClient(opts: OpenAiProviderOptions): OpenAI {
-  return new OpenAI({
-    // Local OpenAI-compatible servers need no key, but the SDK refuses to start without one.
-    apiKey: opts.apiKey ?? 'no-key',
-    baseURL: opts.baseURL ?? null,
-    maxRetries: opts.maxRetries,
-    timeout: opts.timeoutMs,
-  });
-}
 
 /** The OpenAI Responses API (`POST /responses`), streamed, nothing stored at OpenAI. */
 export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvider {

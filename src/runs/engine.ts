@@ -197,7 +197,7 @@ export class RunEngine {
     await all();
     this.deps.events.flushAll();
     // Runs ended above sent their terminal events; now every subscription completes.
-    this.deps.events.endStreams();
+    await this.deps.events.endStreams(1000);
   }
 
   private startNext(threadId: string): void {

@@ -1,0 +1,49 @@
+import OpenAI from 'openai';
+
+export interface OpenAiProviderOptions {
+  apiKey?: string | undefined;
+  baseURL?: string | undefined;
+  maxRetries: number;
+  timeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export function createOpenAiClient(opts: OpenAiProviderOptions): OpenAI {
+  return new OpenAI({
+    // Local OpenAI-compatible servers need no key, but the SDK refuses to start without one.
+    apiKey: opts.apiKey ?? 'no-key',
+    baseURL: opts.baseURL ?? null,
+    maxRetries: opts.maxRetries,
+    timeout: opts.timeoutMs,
+    fetch: capRetryAfter(opts.timeoutMs),
+  });
+}
+
+/**
+ * The SDK sleeps for whatever Retry-After says before retrying, without bound; a provider
+ * asking for an hour would keep the run (and its thread) busy for an hour. A wait longer than
+ * the provider timeout is not worth waiting: `x-should-retry: false` makes the SDK fail at once,
+ * and the run ends PROVIDER_RATE_LIMITED.
+ */
+function capRetryAfter(maxWaitMs: number): typeof fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    if (response.ok) return response;
+    const waitMs = retryAfterMs(response.headers);
+    if (waitMs === null || waitMs <= maxWaitMs) return response;
+    const headers = new Headers(response.headers);
+    headers.set('x-should-retry', 'false');
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  };
+}
+
+function retryAfterMs(headers: Headers): number | null {
+  const ms = Number(headers.get('retry-after-ms'));
+  if (headers.has('retry-after-ms') && Number.isFinite(ms)) return ms;
+  const value = headers.get('retry-after');
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : date - Date.now();
+}
