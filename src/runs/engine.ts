@@ -1,10 +1,6 @@
 import { and, eq } from 'drizzle-orm';
-import type { Logger } from 'pino';
-import type { Db } from '../db/client.js';
 import { messages, runs, threads, type Metadata, type TruncationStrategy, type MessageRow, type RunRow, type ThreadRow } from '../db/schema.js';
-import type { EventLog } from '../events/event-log.js';
 import { isTerminalRunStatus } from '../events/types.js';
-import type { LlmProvider } from '../llm/types.js';
 import { BadUserInputError, NotFoundError, ThreadBusyError } from '../errors.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
 import { findAssistant, findRun, findThread } from '../db/lookups.js';

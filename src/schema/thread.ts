@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { findAssistant, findThread } from '../db/lookups.js';
-import { messages, runs, threads, type ThreadRow } from '../db/schema.js';
+import { messages, runs, type ThreadRow } from '../db/schema.js';
 import { AssistantRef, hasIdPrefix } from './assistant.js';
 import { builder } from './builder.js';
 import { TruncationStrategyRef } from './truncation.js';
