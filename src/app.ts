@@ -1,6 +1,8 @@
 import type { Server } from 'node:http';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { UnauthenticatedError } from './errors.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from './auth/access.js';
@@ -20,7 +22,8 @@ export interface App {
 
 /** Builds the GraphQL server; it never listens (server.ts and tests do). */
 export function createApp(services: Services): App {
-  const { config, access } = services;
+  const { config, access, logger } = services;
+  const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
   // HTTP requests are authenticated in a plugin before GraphQL runs; the context reads the result.
   const callers = new WeakMap<Request, Caller>();
   const yoga: Yoga = createYoga<{ caller?: Caller }, Context>({
@@ -33,12 +36,19 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
-    maskedErrors: true,
+    maskedErrors: {
+      // Masked for the client, logged for the operator.
+      maskError: (error, message, isDev) => {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (original && !(original instanceof GraphQLError)) logUnexpected(original);
+        return maskError(error, message, isDev);
+      },
+    },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
-    cors: config.corsOrigins ? { origin: config.corsOrigins, credentials: true } : config.production ? false : undefined,
+    cors: corsOptions(config.corsOrigins, config.production),
     logging: false,
     plugins: [
-      useHttpAuth(access, callers),
+      useHttpAuth(access, callers, logUnexpected),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
       useDeferStream(),
@@ -65,16 +75,25 @@ export function createApp(services: Services): App {
               ctx.extra.socket.once('close', untrack);
               return true;
             } catch (error) {
-              ctx.extra.socket.close(4401, (error as Error).message.slice(0, 120));
+              if (error instanceof GraphQLError) ctx.extra.socket.close(4401, error.message.slice(0, 120));
+              else {
+                logUnexpected(error);
+                ctx.extra.socket.close(4500, 'Unexpected error.');
+              }
               return false;
             }
           },
           onSubscribe: async (ctx, _id, params) => {
             const caller = sockets.get(ctx.extra.socket)!;
+            // A key revoked since the socket opened stops working at once, not at the next sweep.
+            if (!access.isLive(caller)) {
+              ctx.extra.socket.close(4401, 'API key revoked');
+              return [new UnauthenticatedError('The API key was revoked.')];
+            }
             try {
               access.takeRequest(caller.owner);
             } catch (error) {
-              return [error as any];
+              return [error as GraphQLError];
             }
             const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
               ...ctx,
@@ -83,17 +102,24 @@ export function createApp(services: Services): App {
               params,
               caller,
             });
-            const args = {
+            // A bad operation fails alone, not the whole socket with the other subscriptions on it.
+            let document;
+            try {
+              document = parse(params.query);
+            } catch (error) {
+              if (error instanceof GraphQLError) return [error];
+              throw error;
+            }
+            const errors = validate(schema, document);
+            if (errors.length) return errors;
+            return {
               schema,
               operationName: params.operationName,
-              document: parse(params.query),
+              document,
               variableValues: params.variables,
               contextValue: await contextFactory(),
               rootValue: { execute, subscribe },
             };
-            const errors = validate(args.schema, args.document);
-            if (errors.length) return errors;
-            return args;
           },
         },
         wss,
@@ -108,5 +134,17 @@ export function createApp(services: Services): App {
         await new Promise<void>((resolve) => wss.close(() => resolve()));
       };
     },
+  };
+}
+
+/**
+ * CORS: in production only the listed origins (and no `null` origin); in development any
+ * origin. Keys travel in the Authorization header, so no credentials mode is needed.
+ */
+function corsOptions(origins: string[] | null, production: boolean) {
+  if (!origins) return production ? false : undefined;
+  return (request: Request) => {
+    const origin = request.headers.get('origin');
+    return origin && origins.includes(origin) ? { origin } : false;
   };
 }

@@ -54,7 +54,8 @@ const envSchema = z.object({
   MAX_QUERY_ALIASES: int(30, 0),
   MAX_QUERY_TOKENS: int(4000, 1),
   MAX_QUERY_DIRECTIVES: int(20, 0),
-  MAX_QUERY_COST: int(20_000, 1),
+  /** Roughly the number of fields an operation can resolve, connections counted by page size (query-cost.ts). */
+  MAX_QUERY_COST: int(25_000, 1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { AccessControl } from './auth/access.js';
 import type { Config } from './config.js';
 import type { Db } from './db/client.js';
@@ -11,6 +12,7 @@ export interface Services {
   events: EventLog;
   config: Config;
   access: AccessControl;
+  logger: Logger;
 }
 
 export interface Context extends Services {

@@ -1,27 +1,55 @@
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { GraphQLError, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config, QueryLimits } from './config.js';
+import { useQueryCost } from './query-cost.js';
 
 /**
- * Refuse abusive operations while parsing and validating, before any resolver runs (graphql-armor).
- * The defaults let every ordinary operation of the API through — a thread with 50 messages,
- * each with its run and reply — and refuse deeper, wider or longer ones.
+ * Refuse abusive operations while parsing, validating or planning execution, before any
+ * resolver runs (graphql-armor for tokens, depth, aliases and directives; the cost with its
+ * variables in useQueryCost). The defaults let every ordinary operation of the API through — a
+ * thread with 50 messages, each with its run and reply — and refuse deeper, wider or longer ones.
  */
 export function queryLimitPlugins(limits: QueryLimits): Plugin[] {
+  // Validation rules report a coded error instead of throwing graphql-armor's uncoded one, so
+  // every refusal reaches the client (HTTP or WebSocket) as BAD_USER_INPUT.
+  const armor = {
+    exposeLimits: true,
+    propagateOnRejection: false,
+    onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(withCode(error))],
+  };
   return [
-    maxTokensPlugin({ n: limits.tokens }),
-    maxDepthPlugin({ n: limits.depth, ignoreIntrospection: true, flattenFragments: true }),
-    maxAliasesPlugin({ n: limits.aliases }),
-    maxDirectivesPlugin({ n: limits.directives }),
-    costLimitPlugin({ maxCost: limits.cost, ignoreIntrospection: true, flattenFragments: true }),
+    maxTokensPlugin({ exposeLimits: true, n: limits.tokens }),
+    useTokenLimitCode(),
+    maxDepthPlugin({ ...armor, n: limits.depth, ignoreIntrospection: true, flattenFragments: true }),
+    maxAliasesPlugin({ ...armor, n: limits.aliases }),
+    maxDirectivesPlugin({ ...armor, n: limits.directives }),
+    useQueryCost(limits.cost),
   ] as Plugin[];
+}
+
+/** graphql-armor's refusals read "Syntax Error: … limit …" and carry no code; an oversized operation is BAD_USER_INPUT. */
+function withCode(error: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { nodes: error.nodes, extensions: { code: 'BAD_USER_INPUT' } });
+}
+
+/** The token limit fails the parse itself; give that failure its code. */
+function useTokenLimitCode(): Plugin {
+  return {
+    onParse() {
+      return ({ result, replaceParseResult }) => {
+        if (result instanceof GraphQLError && !result.extensions?.code && /^Syntax Error: Token limit/.test(result.message)) {
+          replaceParseResult(withCode(result));
+        }
+      };
+    },
+  };
 }
 
 /** In production: no field suggestions, CSRF prevention, and introspection only when enabled. */

@@ -15,7 +15,6 @@ import { recoverRuns } from './runs/recovery.js';
 const MAX_PENDING_DELTAS = 256;
 
 export interface AppServices extends Services {
-  logger: Logger;
   /** Ends runs (after the grace period), stores pending events and closes the database. */
   close(graceMs?: number): Promise<void>;
 }

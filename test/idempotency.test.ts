@@ -154,7 +154,7 @@ describe('sendMessage idempotencyKey', () => {
     const res = await server.gql(SEND, { input: { threadId, content: 'Something else', idempotencyKey: 'key-x' } });
     expect(codeOf(res)).toBe('BAD_USER_INPUT');
     expect(res.errors![0]!.message).toContain('idempotencyKey');
-    expect(res.data).toBeNull();
+    expect(res.data?.sendMessage ?? null).toBeNull();
 
     const thread = await settle(threadId);
     expect(thread.messages.filter((m: any) => m.role === 'USER').map((m: any) => m.content)).toEqual(['Original']);

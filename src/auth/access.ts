@@ -1,4 +1,4 @@
-import { inArray, isNotNull, and } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { apiKeys, LOCAL_OWNER } from '../db/schema.js';
@@ -44,6 +44,12 @@ export class AccessControl {
     }
     if (keysExist(this.db)) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
     return { owner: LOCAL_OWNER, keyId: null };
+  }
+
+  /** Whether the caller's key is still live (open mode: always). */
+  isLive(caller: Caller): boolean {
+    if (caller.keyId === null) return true;
+    return !this.db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, caller.keyId)).get()?.revokedAt;
   }
 
   /** Counts a request for the owner; throws RATE_LIMITED over the limit. */

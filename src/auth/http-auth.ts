@@ -1,4 +1,4 @@
-import type { GraphQLError } from 'graphql';
+import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { AccessControl, Caller } from './access.js';
 
@@ -7,7 +7,7 @@ import type { AccessControl, Caller } from './access.js';
  * and counts it against the owner's request limit. The GraphiQL page itself needs no key (it
  * holds no data; the operations it sends do).
  */
-export function useHttpAuth(access: AccessControl, callers: WeakMap<Request, Caller>): Plugin {
+export function useHttpAuth(access: AccessControl, callers: WeakMap<Request, Caller>, onUnexpected: (error: unknown) => void): Plugin {
   return {
     onRequest({ request, endResponse }) {
       if (request.method === 'GET' && request.headers.get('accept')?.includes('text/html')) return;
@@ -17,7 +17,13 @@ export function useHttpAuth(access: AccessControl, callers: WeakMap<Request, Cal
         access.takeRequest(caller.owner);
         callers.set(request, caller);
       } catch (error) {
-        endResponse(errorResponse(error as GraphQLError));
+        // Only refusals are the caller's business; anything else (a database failure) is ours.
+        if (!(error instanceof GraphQLError)) {
+          onUnexpected(error);
+          endResponse(errorResponse(new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR', http: { status: 500 } } })));
+          return;
+        }
+        endResponse(errorResponse(error));
       }
     },
   };

@@ -25,6 +25,8 @@ export const builder = new SchemaBuilder<{
     encodeGlobalID: (_typename, id) => String(id),
     decodeGlobalID: (globalID) => ({ typename: nodeTypeOf(globalID) ?? 'Unknown', id: globalID }),
     nodesQueryOptions: false,
+    // Nullable payloads: when one of several aliased mutations fails, the others' results still arrive.
+    relayMutationFieldOptions: { nullable: true },
     nodeQueryOptions: {
       nullable: true,
       description: 'Any object by id (NOT_FOUND when unknown).',
