@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { GraphQLError } from 'graphql';
-import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { UnauthenticatedError } from './errors.js';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { AppError, UnauthenticatedError } from './errors.js';
+import { createErrorMasker, toGraphQLError } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from './auth/access.js';
@@ -24,6 +25,7 @@ export interface App {
 export function createApp(services: Services): App {
   const { config, access, logger } = services;
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
+  const mask = createErrorMasker(logUnexpected);
   // HTTP requests are authenticated in a plugin before GraphQL runs; the context reads the result.
   const callers = new WeakMap<Request, Caller>();
   const yoga: Yoga = createYoga<{ caller?: Caller }, Context>({
@@ -36,19 +38,12 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
-    maskedErrors: {
-      // Masked for the client, logged for the operator.
-      maskError: (error, message, isDev) => {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original && !(original instanceof GraphQLError)) logUnexpected(original);
-        return maskError(error, message, isDev);
-      },
-    },
+    maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
     cors: corsOptions(config.corsOrigins, config.production),
     logging: false,
     plugins: [
-      useHttpAuth(access, callers, logUnexpected),
+      useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
       useDeferStream(),
@@ -75,7 +70,7 @@ export function createApp(services: Services): App {
               ctx.extra.socket.once('close', untrack);
               return true;
             } catch (error) {
-              if (error instanceof GraphQLError) ctx.extra.socket.close(4401, error.message.slice(0, 120));
+              if (error instanceof AppError) ctx.extra.socket.close(4401, error.message.slice(0, 120));
               else {
                 logUnexpected(error);
                 ctx.extra.socket.close(4500, 'Unexpected error.');
@@ -88,12 +83,13 @@ export function createApp(services: Services): App {
             // A key revoked since the socket opened stops working at once, not at the next sweep.
             if (!access.isLive(caller)) {
               ctx.extra.socket.close(4401, 'API key revoked');
-              return [new UnauthenticatedError('The API key was revoked.')];
+              return [toGraphQLError(new UnauthenticatedError('The API key was revoked.'))];
             }
             try {
               access.takeRequest(caller.owner);
             } catch (error) {
-              return [error as GraphQLError];
+              if (error instanceof AppError) return [toGraphQLError(error)];
+              throw error;
             }
             const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
               ...ctx,
@@ -107,11 +103,11 @@ export function createApp(services: Services): App {
             try {
               document = parse(params.query);
             } catch (error) {
-              if (error instanceof GraphQLError) return [error];
+              if (error instanceof GraphQLError) return [mask(error, 'Unexpected error.') as GraphQLError];
               throw error;
             }
             const errors = validate(schema, document);
-            if (errors.length) return errors;
+            if (errors.length) return errors.map((e: GraphQLError) => mask(e, 'Unexpected error.') as GraphQLError);
             return {
               schema,
               operationName: params.operationName,

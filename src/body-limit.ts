@@ -22,7 +22,7 @@ export function limitBodySize(maxBytes: number, next: RequestListener): RequestL
 
 function refuse(res: ServerResponse, req: IncomingMessage, maxBytes: number): void {
   const body = JSON.stringify({
-    errors: [{ message: `The request body is larger than the limit of ${maxBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+    errors: [{ message: `The request body is larger than the limit of ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT', limit: maxBytes } }],
   });
   res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
   res.end(body);

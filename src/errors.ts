@@ -1,41 +1,57 @@
-import { GraphQLError } from 'graphql';
-
 /**
- * Expected errors, each with the contract's `extensions.code`. Anything else thrown reaches
- * yoga's error masking and the client sees only "Unexpected error.".
+ * Expected errors, as the domain knows them: a contract code, a message for the client, and
+ * details that become `extensions`. They know nothing of GraphQL; src/graphql-errors.ts turns
+ * them into GraphQL errors. Anything else thrown is unexpected and reaches clients masked.
  */
 
-export class NotFoundError extends GraphQLError {
+export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED';
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export class NotFoundError extends AppError {
   constructor(what: string, id: string) {
-    super(`No ${what} with id "${id}".`, { extensions: { code: 'NOT_FOUND' } });
+    super('NOT_FOUND', `No ${what} with id "${id}".`);
   }
 }
 
-export class BadUserInputError extends GraphQLError {
+export class BadUserInputError extends AppError {
   constructor(field: string, problem: string) {
-    super(`${field}: ${problem}`, { extensions: { code: 'BAD_USER_INPUT', field } });
+    super('BAD_USER_INPUT', `${field}: ${problem}`, { field });
   }
 }
 
-export class ThreadBusyError extends GraphQLError {
+export class ThreadBusyError extends AppError {
   constructor(threadId: string, runId: string) {
-    super(`Thread "${threadId}" has an active run ("${runId}"). Wait for it, cancel it, or send with onActiveRun: ENQUEUE or INTERRUPT.`, {
-      extensions: { code: 'THREAD_BUSY', activeRunId: runId },
-    });
+    super(
+      'THREAD_BUSY',
+      `Thread "${threadId}" has an active run ("${runId}"). Wait for it, cancel it, or send with onActiveRun: ENQUEUE or INTERRUPT.`,
+      { activeRunId: runId },
+    );
   }
 }
 
-export class UnauthenticatedError extends GraphQLError {
+export class UnauthenticatedError extends AppError {
   constructor(message: string) {
-    super(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } } });
+    super('UNAUTHENTICATED', message);
   }
 }
 
-export class RateLimitedError extends GraphQLError {
+export class RateLimitedError extends AppError {
+  /** Whole seconds to wait, also sent as the Retry-After header on HTTP. */
+  readonly retryAfter: number;
+
   constructor(what: string, retryAfterMs: number) {
     const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
-    super(`Too many ${what}; retry after ${retryAfter} s.`, {
-      extensions: { code: 'RATE_LIMITED', retryAfter, http: { headers: { 'retry-after': String(retryAfter) } } },
-    });
+    super('RATE_LIMITED', `Too many ${what}; retry after ${retryAfter} s.`, { retryAfter });
+    this.retryAfter = retryAfter;
   }
 }

@@ -11,9 +11,6 @@ import type { LlmProvider } from './llm/types.js';
 import { RunEngine } from './runs/engine.js';
 import { recoverRuns } from './runs/recovery.js';
 
-/** Deltas waiting for a flush, at most, per thread: bounds what a crash can lose. */
-const MAX_PENDING_DELTAS = 256;
-
 export interface AppServices extends Services {
   /** Ends runs (after the grace period), stores pending events and closes the database. */
   close(graceMs?: number): Promise<void>;
@@ -32,7 +29,7 @@ export function createServices(
   const events = new EventLog(db, overrides.pubsub ?? new InMemoryPubSub(), {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
-    maxEvents: MAX_PENDING_DELTAS,
+    onFlushError: (err) => logger.error({ err }, 'could not store streamed text; retrying at the next flush'),
   });
   const runs = new RunEngine({
     db,
@@ -44,7 +41,7 @@ export function createServices(
     maxInputTokens: config.llm.maxInputTokens,
   });
 
-  const recovered = recoverRuns(db, events, MAX_PENDING_DELTAS);
+  const recovered = recoverRuns(db, events);
   if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
   runs.resumeQueued(recovered.queuedThreads);
   const stopCompaction = scheduleCompaction(db, config.eventRetentionMs);

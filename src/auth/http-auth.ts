@@ -1,40 +1,41 @@
-import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { AppError } from '../errors.js';
+import { httpHeadersOf, httpStatusOf } from '../graphql-errors.js';
 import type { AccessControl, Caller } from './access.js';
 
 /**
  * Authenticates every HTTP request (queries, mutations, SSE subscriptions) before GraphQL runs,
- * and counts it against the owner's request limit. The GraphiQL page itself needs no key (it
- * holds no data; the operations it sends do).
+ * and counts it against the owner's request limit. Only the GraphiQL page itself, when it is
+ * enabled, needs no key: it holds no data, and the operations it sends carry their own.
  */
-export function useHttpAuth(access: AccessControl, callers: WeakMap<Request, Caller>, onUnexpected: (error: unknown) => void): Plugin {
+export function useHttpAuth(
+  access: AccessControl,
+  callers: WeakMap<Request, Caller>,
+  options: { graphiql: boolean; onUnexpected: (error: unknown) => void },
+): Plugin {
   return {
-    onRequest({ request, endResponse }) {
-      if (request.method === 'GET' && request.headers.get('accept')?.includes('text/html')) return;
+    onRequest({ request, url, endResponse }) {
       if (request.method === 'OPTIONS') return;
+      const wantsGraphiQL = request.method === 'GET' && request.headers.get('accept')?.includes('text/html') && !url.searchParams.has('query');
+      if (options.graphiql && wantsGraphiQL) return;
       try {
         const caller = access.authenticate(request.headers.get('authorization'));
         access.takeRequest(caller.owner);
         callers.set(request, caller);
       } catch (error) {
-        // Only refusals are the caller's business; anything else (a database failure) is ours.
-        if (!(error instanceof GraphQLError)) {
-          onUnexpected(error);
-          endResponse(errorResponse(new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR', http: { status: 500 } } })));
-          return;
-        }
-        endResponse(errorResponse(error));
+        // Refusals are the caller's business; anything else (a database failure) is ours.
+        if (error instanceof AppError) return endResponse(errorResponse(error));
+        options.onUnexpected(error);
+        endResponse(json(500, { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }));
       }
     },
   };
 }
 
-function errorResponse(error: GraphQLError): Response {
-  const http = (error.extensions?.http ?? {}) as { status?: number; headers?: Record<string, string> };
-  const status = http.status ?? (error.extensions?.code === 'RATE_LIMITED' ? 429 : 401);
-  const { http: _omit, ...extensions } = error.extensions ?? {};
-  return new Response(JSON.stringify({ errors: [{ message: error.message, extensions }] }), {
-    status,
-    headers: { 'content-type': 'application/json', ...http.headers },
-  });
+function errorResponse(error: AppError): Response {
+  return json(httpStatusOf(error), { message: error.message, extensions: { code: error.code, ...error.details } }, httpHeadersOf(error));
+}
+
+function json(status: number, error: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ errors: [error] }), { status, headers: { 'content-type': 'application/json', ...headers } });
 }

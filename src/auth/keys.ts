@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { desc, eq, isNull } from 'drizzle-orm';
+import { desc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiKeys, type ApiKeyRow } from '../db/schema.js';
 
@@ -51,8 +51,4 @@ export function findLiveKey(db: Db, key: string): ApiKeyRow | undefined {
 /** Whether any key was ever created: from then on, every request needs one. */
 export function keysExist(db: Db): boolean {
   return db.select({ id: apiKeys.id }).from(apiKeys).limit(1).get() !== undefined;
-}
-
-export function liveKeyCount(db: Db): number {
-  return db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).all().length;
 }

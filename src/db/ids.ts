@@ -20,3 +20,8 @@ export function nodeTypeOf(id: string): NodeTypeName | null {
   for (const [type, p] of Object.entries(idPrefixes)) if (p === prefix) return type as NodeTypeName;
   return null;
 }
+
+/** Whether a loaded row is of the node type with this prefix (Node interface resolution). */
+export function hasIdPrefix(value: unknown, prefix: string): boolean {
+  return typeof value === 'object' && value !== null && String((value as { id?: unknown }).id).startsWith(prefix);
+}

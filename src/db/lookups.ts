@@ -1,8 +1,8 @@
-import { and, eq, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { NotFoundError } from '../errors.js';
 import type { Db } from './client.js';
-import { assistants, messages, runs, threads } from './schema.js';
+import { assistants, messages, runs, threads, type RunRow } from './schema.js';
 
 /**
  * Row lookups by public id. Entry points (queries, node(id), mutations, subscriptions) pass the
@@ -26,4 +26,28 @@ export const findRun = (db: Db, id: string, owner?: string) =>
 export function required<T>(row: T | undefined, what: string, id: string): T {
   if (row === undefined) throw new NotFoundError(what, id);
   return row;
+}
+
+/**
+ * The thread's active runs: the IN_PROGRESS one first, then the QUEUED ones in order. The first
+ * is what `Thread.activeRun` shows and what THREAD_BUSY names.
+ */
+export function activeRuns(db: Db, threadId: string): RunRow[] {
+  return db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.threadId, threadId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS'])))
+    .orderBy(sql`${runs.status} = 'IN_PROGRESS' desc`, asc(runs.pos))
+    .all();
+}
+
+/** The thread's oldest QUEUED run: the next to start. */
+export function nextQueuedRun(db: Db, threadId: string): RunRow | undefined {
+  return db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.threadId, threadId), eq(runs.status, 'QUEUED')))
+    .orderBy(asc(runs.pos))
+    .limit(1)
+    .get();
 }

@@ -126,7 +126,6 @@ export const runs = sqliteTable(
 );
 
 export const eventTypes = ['RUN_STATUS', 'MESSAGE', 'MESSAGE_DELTA'] as const;
-export type EventType = (typeof eventTypes)[number];
 
 /** The per-thread event log: what live subscribers received, replayable by seq. */
 export const events = sqliteTable(

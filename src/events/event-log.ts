@@ -8,9 +8,15 @@ import type { MessageDeltaEvent, NewThreadEvent, ThreadEvent } from './types.js'
 export interface FlushOptions {
   intervalMs: number;
   maxChars: number;
-  /** Also flush when this many deltas wait; bounds what a crash can lose (see recovery). */
-  maxEvents: number;
+  /** A timed flush that failed (it is retried at the next interval). */
+  onFlushError: (error: unknown) => void;
 }
+
+/**
+ * Also flush when this many deltas wait. It bounds the seqs a crash can lose, which
+ * skipUnstoredSeqs() jumps over after a restart.
+ */
+const MAX_PENDING_DELTAS = 256;
 
 /** A subscription stream, as shutdown sees it. */
 export interface ClosableStream {
@@ -38,7 +44,7 @@ interface PendingDeltas {
 export class EventLog {
   private readonly pending = new Map<string, PendingDeltas>();
   /** Open subscription streams, ended at shutdown. */
-  private readonly openStreams = new Set<ClosableStream>();
+  private readonly openStreams = new Map<ClosableStream, string>();
 
   private readonly selectLastSeq;
   private readonly insertEvent;
@@ -100,9 +106,7 @@ export class EventLog {
   appendDelta(threadId: string, runId: string, messageId: string, delta: string): void {
     let batch = this.pending.get(threadId);
     if (!batch) {
-      const timer = setTimeout(() => this.flush(threadId), this.options.intervalMs);
-      timer.unref();
-      batch = { baseSeq: this.storedLastSeq(threadId), events: [], chars: 0, timer };
+      batch = { baseSeq: this.storedLastSeq(threadId), events: [], chars: 0, timer: this.flushTimer(threadId) };
       this.pending.set(threadId, batch);
     }
     const event: MessageDeltaEvent = {
@@ -116,7 +120,7 @@ export class EventLog {
     batch.events.push(event);
     batch.chars += delta.length;
     this.pubsub.publish(event);
-    if (batch.chars >= this.options.maxChars || batch.events.length >= this.options.maxEvents) {
+    if (batch.chars >= this.options.maxChars || batch.events.length >= MAX_PENDING_DELTAS) {
       this.flush(threadId);
     }
   }
@@ -126,6 +130,14 @@ export class EventLog {
     if (!this.pending.has(threadId)) return;
     this.db.transaction(() => this.storePending(threadId));
     this.clearPending(threadId);
+  }
+
+  /**
+   * After a crash: the dead process may have published up to MAX_PENDING_DELTAS deltas on this
+   * thread that it never stored. Their seqs are skipped, so no seq a client saw is reused.
+   */
+  skipUnstoredSeqs(threadId: string): void {
+    this.db.transaction(() => this.setLastSeq.run({ threadId, seq: this.storedLastSeq(threadId) + MAX_PENDING_DELTAS }));
   }
 
   flushAll(): void {
@@ -157,22 +169,37 @@ export class EventLog {
   }
 
   /** Registers a stream to end at shutdown; returns the function that forgets it. */
-  trackStream(stream: ClosableStream): () => void {
-    this.openStreams.add(stream);
+  trackStream(stream: ClosableStream, threadId: string): () => void {
+    this.openStreams.set(stream, threadId);
     return () => this.openStreams.delete(stream);
   }
 
   /**
-   * Ends every open subscription stream and waits (at most `timeoutMs`) until their consumers
-   * have read what was queued, so shutdown does not cut off the last events.
+   * Ends the open subscription streams (of one thread, or all) and waits (at most `timeoutMs`)
+   * until their consumers have read what was queued, so the last events are not cut off.
    */
-  async endStreams(timeoutMs: number): Promise<void> {
-    const streams = [...this.openStreams];
+  async endStreams(timeoutMs: number, threadId?: string): Promise<void> {
+    const streams = [...this.openStreams].filter(([, t]) => threadId === undefined || t === threadId).map(([s]) => s);
     for (const stream of streams) stream.end();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([Promise.all(streams.map((s) => s.drained)), timeout]);
     clearTimeout(timer);
+  }
+
+  /** A timer that stores the batch; a failure is reported and retried, never thrown from a timer. */
+  private flushTimer(threadId: string): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      try {
+        this.flush(threadId);
+      } catch (error) {
+        this.options.onFlushError(error);
+        const batch = this.pending.get(threadId);
+        if (batch) batch.timer = this.flushTimer(threadId);
+      }
+    }, this.options.intervalMs);
+    timer.unref();
+    return timer;
   }
 
   private storedLastSeq(threadId: string): number {

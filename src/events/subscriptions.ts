@@ -19,11 +19,18 @@ export function threadEventStream(
   if (!findThread(db, threadId, owner)) throw new NotFoundError('thread', threadId);
   let unsubscribe = () => {};
   const queue = new EventQueue<ThreadEvent>(() => unsubscribe());
-  const subscription = log.subscribe(threadId, after, (event) => queue.push(event));
+  // Seq only ever grows on one stream: nothing at or below what was already sent (or `after`).
+  let lastSent = after ?? 0;
+  const send = (event: ThreadEvent) => {
+    if (event.seq <= lastSent) return;
+    lastSent = event.seq;
+    queue.push(event);
+  };
+  const subscription = log.subscribe(threadId, after, send);
   // Tracked until drained, not just ended: shutdown waits for the events still queued.
-  void queue.drained.then(log.trackStream(queue));
+  void queue.drained.then(log.trackStream(queue, threadId));
   unsubscribe = subscription.unsubscribe;
-  for (const event of subscription.backlog) queue.push(event);
+  for (const event of subscription.backlog) send(event);
   return queue;
 }
 
@@ -49,12 +56,12 @@ export function runEventStream(db: Db, log: EventLog, runId: string, owner: stri
     return queue;
   }
   const subscription = log.subscribe(run.threadId, null, (event) => {
-    if (!belongsToRun(event, runId)) return;
+    if (event.seq <= seq || !belongsToRun(event, runId)) return;
     queue.push(event);
     if (event.kind === 'RUN_STATUS' && isTerminalRunStatus(event.run.status)) queue.end();
   });
   // Tracked until drained, not just ended: shutdown waits for the events still queued.
-  void queue.drained.then(log.trackStream(queue));
+  void queue.drained.then(log.trackStream(queue, run.threadId));
   unsubscribe = subscription.unsubscribe;
   return queue;
 }

@@ -5,8 +5,8 @@ import { assistants } from '../db/schema.js';
 import { AssistantConnectionRef, AssistantRef } from '../schema/assistant.js';
 import { builder } from '../schema/builder.js';
 import { paginate } from '../schema/pagination.js';
-import { checkTruncation, TruncationStrategyInput } from '../schema/truncation.js';
-import { checkMetadata, checkName, checkOptionalText, checkTemperature } from './validate.js';
+import { TruncationStrategyInput } from '../schema/truncation.js';
+import { checkMetadata, checkTruncation, checkName, checkOptionalText, checkTemperature } from './validate.js';
 
 builder.queryField('assistant', (t) =>
   t.field({

@@ -25,7 +25,6 @@ builder.relayMutationField(
     resolve: (_root, { input }, ctx) => {
       const { limits } = ctx.config;
       const content = checkText('input.content', input.content, limits.contentChars);
-      ctx.access.takeRun(ctx.owner);
       return ctx.runs.sendMessage({
         owner: ctx.owner,
         threadId: input.threadId,
@@ -35,7 +34,7 @@ builder.relayMutationField(
         instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
         metadata: checkMetadata('input.metadata', input.metadata, limits),
         onActiveRun: input.onActiveRun ?? 'REJECT',
-      });
+      }, () => ctx.access.takeRun(ctx.owner));
     },
   },
   {

@@ -6,11 +6,11 @@ import { builder } from '../schema/builder.js';
 import { MessageRoleEnum } from '../schema/enums.js';
 import { MessageRef } from '../schema/message.js';
 import { paginate } from '../schema/pagination.js';
-import { checkTruncation, TruncationStrategyInput } from '../schema/truncation.js';
+import { TruncationStrategyInput } from '../schema/truncation.js';
 import { RunRef } from '../schema/run.js';
 import { ThreadConnectionRef, ThreadRef } from '../schema/thread.js';
 import { replyOf } from './reply.js';
-import { checkMetadata, checkName, checkOptionalText, checkText } from './validate.js';
+import { checkMetadata, checkTruncation, checkName, checkOptionalText, checkText } from './validate.js';
 
 builder.queryField('thread', (t) =>
   t.field({
@@ -81,7 +81,6 @@ builder.relayMutationField(
         content: checkText(`input.messages[${i}].content`, m.content, limits.contentChars),
         metadata: checkMetadata(`input.messages[${i}].metadata`, m.metadata, limits),
       }));
-      if (checked.at(-1)?.role === 'USER') ctx.access.takeRun(ctx.owner);
       return ctx.runs.createThread({
         owner: ctx.owner,
         assistantId: input.assistantId ?? null,
@@ -91,7 +90,7 @@ builder.relayMutationField(
         truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy),
         metadata: checkMetadata('input.metadata', input.metadata, limits),
         messages: checked,
-      });
+      }, () => ctx.access.takeRun(ctx.owner));
     },
   },
   {
@@ -146,8 +145,7 @@ builder.relayMutationField(
   {
     description: 'Deletes a thread with its messages, runs and events; an active run is cancelled first.',
     resolve: async (_root, { input }, ctx) => {
-      required(findThread(ctx.db, input.threadId, ctx.owner), 'thread', input.threadId);
-      await ctx.runs.deleteThread(input.threadId);
+      await ctx.runs.deleteThread(input.threadId, ctx.owner);
       return { deletedThreadId: input.threadId };
     },
   },

@@ -1,5 +1,5 @@
 import type { Limits } from '../config.js';
-import type { Metadata } from '../db/schema.js';
+import type { Metadata, TruncationStrategy } from '../db/schema.js';
 import { BadUserInputError } from '../errors.js';
 
 /**
@@ -53,4 +53,14 @@ export function checkTemperature(field: string, value: number | null | undefined
 export function checkName(field: string, value: string | null | undefined, max = 256): string | null {
   if (value == null) return null;
   return checkText(field, value, max);
+}
+
+export function checkTruncation(field: string, value: TruncationStrategy | null | undefined): TruncationStrategy | null {
+  if (value == null) return null;
+  const { type, lastMessages = null, maxInputTokens = null } = value;
+  if (type === 'LAST_MESSAGES' && (lastMessages == null || lastMessages < 1 || lastMessages > 1000)) {
+    throw new BadUserInputError(`${field}.lastMessages`, 'must be between 1 and 1000 for LAST_MESSAGES');
+  }
+  if (maxInputTokens != null && maxInputTokens < 1) throw new BadUserInputError(`${field}.maxInputTokens`, 'must be at least 1');
+  return { type, lastMessages: type === 'LAST_MESSAGES' ? lastMessages : null, maxInputTokens };
 }

@@ -1,12 +1,12 @@
 import { and, eq } from 'drizzle-orm';
-import { messages, runs, threads, type Metadata, type TruncationStrategy, type MessageRow, type RunRow, type ThreadRow } from '../db/schema.js';
-import { isTerminalRunStatus } from '../events/types.js';
-import { BadUserInputError, NotFoundError, ThreadBusyError } from '../errors.js';
-import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
-import { findAssistant, findRun, findThread } from '../db/lookups.js';
-import { insertMessagesAndRun, insertThread, pendingRuns, type NewMessage } from './send.js';
-import { finishRun } from './run-writes.js';
 import { newId } from '../db/ids.js';
+import { activeRuns, findAssistant, findRun, findThread, nextQueuedRun } from '../db/lookups.js';
+import { messages, threads, type Metadata, type MessageRow, type RunRow, type ThreadRow, type TruncationStrategy } from '../db/schema.js';
+import { BadUserInputError, NotFoundError, ThreadBusyError } from '../errors.js';
+import { isTerminalRunStatus } from '../events/types.js';
+import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
+import { finishRun } from './run-writes.js';
+import { insertMessagesAndRun, insertThread, type NewMessage } from './thread-writes.js';
 
 export type OnActiveRun = 'REJECT' | 'ENQUEUE' | 'INTERRUPT';
 
@@ -32,6 +32,9 @@ export interface SendMessageInput {
   onActiveRun: OnActiveRun;
 }
 
+/** Called just before a new run is stored (not for idempotent repeats or refusals): rate limits. */
+export type BeforeNewRun = () => void;
+
 export interface RunEngineDeps extends ExecuteDeps {
   /** The model name used when neither input nor assistant names one; `offline` forces `offline`. */
   defaultModel: string;
@@ -43,6 +46,9 @@ interface ActiveRun {
   controller: AbortController;
   done: Promise<RunRow | null>;
 }
+
+/** After a run could not even be executed (the database refused a write), wait before the next. */
+const RETRY_AFTER_FAILURE_MS = 1000;
 
 /**
  * Starts, queues and cancels runs. Runs of one thread never overlap: each thread has at most
@@ -58,13 +64,15 @@ export class RunEngine {
 
   constructor(private readonly deps: RunEngineDeps) {}
 
-  createThread(input: CreateThreadInput): { thread: ThreadRow; run: RunRow | null } {
-    const assistant = findAssistant(this.deps.db, input.assistantId, input.owner);
+  createThread(input: CreateThreadInput, beforeNewRun: BeforeNewRun = () => {}): { thread: ThreadRow; run: RunRow | null } {
+    const { db, events } = this.deps;
+    const assistant = findAssistant(db, input.assistantId, input.owner);
     if (input.assistantId && !assistant) throw new NotFoundError('assistant', input.assistantId);
     const startsRun = input.messages.at(-1)?.role === 'USER';
+    if (startsRun) beforeNewRun();
     const threadId = newId('Thread');
-    const { thread, run } = this.deps.events.commit(threadId, (db) => {
-      const thread = insertThread(db, {
+    const { run } = events.commit(threadId, (tx) => {
+      const thread = insertThread(tx, {
         id: threadId,
         owner: input.owner,
         assistantId: input.assistantId,
@@ -72,49 +80,40 @@ export class RunEngine {
         truncation: input.truncation,
         metadata: input.metadata,
       });
-      const out = insertMessagesAndRun(
-        db,
-        thread,
-        input.messages,
-        startsRun ? { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions } : null,
-      );
-      return { result: { thread, run: out.run }, events: out.events };
+      const newRun = startsRun ? { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions } : null;
+      const out = insertMessagesAndRun(tx, thread, input.messages, newRun);
+      return { result: out, events: out.events };
     });
-    if (run) this.startNext(thread.id);
-    return { thread, run };
+    if (run) this.startNext(threadId);
+    // Read back after the commit and the start: lastEventSeq and the run's status are current.
+    return { thread: findThread(db, threadId)!, run: run ? findRun(db, run.id)! : null };
   }
 
-  async sendMessage(input: SendMessageInput): Promise<{ message: MessageRow; run: RunRow }> {
-    const { db } = this.deps;
-    const thread = findThread(db, input.threadId, input.owner);
-    if (!thread || this.closing.has(thread.id)) throw new NotFoundError('thread', input.threadId);
-
+  async sendMessage(input: SendMessageInput, beforeNewRun: BeforeNewRun = () => {}): Promise<{ message: MessageRow; run: RunRow }> {
+    const { db, events } = this.deps;
+    const thread = this.threadToSendTo(input);
     const repeated = this.findIdempotent(thread.id, input);
     if (repeated) return repeated;
 
-    const pending = pendingRuns(db, thread.id);
-    if (pending.length > 0) {
-      if (input.onActiveRun === 'REJECT') throw new ThreadBusyError(thread.id, pending[0]!.id);
-      if (input.onActiveRun === 'INTERRUPT') {
-        await Promise.all(pending.map((r) => this.cancel(r.id)));
-        // Another request may have sent in the meantime; the key must still be honoured.
-        const sentMeanwhile = this.findIdempotent(thread.id, input);
-        if (sentMeanwhile) return sentMeanwhile;
-      }
+    const active = activeRuns(db, thread.id);
+    if (active.length > 0 && input.onActiveRun === 'REJECT') throw new ThreadBusyError(thread.id, active[0]!.id);
+    if (active.length > 0 && input.onActiveRun === 'INTERRUPT') {
+      await Promise.all(active.map((r) => this.cancel(r.id)));
+      // While we waited the thread may have been deleted, or the same send may have arrived again.
+      this.threadToSendTo(input);
+      const sentMeanwhile = this.findIdempotent(thread.id, input);
+      if (sentMeanwhile) return sentMeanwhile;
     }
 
+    beforeNewRun();
     const assistant = findAssistant(db, thread.assistantId);
-    const { messages: sent, run } = this.deps.events.commit(thread.id, (tx) => {
-      const out = insertMessagesAndRun(
-        tx,
-        thread,
-        [{ role: 'USER', content: input.content, metadata: input.metadata, idempotencyKey: input.idempotencyKey }],
-        { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions },
-      );
+    const { messages: sent, run } = events.commit(thread.id, (tx) => {
+      const message = { role: 'USER' as const, content: input.content, metadata: input.metadata, idempotencyKey: input.idempotencyKey };
+      const out = insertMessagesAndRun(tx, thread, [message], { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions });
       return { result: out, events: out.events };
     });
     this.startNext(thread.id);
-    return { message: sent[0]!, run: run! };
+    return { message: sent[0]!, run: findRun(db, run!.id)! };
   }
 
   /**
@@ -128,16 +127,16 @@ export class RunEngine {
     const executing = this.active.get(run.threadId);
     if (executing?.runId === run.id) {
       executing.controller.abort('CANCELLED' satisfies AbortReason);
-      return (await executing.done) ?? run;
+      return (await executing.done) ?? findRun(this.deps.db, runId) ?? run;
     }
     const cancelled = finishRun(this.deps.events, run.id, run.threadId, { status: 'CANCELLED' });
-    this.notifyEnded(cancelled);
+    this.notifyEnded(cancelled.id, cancelled);
     return cancelled;
   }
 
-  /** Resolves with the run once it has ended (null if its thread was deleted first). */
+  /** Resolves with the run once it has ended (null if it never will here: deleted, or shutdown). */
   waitForEnd(runId: string): Promise<RunRow | null> {
-    const run = this.deps.db.select().from(runs).where(eq(runs.id, runId)).get();
+    const run = findRun(this.deps.db, runId);
     if (!run) return Promise.resolve(null);
     if (isTerminalRunStatus(run.status)) return Promise.resolve(run);
     return new Promise((resolve) => {
@@ -147,30 +146,21 @@ export class RunEngine {
     });
   }
 
-  /** Deletes a thread with its messages, runs and events, after stopping its runs. */
-  async deleteThread(threadId: string): Promise<boolean> {
-    const { db } = this.deps;
-    if (!db.select({ id: threads.id }).from(threads).where(eq(threads.id, threadId)).get()) return false;
+  /**
+   * Deletes a thread with its messages, runs and events. Its runs end CANCELLED first and its
+   * subscribers receive those terminal events before their streams end, so nobody waits forever.
+   */
+  async deleteThread(threadId: string, owner: string): Promise<void> {
+    if (!findThread(this.deps.db, threadId, owner)) throw new NotFoundError('thread', threadId);
     this.closing.add(threadId);
     try {
-      const executing = this.active.get(threadId);
-      if (executing) {
-        executing.controller.abort('CANCELLED' satisfies AbortReason);
-        await executing.done;
-      }
-      const orphaned = pendingRuns(db, threadId);
+      for (const run of activeRuns(this.deps.db, threadId).reverse()) await this.cancel(run.id);
+      await this.deps.events.endStreams(1000, threadId);
       this.deps.events.forget(threadId);
-      db.delete(threads).where(eq(threads.id, threadId)).run();
-      for (const run of orphaned) this.notifyEnded({ ...run }, null);
-      return true;
+      this.deps.db.delete(threads).where(eq(threads.id, threadId)).run();
     } finally {
       this.closing.delete(threadId);
     }
-  }
-
-  /** Runs executing now (across threads). */
-  executingCount(): number {
-    return this.active.size;
   }
 
   /** Starts the QUEUED runs of the given threads (start-up recovery). */
@@ -192,41 +182,51 @@ export class RunEngine {
     for (const a of this.active.values()) a.controller.abort('SERVER_SHUTDOWN' satisfies AbortReason);
     await all();
     this.deps.events.flushAll();
+    // Replies awaited for QUEUED runs will not come from this process.
+    for (const runId of [...this.endWaiters.keys()]) this.notifyEnded(runId, null);
     // Runs ended above sent their terminal events; now every subscription completes.
     await this.deps.events.endStreams(1000);
   }
 
   private startNext(threadId: string): void {
     if (!this.accepting || this.active.has(threadId) || this.closing.has(threadId)) return;
-    const next = pendingRuns(this.deps.db, threadId)[0];
+    const next = nextQueuedRun(this.deps.db, threadId);
     if (!next) return;
     const controller = new AbortController();
-    const done = executeRun(this.deps, next, controller.signal).then(
-      (ended) => ended,
-      (err: unknown) => {
-        this.deps.logger.error({ err, runId: next.id }, 'run could not be executed');
-        return null;
-      },
-    );
+    const done = executeRun(this.deps, next, controller.signal).catch((err: unknown) => {
+      this.deps.logger.error({ err, runId: next.id }, 'run could not be executed');
+      return null;
+    });
     this.active.set(threadId, { runId: next.id, controller, done });
     void done.then((ended) => {
       this.active.delete(threadId);
-      this.notifyEnded(ended ?? next, ended);
-      this.startNext(threadId);
+      if (ended) {
+        this.notifyEnded(ended.id, ended);
+        this.startNext(threadId);
+      } else {
+        // The database refused a write: try the queue again later rather than spin.
+        setTimeout(() => this.startNext(threadId), RETRY_AFTER_FAILURE_MS).unref();
+      }
     });
   }
 
-  private notifyEnded(run: RunRow, result: RunRow | null = run): void {
-    const waiters = this.endWaiters.get(run.id);
+  private notifyEnded(runId: string, result: RunRow | null): void {
+    const waiters = this.endWaiters.get(runId);
     if (!waiters) return;
-    this.endWaiters.delete(run.id);
+    this.endWaiters.delete(runId);
     for (const resolve of waiters) resolve(result);
   }
 
+  private threadToSendTo(input: SendMessageInput): ThreadRow {
+    const thread = findThread(this.deps.db, input.threadId, input.owner);
+    if (!thread || this.closing.has(thread.id)) throw new NotFoundError('thread', input.threadId);
+    return thread;
+  }
+
+  /** The message and run of an earlier send with the same idempotency key, if any. */
   private findIdempotent(threadId: string, input: SendMessageInput): { message: MessageRow; run: RunRow } | null {
     if (!input.idempotencyKey) return null;
-    const { db } = this.deps;
-    const original = db
+    const original = this.deps.db
       .select()
       .from(messages)
       .where(and(eq(messages.threadId, threadId), eq(messages.idempotencyKey, input.idempotencyKey)))
@@ -238,9 +238,8 @@ export class RunEngine {
         'this key was already used on this thread with different content; use a new key for a new message',
       );
     }
-    const run = original.runId ? db.select().from(runs).where(eq(runs.id, original.runId)).get() : undefined;
-    if (!run) throw new NotFoundError('run', original.runId ?? '');
-    return { message: original, run };
+    // A user message with a key always started a run, in the same transaction.
+    return { message: original, run: findRun(this.deps.db, original.runId!)! };
   }
 
   private modelFor(inputModel: string | null, assistantModel: string | null | undefined): string {

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { MessageRow, RunRow } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
-import { isAbortError } from '../llm/errors.js';
 import { ProviderError, type FinishReason, type LlmProvider, type LlmUsage } from '../llm/types.js';
 import { buildRunInput } from './history.js';
 import { createReply, finishRun, markRunStarted, type RunOutcome } from './run-writes.js';
@@ -25,35 +24,48 @@ export interface ExecuteDeps {
  */
 export async function executeRun(deps: ExecuteDeps, queued: RunRow, signal: AbortSignal): Promise<RunRow> {
   const run = markRunStarted(deps.events, queued);
-  let reply: MessageRow | null = null;
-  let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
   let outcome: RunOutcome;
   try {
-    const input = buildRunInput(deps.db, run, deps.maxInputTokens);
-    const stream = deps.llm.stream({ ...input, model: run.model, signal });
-    for await (const event of stream) {
-      if (signal.aborted) break;
-      if (event.type === 'done') {
-        finish = { reason: event.finishReason, usage: event.usage };
-        continue;
-      }
-      if (event.text === '') continue;
-      reply ??= createReply(deps.events, run).reply;
-      deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
-    }
-    if (signal.aborted) outcome = abortedOutcome(signal);
-    else if (!finish) outcome = failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');
-    else if (finish.reason === 'stop') outcome = { status: 'COMPLETED', usage: finish.usage };
-    else outcome = { status: 'INCOMPLETE', incompleteReason: finish.reason, usage: finish.usage };
+    outcome = await streamReply(deps, run, signal);
   } catch (err) {
-    if (signal.aborted || isAbortError(err)) outcome = abortedOutcome(signal);
+    // The signal, not the error's type, says whether we aborted: a provider's own abort is a failure.
+    if (signal.aborted) outcome = abortedOutcome(signal);
     else if (err instanceof ProviderError) outcome = failed(err.code, err.message);
     else {
       deps.logger.error({ err, runId: run.id }, 'run failed with an unexpected error');
       outcome = failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
     }
   }
-  return finishRun(deps.events, run.id, run.threadId, outcome);
+  try {
+    return finishRun(deps.events, run.id, run.threadId, outcome);
+  } catch (err) {
+    // One retry for a transient refusal (a lock held past the busy timeout). If it fails again
+    // the run stays IN_PROGRESS until the next start-up ends it SERVER_RESTARTED.
+    deps.logger.warn({ err, runId: run.id }, 'could not store the end of a run; retrying once');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return finishRun(deps.events, run.id, run.threadId, outcome);
+  }
+}
+
+/** Streams the provider's reply into the run's assistant message; returns how the run ends. */
+async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunOutcome> {
+  let reply: MessageRow | null = null;
+  let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
+  const input = buildRunInput(deps.db, run, deps.maxInputTokens);
+  for await (const event of deps.llm.stream({ ...input, model: run.model, signal })) {
+    if (signal.aborted) break;
+    if (event.type === 'done') {
+      finish = { reason: event.finishReason, usage: event.usage };
+      continue;
+    }
+    if (event.text === '') continue;
+    reply ??= createReply(deps.events, run).reply;
+    deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
+  }
+  if (signal.aborted) return abortedOutcome(signal);
+  if (!finish) return failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');
+  if (finish.reason === 'stop') return { status: 'COMPLETED', usage: finish.usage };
+  return { status: 'INCOMPLETE', incompleteReason: finish.reason, usage: finish.usage };
 }
 
 function failed(code: string, message: string): RunOutcome {

@@ -1,3 +1,4 @@
+import { hasIdPrefix } from '../db/ids.js';
 import { eq } from 'drizzle-orm';
 import { findAssistant } from '../db/lookups.js';
 import { threads, type AssistantRow } from '../db/schema.js';
@@ -46,7 +47,3 @@ builder.node(AssistantRef, {
     }, ThreadConnectionRef),
   }),
 });
-
-export function hasIdPrefix(value: unknown, prefix: string): boolean {
-  return typeof value === 'object' && value !== null && String((value as { id?: unknown }).id).startsWith(prefix);
-}

@@ -1,6 +1,6 @@
+import { hasIdPrefix } from '../db/ids.js';
 import { findMessage, findRun, findThread } from '../db/lookups.js';
 import type { MessageRow } from '../db/schema.js';
-import { hasIdPrefix } from './assistant.js';
 import { builder } from './builder.js';
 import { MessageRoleEnum, MessageStatusEnum } from './enums.js';
 import { RunRef } from './run.js';

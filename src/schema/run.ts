@@ -1,7 +1,8 @@
+import { hasIdPrefix } from '../db/ids.js';
 import { findAssistant, findMessage, findRun, findThread } from '../db/lookups.js';
 import type { RunRow } from '../db/schema.js';
 import type { LlmUsage } from '../llm/types.js';
-import { AssistantRef, hasIdPrefix } from './assistant.js';
+import { AssistantRef } from './assistant.js';
 import { builder } from './builder.js';
 import { RunStatusEnum } from './enums.js';
 import { MessageRef } from './message.js';

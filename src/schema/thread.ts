@@ -1,7 +1,8 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import { findAssistant, findThread } from '../db/lookups.js';
+import { hasIdPrefix } from '../db/ids.js';
+import { eq, sql } from 'drizzle-orm';
+import { activeRuns, findAssistant, findThread } from '../db/lookups.js';
 import { messages, runs, type ThreadRow } from '../db/schema.js';
-import { AssistantRef, hasIdPrefix } from './assistant.js';
+import { AssistantRef } from './assistant.js';
 import { builder } from './builder.js';
 import { TruncationStrategyRef } from './truncation.js';
 import { MessageConnectionRef, MessageRef } from './message.js';
@@ -61,14 +62,7 @@ builder.node(ThreadRef, {
       type: RunRef,
       nullable: true,
       description: 'The QUEUED or IN_PROGRESS run, if any (the one executing, else the next to start).',
-      resolve: (thread, _args, ctx) =>
-        ctx.db
-          .select()
-          .from(runs)
-          .where(and(eq(runs.threadId, thread.id), inArray(runs.status, ['QUEUED', 'IN_PROGRESS'])))
-          .orderBy(sql`${runs.status} = 'IN_PROGRESS' desc`, asc(runs.pos))
-          .limit(1)
-          .get() ?? null,
+      resolve: (thread, _args, ctx) => activeRuns(ctx.db, thread.id)[0] ?? null,
     }),
     lastEventSeq: t.exposeInt('lastEventSeq', {
       description: 'Highest event seq stored for this thread: subscribe threadEvents(after: lastEventSeq) to continue without loss.',

@@ -1,5 +1,4 @@
 import type { TruncationStrategy } from '../db/schema.js';
-import { BadUserInputError } from '../errors.js';
 import { builder } from './builder.js';
 
 const TruncationTypeEnum = builder.enumType('TruncationType', {
@@ -26,13 +25,3 @@ export const TruncationStrategyInput = builder.inputType('TruncationStrategyInpu
     maxInputTokens: t.int({ description: 'Approximate token budget (at least 1); default: the server\'s CONTEXT_MAX_INPUT_TOKENS.' }),
   }),
 });
-
-export function checkTruncation(field: string, value: TruncationStrategy | null | undefined): TruncationStrategy | null {
-  if (value == null) return null;
-  const { type, lastMessages = null, maxInputTokens = null } = value;
-  if (type === 'LAST_MESSAGES' && (lastMessages == null || lastMessages < 1 || lastMessages > 1000)) {
-    throw new BadUserInputError(`${field}.lastMessages`, 'must be between 1 and 1000 for LAST_MESSAGES');
-  }
-  if (maxInputTokens != null && maxInputTokens < 1) throw new BadUserInputError(`${field}.maxInputTokens`, 'must be at least 1');
-  return { type, lastMessages: type === 'LAST_MESSAGES' ? lastMessages : null, maxInputTokens };
-}

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { newId } from '../db/ids.js';
 import {
@@ -90,14 +90,4 @@ export function insertMessagesAndRun(
   }
   db.update(threads).set({ updatedAt: now }).where(eq(threads.id, thread.id)).run();
   return { messages: rows, run: runRow, events };
-}
-
-/** The thread's QUEUED and IN_PROGRESS runs, oldest first. */
-export function pendingRuns(db: Db, threadId: string): RunRow[] {
-  return db
-    .select()
-    .from(runs)
-    .where(and(eq(runs.threadId, threadId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS'])))
-    .orderBy(asc(runs.pos))
-    .all();
 }

@@ -1,0 +1,55 @@
+import { GraphQLError } from 'graphql';
+import { maskError } from 'graphql-yoga';
+import { AppError, RateLimitedError, UnauthenticatedError } from './errors.js';
+
+/** HTTP status of an error answered before GraphQL runs (authentication, rate limits). */
+export function httpStatusOf(error: AppError): number {
+  if (error instanceof UnauthenticatedError) return 401;
+  if (error instanceof RateLimitedError) return 429;
+  return error.code === 'FORBIDDEN' ? 403 : 400;
+}
+
+/** Extra HTTP headers an error asks for. */
+export function httpHeadersOf(error: AppError): Record<string, string> {
+  if (error instanceof UnauthenticatedError) return { 'www-authenticate': 'Bearer' };
+  if (error instanceof RateLimitedError) return { 'retry-after': String(error.retryAfter) };
+  return {};
+}
+
+export function toGraphQLError(error: AppError, located?: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: located?.nodes,
+    path: located?.path,
+    extensions: { code: error.code, ...error.details },
+  });
+}
+
+/**
+ * yoga's error masking, with the contract's codes: an AppError keeps its code and message;
+ * GraphQL's own refusals of the request (parse, validation, variables) are BAD_USER_INPUT,
+ * CSRF refusals FORBIDDEN; anything else is logged and answered "Unexpected error." — never
+ * a stack, not even in development.
+ */
+export function createErrorMasker(logUnexpected: (error: unknown) => void) {
+  return (error: unknown, message: string): Error => {
+    const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
+    if (original instanceof AppError) return toGraphQLError(original, error instanceof GraphQLError ? error : undefined);
+    if (error instanceof GraphQLError && (original === null || original instanceof GraphQLError)) return withContractCode(error);
+    logUnexpected(original);
+    return maskError(error, message, false);
+  };
+}
+
+const requestRefusals = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', undefined]);
+
+function withContractCode(error: GraphQLError): GraphQLError {
+  const code = error.extensions?.code as string | undefined;
+  if (!requestRefusals.has(code)) return error;
+  const http = error.extensions?.http as { status?: number } | undefined;
+  const contractCode = http?.status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT';
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    path: error.path,
+    extensions: { ...error.extensions, code: contractCode },
+  });
+}
