@@ -1,0 +1,96 @@
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * The bench's clients. The SSE client follows test/helpers.ts `subscribeSse` (blocks split on a
+ * blank line, `event: complete` ends, `data:` carries the result) but runs on node:http rather
+ * than fetch: the parent opens up to 5,000 streams while also serving the provider, and the
+ * lighter client keeps the parent from being what limits a figure. Arrival times are taken
+ * when a chunk arrives, before any parsing.
+ */
+
+/** Every request header a threadql client sends (the CSRF header is what browsers' apps send). */
+export const JSON_HEADERS = { 'content-type': 'application/json', 'x-graphql-yoga-csrf': '1' };
+
+/** One socket per open stream; no limit, no idle timeout between phases. */
+export const sseAgent = new Agent({ keepAlive: true, maxSockets: Infinity });
+
+export interface SseConnection {
+  /** Resolves at the first bytes: the server has registered the subscription (yoga sends ":" at once). */
+  ready: Promise<void>;
+  /** Resolves when the server completes the stream or it is closed. */
+  done: Promise<void>;
+  close(): void;
+}
+
+export function openSse(url: string, body: string, onFrame: (data: string, time: number) => void, method = 'POST'): SseConnection {
+  let readyResolve!: () => void;
+  let readyReject!: (e: Error) => void;
+  let doneResolve!: () => void;
+  const ready = new Promise<void>((resolve, reject) => ((readyResolve = resolve), (readyReject = reject)));
+  const done = new Promise<void>((resolve) => (doneResolve = resolve));
+  ready.catch(() => {});
+  let closing = false;
+
+  const req = request(url, { method, agent: sseAgent, headers: { ...JSON_HEADERS, accept: 'text/event-stream' } }, (res) => {
+    res.setEncoding('utf8');
+    if (res.statusCode !== 200) {
+      let text = '';
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => (readyReject(new Error(`SSE ${res.statusCode}: ${text.slice(0, 300)}`)), doneResolve()));
+      return;
+    }
+    let buffer = '';
+    res.on('data', (chunk: string) => {
+      const time = performance.now();
+      readyResolve();
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (block.startsWith('event: complete')) continue;
+        const at = block.indexOf('data: ');
+        if (at >= 0) onFrame(block.slice(at + 6), time);
+      }
+    });
+    res.on('close', doneResolve);
+  });
+  req.on('error', (err) => {
+    if (!closing) readyReject(err);
+    doneResolve();
+  });
+  req.end(method === 'POST' ? body : undefined);
+  return {
+    ready,
+    done,
+    close() {
+      closing = true;
+      req.destroy();
+    },
+  };
+}
+
+/** A GraphQL operation over HTTP; throws on GraphQL errors. */
+export async function gql<T = any>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await fetch(url, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ query, variables }) });
+  const json = (await res.json()) as { data?: T; errors?: unknown[] };
+  if (json.errors || !json.data) throw new Error(`GraphQL error (HTTP ${res.status}): ${JSON.stringify(json.errors).slice(0, 500)}`);
+  return json.data;
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+export async function pool<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

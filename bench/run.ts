@@ -1,0 +1,133 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import OpenAI from 'openai';
+import { openFilesLimit, projectRoot, startChild } from './children.js';
+import type { Bench, FigureResult } from './context.js';
+import { measureFanout } from './fanout.js';
+import { measureLongThread } from './long-thread.js';
+import { measureMemory } from './memory.js';
+import { topSelfTime } from './profile-top.js';
+import { startBenchProvider } from './provider.js';
+import { renderReport, resultsTable, type RunInfo } from './report.js';
+import { measureStorage } from './storage.js';
+import { measureQueryThroughput, measureRunThroughput } from './throughput.js';
+import { measureTtft } from './ttft.js';
+
+/**
+ * `npm run bench` — threadql against its baselines, in one run, written to BENCHMARKS.md.
+ *
+ *   npm run bench                  full run (< 3 min), writes BENCHMARKS.md
+ *   npm run bench -- --quick       reduced workloads (< 30 s), writes <tmp>/BENCHMARKS.quick.md
+ *   npm run bench -- --only 1,6    only these figures (development)
+ *   npm run bench -- --profile     also CPU-profile threadql per phase, print the top functions
+ *   npm run bench -- --out FILE    write the report elsewhere
+ *
+ * The quick mode never overwrites BENCHMARKS.md: that file holds a full run.
+ */
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const quick = flag('--quick');
+const only = option('--only')?.split(',');
+
+// Figure 5 first: the server's memory is then its own, not what earlier figures left behind.
+const FIGURES: { ids: string[]; title: string; run: (bench: Bench) => Promise<FigureResult> }[] = [
+  { ids: ['5'], title: 'Figure 5: memory per idle subscription', run: measureMemory },
+  { ids: ['1', '2'], title: 'Figures 1 and 2: time to first token, gaps between chunks', run: measureTtft },
+  { ids: ['3'], title: 'Figure 3: query throughput', run: measureQueryThroughput },
+  { ids: ['4'], title: 'Figure 4: completed runs per second', run: measureRunThroughput },
+  { ids: ['6'], title: 'Figure 6: concurrent streams', run: measureFanout },
+  { ids: ['7'], title: 'Figure 7: transactions per reply, event-loop delay', run: measureStorage },
+  { ids: ['8'], title: 'Figure 8: the latest page of a long thread', run: measureLongThread },
+];
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const tmp = mkdtempSync(join(os.tmpdir(), 'threadql-bench-'));
+  const profileDir = flag('--profile') ? join(tmp, 'profiles') : null;
+  if (profileDir) mkdirSync(profileDir);
+  const loadBefore = os.loadavg();
+
+  const provider = await startBenchProvider();
+  // Only what the children need: nothing of the caller's OPENAI_*, DATABASE_URL, PORT… leaks in.
+  const common = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'production', OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: 'sk-bench-0123456789' };
+  const threadqlEnv = {
+    ...common,
+    LOG_LEVEL: 'silent',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: join(tmp, 'threadql.db'),
+    LLM_API: 'responses',
+    DEFAULT_MODEL: 'bench-model',
+    RATE_LIMIT_REQUESTS: '1000000000',
+    RATE_LIMIT_RUNS: '1000000000',
+    MAX_THREAD_MESSAGES: '10000',
+    MAX_BODY_BYTES: String(4 * 1024 * 1024),
+  };
+  const [threadql, baseline] = await Promise.all([
+    startChild<{ url: string }>('./threadql-child.ts', threadqlEnv),
+    startChild<{ yogaUrl: string; relayUrl: string; idleUrl: string }>('./baseline-child.ts', common),
+  ]);
+  const bench: Bench = {
+    quick,
+    provider,
+    threadql,
+    baseline,
+    sdk: new OpenAI({ baseURL: provider.url, apiKey: common.OPENAI_API_KEY }),
+    profileDir,
+  };
+
+  const info: RunInfo = {
+    quick,
+    date: new Date(),
+    seconds: 0,
+    loadBefore,
+    loadAfter: [],
+    threadqlEnv,
+    fileLimit: String(openFilesLimit()),
+    figures: [],
+  };
+  try {
+    for (const figure of FIGURES) {
+      if (only && !figure.ids.some((id) => only.includes(id))) continue;
+      const t0 = performance.now();
+      process.stdout.write(`${figure.title}… `);
+      try {
+        info.figures.push({ title: figure.title, result: await figure.run(bench) });
+        console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      } catch (err) {
+        console.log('failed');
+        console.error(err);
+        info.figures.push({ title: figure.title, result: null, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      }
+    }
+  } finally {
+    await Promise.all([threadql.stop(), baseline.stop()]);
+    await provider.close();
+  }
+
+  // Run in the order above, reported by figure number.
+  const firstId = (title: string) => Number(FIGURES.find((f) => f.title === title)!.ids[0]);
+  info.figures.sort((a, b) => firstId(a.title) - firstId(b.title));
+  info.seconds = (performance.now() - started) / 1000;
+  info.loadAfter = os.loadavg();
+  const out = option('--out') ?? (quick ? join(os.tmpdir(), 'BENCHMARKS.quick.md') : join(projectRoot, 'BENCHMARKS.md'));
+  writeFileSync(out, renderReport(info));
+  console.log(`\n${resultsTable(info)}\n\nWritten to ${out} (${info.seconds.toFixed(0)} s).`);
+
+  if (profileDir) {
+    for (const file of readdirSync(profileDir).sort()) {
+      console.log(`\nTop self time in threadql, ${file}:`);
+      console.log(topSelfTime(join(profileDir, file), 25));
+    }
+    console.log(`\nProfiles kept in ${profileDir}`);
+  } else {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  process.exit(info.figures.some((f) => !f.result) ? 1 : 0);
+}
+
+await main();
