@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type GqlResult, type TestServer } from './helpers.js';
+import { codeOf, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
 
 const ASSISTANT_FIELDS = /* GraphQL */ `id name model instructions temperature metadata createdAt updatedAt`;
 
@@ -20,10 +20,6 @@ const DELETE = /* GraphQL */ `
 const GET = /* GraphQL */ `
   query Get($id: ID!) { assistant(id: $id) { ${ASSISTANT_FIELDS} } }
 `;
-
-function codeOf(res: GqlResult<unknown>): string | undefined {
-  return res.errors?.[0]?.extensions?.code as string | undefined;
-}
 
 describe('assistants', () => {
   let fake: FakeProvider;

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey } from '../src/auth/keys.js';
-import { removeTempDirs, startTestServer, tempDatabaseFile, type TestServer } from './helpers.js';
+import { post } from './auth-helpers.js';
+import { removeTempDirs, startTestServer, subscribeSse, subscribeWs, tempDatabaseFile, within, type TestServer } from './helpers.js';
+import { CREATE_THREAD, THREAD_EVENTS } from './operations.js';
 
 /**
  * Issue 5, authentication: API keys (hashed, with a CLI), and every transport — HTTP, SSE,
@@ -16,189 +16,7 @@ import { removeTempDirs, startTestServer, tempDatabaseFile, type TestServer } fr
 const execFileP = promisify(execFile);
 const REPO = new URL('..', import.meta.url).pathname;
 
-// ---------------------------------------------------------------- local transport helpers
-
-interface HttpAnswer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
-
-async function post(url: string, query: string, variables?: Record<string, unknown>, key?: string | null, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...headers,
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  const text = await res.text();
-  let body: any;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { status: res.status, headers: res.headers, body };
-}
-
-interface SseSub {
-  /** HTTP status and content type of the response. */
-  response: Promise<{ status: number; contentType: string; body?: any }>;
-  results: any[];
-  /** Resolves when the stream ends (complete event or end of body); `how` says which. */
-  ended: Promise<{ how: 'complete' | 'eof' | 'not-a-stream' }>;
-  waitFor(n: number, timeoutMs?: number): Promise<void>;
-  close(): void;
-}
-
-function sse(url: string, query: string, variables: Record<string, unknown> | undefined, key?: string | null): SseSub {
-  const controller = new AbortController();
-  const results: any[] = [];
-  let notify = () => {};
-  let resolveResponse!: (r: { status: number; contentType: string; body?: any }) => void;
-  const response = new Promise<{ status: number; contentType: string; body?: any }>((r) => (resolveResponse = r));
-  const ended = (async (): Promise<{ how: 'complete' | 'eof' | 'not-a-stream' }> => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'text/event-stream',
-        ...(key ? { authorization: `Bearer ${key}` } : {}),
-      },
-      body: JSON.stringify({ query, variables }),
-      signal: controller.signal,
-    });
-    const contentType = res.headers.get('content-type') ?? '';
-    if (!contentType.includes('text/event-stream')) {
-      const text = await res.text();
-      let body: any = text;
-      try {
-        body = JSON.parse(text);
-      } catch {}
-      resolveResponse({ status: res.status, contentType, body });
-      return { how: 'not-a-stream' };
-    }
-    resolveResponse({ status: res.status, contentType });
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event === 'complete') return { how: 'complete' };
-          if (event === 'next' && data) {
-            results.push(JSON.parse(data));
-            notify();
-          }
-        }
-      }
-    } catch (err) {
-      if (!controller.signal.aborted) throw err;
-    }
-    return { how: 'eof' };
-  })();
-  ended.catch(() => {});
-  return {
-    response,
-    results,
-    ended,
-    waitFor(n, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`SSE: timed out waiting for ${n} results (have ${results.length})`)), timeoutMs);
-        notify = () => {
-          if (results.length >= n) (clearTimeout(timer), resolve());
-        };
-        notify();
-      });
-    },
-    close: () => controller.abort(),
-  };
-}
-
-interface WsSub {
-  client: Client;
-  results: any[];
-  /** The socket's close event (code, reason), whenever it closes. */
-  closed: Promise<{ code: number; reason: string }>;
-  /** The subscription's outcome: completed, or errored with what the sink received. */
-  outcome: Promise<{ completed: true } | { error: unknown }>;
-  waitFor(n: number, timeoutMs?: number): Promise<void>;
-  close(): void;
-}
-
-function ws(
-  url: string,
-  query: string,
-  variables: Record<string, unknown> | undefined,
-  auth: { params?: Record<string, unknown>; header?: string } = {},
-): WsSub {
-  const header = auth.header;
-  // The upgrade request's Authorization header, when asked for.
-  class WithHeader extends WebSocket {
-    constructor(address: string, protocols?: string | string[]) {
-      super(address, protocols, header ? { headers: { authorization: header } } : {});
-    }
-  }
-  let resolveClosed!: (e: { code: number; reason: string }) => void;
-  const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
-  const client = createClient({
-    url: url.replace(/^http/, 'ws'),
-    webSocketImpl: WithHeader,
-    retryAttempts: 0,
-    lazy: true,
-    connectionParams: auth.params,
-    on: { closed: (e: any) => resolveClosed({ code: e?.code, reason: String(e?.reason ?? '') }) },
-  });
-  const results: any[] = [];
-  let notify = () => {};
-  let unsubscribe = () => {};
-  const outcome = new Promise<{ completed: true } | { error: unknown }>((resolve) => {
-    unsubscribe = client.subscribe(
-      { query, variables },
-      {
-        next: (r) => (results.push(r), notify()),
-        error: (error) => resolve({ error }),
-        complete: () => resolve({ completed: true }),
-      },
-    );
-  });
-  return {
-    client,
-    results,
-    closed,
-    outcome,
-    waitFor(n, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`WS: timed out waiting for ${n} results (have ${results.length})`)), timeoutMs);
-        notify = () => {
-          if (results.length >= n) (clearTimeout(timer), resolve());
-        };
-        notify();
-      });
-    },
-    close: () => {
-      unsubscribe();
-      void client.dispose();
-    },
-  };
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
-  ]);
-}
+// ---------------------------------------------------------------- the keys CLI
 
 async function keysCli(databaseFile: string, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
@@ -216,12 +34,6 @@ async function keysCli(databaseFile: string, ...args: string[]): Promise<{ stdou
 // ---------------------------------------------------------------- operations
 
 const WHO = /* GraphQL */ `{ threads(first: 5) { edges { node { id title } } } }`;
-const CREATE_THREAD = /* GraphQL */ `
-  mutation ($input: CreateThreadInput!) { createThread(input: $input) { thread { id } run { id } } }
-`;
-const THREAD_EVENTS = /* GraphQL */ `
-  subscription ($threadId: ID!, $after: Int) { threadEvents(threadId: $threadId, after: $after) { __typename seq threadId } }
-`;
 
 // ---------------------------------------------------------------- tests
 
@@ -234,7 +46,7 @@ describe('API keys on a running server (alice, bob)', () => {
   beforeAll(async () => {
     server = await startTestServer(); // offline model: runs answer without a provider
     // Before any key exists the server is open (loopback): this thread belongs to the local owner.
-    const open = await post(server.url, CREATE_THREAD, { input: { title: 'open-mode thread' } });
+    const open = await post(server.url, null, CREATE_THREAD, { input: { title: 'open-mode thread' } });
     expect(open.status).toBe(200);
     expect(open.body.errors).toBeUndefined();
 
@@ -257,7 +69,7 @@ describe('API keys on a running server (alice, bob)', () => {
   });
 
   it('once a key exists, a request without Authorization is HTTP 401 UNAUTHENTICATED', async () => {
-    const res = await post(server.url, WHO);
+    const res = await post(server.url, null, WHO);
     expect(res.status).toBe(401);
     expect(res.body.data ?? null).toBeNull();
     expect(res.body.errors).toHaveLength(1);
@@ -271,7 +83,7 @@ describe('API keys on a running server (alice, bob)', () => {
     expect(((await get.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');
 
     const before = server.services.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
-    const res = await post(server.url, CREATE_THREAD, { input: { title: 'anonymous' } });
+    const res = await post(server.url, null, CREATE_THREAD, { input: { title: 'anonymous' } });
     expect(res.status).toBe(401);
     expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
     const after = server.services.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
@@ -283,52 +95,52 @@ describe('API keys on a running server (alice, bob)', () => {
     ['a key that is not a tql_ key', () => 'sk-not-ours'],
     ['a valid key with one character changed', () => alice.key.slice(0, -1) + (alice.key.endsWith('A') ? 'B' : 'A')],
   ])('%s is HTTP 401 UNAUTHENTICATED', async (_name, key) => {
-    const res = await post(server.url, WHO, undefined, key());
+    const res = await post(server.url, key(), WHO);
     expect(res.status).toBe(401);
     expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
   });
 
   it('a malformed Authorization header (no Bearer, empty) is 401', async () => {
     for (const value of [alice.key, 'Basic abc', 'Bearer', 'Bearer  ']) {
-      const res = await post(server.url, WHO, undefined, null, { authorization: value });
+      const res = await post(server.url, null, WHO, undefined, { authorization: value });
       expect(res.status, value).toBe(401);
       expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
     }
   });
 
   it('a valid key works, and what it creates belongs to its owner (not to the open-mode owner)', async () => {
-    const created = await post(server.url, CREATE_THREAD, { input: { title: 'alice thread', messages: [{ role: 'USER', content: 'hello' }] } }, alice.key);
+    const created = await post(server.url, alice.key, CREATE_THREAD, { input: { title: 'alice thread', messages: [{ role: 'USER', content: 'hello' }] } });
     expect(created.status).toBe(200);
     expect(created.body.errors).toBeUndefined();
     aliceThread = created.body.data.createThread.thread.id;
 
-    const mine = await post(server.url, WHO, undefined, alice.key);
+    const mine = await post(server.url, alice.key, WHO);
     expect(mine.status).toBe(200);
     expect(mine.body.data.threads.edges.map((e: any) => e.node.title)).toEqual(['alice thread']);
-    const bobs = await post(server.url, WHO, undefined, bob.key);
+    const bobs = await post(server.url, bob.key, WHO);
     expect(bobs.body.data.threads.edges).toEqual([]);
     // The `Bearer` scheme is case-insensitive (RFC 7235).
-    const lower = await post(server.url, WHO, undefined, null, { authorization: `bearer ${alice.key}` });
+    const lower = await post(server.url, null, WHO, undefined, { authorization: `bearer ${alice.key}` });
     expect(lower.status).toBe(200);
     expect(lower.body.data.threads.edges).toHaveLength(1);
   });
 
   it('SSE subscription without a key, or with a bad key: HTTP 401 UNAUTHENTICATED, no stream', async () => {
     for (const key of [null, 'tql_bogus']) {
-      const sub = sse(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, key);
+      const sub = subscribeSse(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, key);
       const res = await sub.response;
       expect(res.status).toBe(401);
       expect(res.contentType).not.toContain('text/event-stream');
       expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
-      expect((await sub.ended).how).toBe('not-a-stream');
+      expect((await sub.completed).how).toBe('not-a-stream');
     }
   });
 
   it('SSE subscription with a valid key streams', async () => {
-    const sub = sse(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, alice.key);
+    const sub = subscribeSse(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, alice.key);
     expect((await sub.response).status).toBe(200);
     await sub.waitFor(1);
-    expect(sub.results[0].data.threadEvents).toMatchObject({ seq: 1, threadId: aliceThread });
+    expect(sub.results[0]!.data.threadEvents).toMatchObject({ seq: 1, threadId: aliceThread });
     sub.close();
   });
 
@@ -338,7 +150,7 @@ describe('API keys on a running server (alice, bob)', () => {
     ['a non-Bearer value in connectionParams', { params: { authorization: 'whatever' } }],
     ['an unknown key in the upgrade header', { header: 'Bearer tql_unknown' }],
   ])('WebSocket with %s is closed with 4401', async (_name, auth) => {
-    const sub = ws(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, auth);
+    const sub = subscribeWs(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, auth);
     const closed = await within(sub.closed, 3000, 'socket close');
     expect(closed.code).toBe(4401);
     const outcome = await within(sub.outcome, 3000, 'subscription outcome');
@@ -348,22 +160,22 @@ describe('API keys on a running server (alice, bob)', () => {
   });
 
   it('WebSocket with a valid key in connectionParams works', async () => {
-    const sub = ws(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, { params: { authorization: `Bearer ${alice.key}` } });
+    const sub = subscribeWs(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, { params: { authorization: `Bearer ${alice.key}` } });
     await sub.waitFor(1);
-    expect(sub.results[0].data.threadEvents).toMatchObject({ seq: 1, threadId: aliceThread });
+    expect(sub.results[0]!.data.threadEvents).toMatchObject({ seq: 1, threadId: aliceThread });
     sub.close();
   });
 
   it('WebSocket with a valid key in the upgrade request Authorization header works', async () => {
-    const sub = ws(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, { header: `Bearer ${alice.key}` });
+    const sub = subscribeWs(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, { header: `Bearer ${alice.key}` });
     await sub.waitFor(1);
-    expect(sub.results[0].data.threadEvents).toMatchObject({ seq: 1, threadId: aliceThread });
+    expect(sub.results[0]!.data.threadEvents).toMatchObject({ seq: 1, threadId: aliceThread });
     sub.close();
   });
 
   it('WebSocket: a bad key in connectionParams is not rescued by a good upgrade header (no mixing)', async () => {
     // connectionParams win when present: a client that sends a wrong key must not silently be someone else.
-    const sub = ws(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, {
+    const sub = subscribeWs(server.url, THREAD_EVENTS, { threadId: aliceThread, after: 0 }, {
       params: { authorization: 'Bearer tql_unknown' },
       header: `Bearer ${alice.key}`,
     });
@@ -376,27 +188,27 @@ describe('API keys on a running server (alice, bob)', () => {
     // A second key for alice, so her other key keeps working: revocation is per key.
     const spare = createApiKey(server.services.db, 'alice');
     const victim = createApiKey(server.services.db, 'alice');
-    const created = await post(server.url, CREATE_THREAD, { input: { title: 'revocation', messages: [{ role: 'USER', content: 'hi' }] } }, victim.key);
+    const created = await post(server.url, victim.key, CREATE_THREAD, { input: { title: 'revocation', messages: [{ role: 'USER', content: 'hi' }] } });
     expect(created.body.errors).toBeUndefined();
     const threadId = created.body.data.createThread.thread.id;
 
-    const overSse = sse(server.url, THREAD_EVENTS, { threadId, after: 0 }, victim.key);
-    const overWs = ws(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
+    const overSse = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 }, victim.key);
+    const overWs = subscribeWs(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
     // A subscription by bob on his own thread, on the same server, must survive.
-    const bobThread = (await post(server.url, CREATE_THREAD, { input: { title: 'bob', messages: [{ role: 'USER', content: 'hi' }] } }, bob.key)).body
+    const bobThread = (await post(server.url, bob.key, CREATE_THREAD, { input: { title: 'bob', messages: [{ role: 'USER', content: 'hi' }] } })).body
       .data.createThread.thread.id;
-    const bobWs = ws(server.url, THREAD_EVENTS, { threadId: bobThread, after: 0 }, { params: { authorization: `Bearer ${bob.key}` } });
+    const bobWs = subscribeWs(server.url, THREAD_EVENTS, { threadId: bobThread, after: 0 }, { params: { authorization: `Bearer ${bob.key}` } });
     await Promise.all([overSse.waitFor(1), overWs.waitFor(1), bobWs.waitFor(1)]);
 
     const revokedAt = Date.now();
     expect(revokeApiKey(server.services.db, victim.row.id)).toBe(true);
 
     // HTTP: at once, not after a sweep.
-    const after = await post(server.url, WHO, undefined, victim.key);
+    const after = await post(server.url, victim.key, WHO);
     expect(after.status).toBe(401);
     expect(after.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
 
-    const [sseEnd, wsClose] = await Promise.all([within(overSse.ended, 2000, 'SSE end'), within(overWs.closed, 2000, 'WebSocket close')]);
+    const [sseEnd, wsClose] = await Promise.all([within(overSse.completed, 2000, 'SSE end'), within(overWs.closed, 2000, 'WebSocket close')]);
     expect(Date.now() - revokedAt).toBeLessThan(2000);
     expect(wsClose.code).toBe(4401);
     // The SSE stream ends, its last payload telling why: UNAUTHENTICATED.
@@ -406,19 +218,19 @@ describe('API keys on a running server (alice, bob)', () => {
     for (const r of overSse.results.slice(0, -1)) expect(r.errors).toBeUndefined();
 
     // A new subscription with the revoked key is refused on both transports.
-    const again = sse(server.url, THREAD_EVENTS, { threadId, after: 0 }, victim.key);
+    const again = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 }, victim.key);
     expect((await again.response).status).toBe(401);
-    const againWs = ws(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
+    const againWs = subscribeWs(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
     expect((await within(againWs.closed, 3000, 'socket close')).code).toBe(4401);
     againWs.close();
 
     // Alice's other key, and bob's open subscription, are untouched.
-    const spareRes = await post(server.url, WHO, undefined, spare.key);
+    const spareRes = await post(server.url, spare.key, WHO);
     expect(spareRes.status).toBe(200);
     expect(spareRes.body.data.threads.edges.map((e: any) => e.node.id)).toContain(threadId);
     let bobClosed = false;
     void bobWs.closed.then(() => (bobClosed = true));
-    const moreForBob = await post(server.url, `mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "still here?", onActiveRun: ENQUEUE }) { run { id } } }`, { t: bobThread }, bob.key);
+    const moreForBob = await post(server.url, bob.key, `mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "still here?", onActiveRun: ENQUEUE }) { run { id } } }`, { t: bobThread });
     expect(moreForBob.body.errors).toBeUndefined();
     await bobWs.waitFor(bobWs.results.length + 1);
     expect(bobClosed).toBe(false);
@@ -429,9 +241,9 @@ describe('API keys on a running server (alice, bob)', () => {
 
   it('revoking a key: a NEW subscription on an already open WebSocket is refused at once (not only after the sweep)', async () => {
     const victim = createApiKey(server.services.db, 'alice');
-    const created = await post(server.url, CREATE_THREAD, { input: { title: 'ws-at-once', messages: [{ role: 'USER', content: 'hi' }] } }, victim.key);
+    const created = await post(server.url, victim.key, CREATE_THREAD, { input: { title: 'ws-at-once', messages: [{ role: 'USER', content: 'hi' }] } });
     const threadId = created.body.data.createThread.thread.id;
-    const first = ws(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
+    const first = subscribeWs(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
     await first.waitFor(1);
 
     revokeApiKey(server.services.db, victim.row.id);
@@ -454,16 +266,16 @@ describe('API keys on a running server (alice, bob)', () => {
   it('revoking one key of an owner while that owner has another open subscription on another key leaves the latter open', async () => {
     const k1 = createApiKey(server.services.db, 'dora');
     const k2 = createApiKey(server.services.db, 'dora');
-    const created = await post(server.url, CREATE_THREAD, { input: { title: 'dora', messages: [{ role: 'USER', content: 'hi' }] } }, k1.key);
+    const created = await post(server.url, k1.key, CREATE_THREAD, { input: { title: 'dora', messages: [{ role: 'USER', content: 'hi' }] } });
     const threadId = created.body.data.createThread.thread.id;
-    const s1 = sse(server.url, THREAD_EVENTS, { threadId, after: 0 }, k1.key);
-    const s2 = sse(server.url, THREAD_EVENTS, { threadId, after: 0 }, k2.key);
+    const s1 = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 }, k1.key);
+    const s2 = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 }, k2.key);
     await Promise.all([s1.waitFor(1), s2.waitFor(1)]);
     revokeApiKey(server.services.db, k1.row.id);
-    await within(s1.ended, 2000, 'SSE of the revoked key ends');
+    await within(s1.completed, 2000, 'SSE of the revoked key ends');
     // s2 still receives events after the sweep that ended s1.
     const n = s2.results.length;
-    const sent = await post(server.url, `mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "more", onActiveRun: ENQUEUE }) { run { id } } }`, { t: threadId }, k2.key);
+    const sent = await post(server.url, k2.key, `mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "more", onActiveRun: ENQUEUE }) { run { id } } }`, { t: threadId });
     expect(sent.body.errors).toBeUndefined();
     await s2.waitFor(n + 1);
     s2.close();
@@ -523,18 +335,18 @@ describe('the keys CLI end to end (npm run keys)', () => {
 
     // Use it: a server on the same database file.
     server = await startTestServer({ databaseFile });
-    expect((await post(server.url, WHO)).status).toBe(401);
-    const ok = await post(server.url, CREATE_THREAD, { input: { title: 'carol', messages: [{ role: 'USER', content: 'hi' }] } }, key);
+    expect((await post(server.url, null, WHO)).status).toBe(401);
+    const ok = await post(server.url, key, CREATE_THREAD, { input: { title: 'carol', messages: [{ role: 'USER', content: 'hi' }] } });
     expect(ok.status).toBe(200);
     expect(ok.body.errors).toBeUndefined();
     const threadId = ok.body.data.createThread.thread.id;
-    const open = ws(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${key}` } });
+    const open = subscribeWs(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${key}` } });
     await open.waitFor(1);
 
     // Revoke from another process: HTTP refuses at once, the open WebSocket closes 4401.
     const revoked = await keysCli(databaseFile, 'revoke', id!);
     expect(revoked.code, revoked.stderr).toBe(0);
-    const refused = await post(server.url, WHO, undefined, key);
+    const refused = await post(server.url, key, WHO);
     expect(refused.status).toBe(401);
     expect(refused.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
     expect((await within(open.closed, 2000, 'WebSocket close after CLI revoke')).code).toBe(4401);

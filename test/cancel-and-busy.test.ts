@@ -1,46 +1,27 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type GqlResult, type TestServer } from './helpers.js';
-
-/** This file's servers are not the subject of rate limiting: lift the per-owner limits. */
-const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
+import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import {
+  codeOf,
+  conversationOf,
+  deferred,
+  endedRun,
+  NO_RATE_LIMIT,
+  newThread,
+  removeTempDirs,
+  runOf,
+  sendMessage,
+  startTestServer,
+  threadOf,
+  type TestServer,
+} from './helpers.js';
+import { RUN_FIELDS, SEND } from './operations.js';
 
 /**
  * cancelRun and onActiveRun (REJECT / ENQUEUE / INTERRUPT): a cancelled run keeps every word it
  * streamed, frees its thread at once, and runs of one thread never overlap.
  */
 
-const RUN_FIELDS = /* GraphQL */ `id status error { code message } reply { id content status } startedAt completedAt`;
-const SEND = /* GraphQL */ `
-  mutation Send($input: SendMessageInput!) {
-    sendMessage(input: $input) { message { id content status } run { id status } }
-  }
-`;
 const CANCEL = /* GraphQL */ `mutation Cancel($id: ID!) { cancelRun(input: { runId: $id }) { run { ${RUN_FIELDS} } } }`;
-const RUN = /* GraphQL */ `query Run($id: ID!) { run(id: $id) { ${RUN_FIELDS} } }`;
-const THREAD = /* GraphQL */ `
-  query Thread($id: ID!) {
-    thread(id: $id) {
-      activeRun { id status }
-      messages { edges { node { id role content status run { id } } } }
-      runs { edges { node { id status } } }
-    }
-  }
-`;
-
-const codeOf = (res: GqlResult<unknown>) => res.errors?.[0]?.extensions?.code as string | undefined;
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** The conversation a provider request carried, as { role, content } (both wire formats). */
-function conversationOf(req: RecordedRequest): { role: string; content: string }[] {
-  const items = (req.body.input ?? req.body.messages) as { role: string; content: string }[];
-  return items.map((m) => ({ role: m.role, content: m.content }));
-}
 
 /**
  * Watches a thread's live events inside the server process (its pubsub): the deltas each run
@@ -104,43 +85,12 @@ describe('cancelRun and onActiveRun', () => {
     return d;
   }
 
-  async function newThread(): Promise<string> {
-    const res = await server.gql(`mutation { createThread(input: { title: "busy" }) { thread { id } } }`);
-    expect(res.errors).toBeUndefined();
-    return res.data.createThread.thread.id;
-  }
-
-  async function send(input: Record<string, unknown>) {
-    const res = await server.gql(SEND, { input });
-    expect(res.errors).toBeUndefined();
-    return res.data.sendMessage as { message: { id: string; content: string }; run: { id: string; status: string } };
-  }
-
-  async function runOf(id: string) {
-    const res = await server.gql(RUN, { id });
-    expect(res.errors).toBeUndefined();
-    return res.data.run;
-  }
-
-  /** Waits (in the server process) until the run has ended, then reads it over GraphQL. */
-  async function ended(runId: string) {
-    await server.services.runs.waitForEnd(runId);
-    return runOf(runId);
-  }
-
-  async function threadOf(id: string) {
-    const res = await server.gql(THREAD, { id });
-    expect(res.errors).toBeUndefined();
-    const t = res.data.thread;
-    return { ...t, messages: t.messages.edges.map((e: any) => e.node), runs: t.runs.edges.map((e: any) => e.node) };
-  }
-
   it('cancelRun aborts the provider request within a second and keeps the streamed words as an INCOMPLETE reply', async () => {
     const pause = pausePoint();
     fake.enqueue({ chunks: ['One ', 'two ', 'three ', 'four.'], pauseAfter: 2, resumeWhen: pause.promise });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const watch = watchThread(server, threadId);
-    const { run } = await send({ threadId, content: 'Count to four' });
+    const { run } = await sendMessage(server, { threadId, content: 'Count to four' });
     await watch.until(() => watch.textOf(run.id) === 'One two ', 'the first two deltas');
 
     const t0 = Date.now();
@@ -154,17 +104,17 @@ describe('cancelRun and onActiveRun', () => {
     expect(cancelled.completedAt).not.toBeNull();
     // The stored reply is exactly what was streamed before the cancel: nothing lost, nothing added.
     expect(watch.textOf(run.id)).toBe('One two ');
-    expect((await runOf(run.id)).reply).toEqual(cancelled.reply);
+    expect((await runOf(server, run.id)).reply).toEqual(cancelled.reply);
 
     // The thread is free at once: no THREAD_BUSY.
     const next = await server.gql(SEND, { input: { threadId, content: 'Try again' } });
     expect(codeOf(next)).toBeUndefined();
-    const nextRun = await ended(next.data.sendMessage.run.id);
+    const nextRun = await endedRun(server, next.data.sendMessage.run.id);
     expect(nextRun).toMatchObject({ status: 'COMPLETED', reply: { content: 'Hello from the fake provider.', status: 'COMPLETED' } });
     expect(fake.requests).toHaveLength(2);
     expect(fake.aborted).toBe(1);
 
-    const thread = await threadOf(threadId);
+    const thread = await threadOf(server, threadId);
     expect(thread.messages.map((m: any) => [m.role, m.content, m.status])).toEqual([
       ['USER', 'Count to four', 'COMPLETED'],
       ['ASSISTANT', 'One two ', 'INCOMPLETE'],
@@ -177,28 +127,28 @@ describe('cancelRun and onActiveRun', () => {
   it('cancelRun before any output ends the run CANCELLED without a reply', async () => {
     // The provider asks for a long Retry-After: the cancel must not wait for the SDK's retry sleep.
     fake.enqueue({ status: 429, retryAfter: '3' });
-    const threadId = await newThread();
-    const { run } = await send({ threadId, content: 'Are you there?' });
+    const threadId = await newThread(server);
+    const { run } = await sendMessage(server, { threadId, content: 'Are you there?' });
     await fake.waitForRequests(1);
     const t0 = Date.now();
     const res = await server.gql(CANCEL, { id: run.id });
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(res.errors).toBeUndefined();
     expect(res.data.cancelRun.run).toMatchObject({ status: 'CANCELLED', error: null, reply: null });
-    const thread = await threadOf(threadId);
+    const thread = await threadOf(server, threadId);
     expect(thread.activeRun).toBeNull();
     expect(thread.messages.map((m: any) => m.content)).toEqual(['Are you there?']);
   });
 
   it('cancelling a finished run returns it unchanged', async () => {
-    const threadId = await newThread();
-    const { run } = await send({ threadId, content: 'Hi' });
-    const before = await ended(run.id);
+    const threadId = await newThread(server);
+    const { run } = await sendMessage(server, { threadId, content: 'Hi' });
+    const before = await endedRun(server, run.id);
     expect(before.status).toBe('COMPLETED');
     const res = await server.gql(CANCEL, { id: run.id });
     expect(res.errors).toBeUndefined();
     expect(res.data.cancelRun.run).toEqual(before);
-    expect(await runOf(run.id)).toEqual(before);
+    expect(await runOf(server, run.id)).toEqual(before);
     expect(fake.aborted).toBe(0);
   });
 
@@ -210,40 +160,40 @@ describe('cancelRun and onActiveRun', () => {
   it('cancelling a QUEUED run ends it CANCELLED and it never reaches the provider', async () => {
     const pause = pausePoint();
     fake.enqueue({ text: 'First answer.', pauseAfter: 1, resumeWhen: pause.promise });
-    const threadId = await newThread();
-    const first = await send({ threadId, content: 'First' });
+    const threadId = await newThread(server);
+    const first = await sendMessage(server, { threadId, content: 'First' });
     await fake.waitForRequests(1);
-    const queued = await send({ threadId, content: 'Second', onActiveRun: 'ENQUEUE' });
+    const queued = await sendMessage(server, { threadId, content: 'Second', onActiveRun: 'ENQUEUE' });
     expect(queued.run.status).toBe('QUEUED');
 
     const res = await server.gql(CANCEL, { id: queued.run.id });
     expect(res.errors).toBeUndefined();
     expect(res.data.cancelRun.run).toMatchObject({ id: queued.run.id, status: 'CANCELLED', reply: null, startedAt: null });
-    expect((await threadOf(threadId)).activeRun).toEqual({ id: first.run.id, status: 'IN_PROGRESS' });
+    expect((await threadOf(server, threadId)).activeRun).toEqual({ id: first.run.id, status: 'IN_PROGRESS' });
 
     pause.resolve();
-    expect(await ended(first.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'First answer.' } });
-    const third = await send({ threadId, content: 'Third' });
-    expect((await ended(third.run.id)).status).toBe('COMPLETED');
+    expect(await endedRun(server, first.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'First answer.' } });
+    const third = await sendMessage(server, { threadId, content: 'Third' });
+    expect((await endedRun(server, third.run.id)).status).toBe('COMPLETED');
 
     // Two provider calls: the first run and the third; the cancelled one never went out.
     expect(fake.requests).toHaveLength(2);
     expect(conversationOf(fake.requests[1]!).at(-1)).toEqual({ role: 'user', content: 'Third' });
-    expect(await runOf(queued.run.id)).toMatchObject({ status: 'CANCELLED', startedAt: null, reply: null });
+    expect(await runOf(server, queued.run.id)).toMatchObject({ status: 'CANCELLED', startedAt: null, reply: null });
   });
 
   it('cancelling the active run starts the run queued behind it', async () => {
     const pause = pausePoint();
     fake.enqueue({ chunks: ['Never ', 'mind.'], pauseAfter: 1, resumeWhen: pause.promise }, { text: 'Queued answer.' });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const watch = watchThread(server, threadId);
-    const a = await send({ threadId, content: 'First' });
+    const a = await sendMessage(server, { threadId, content: 'First' });
     await watch.until(() => watch.textOf(a.run.id) === 'Never ', 'the first delta');
-    const b = await send({ threadId, content: 'Second', onActiveRun: 'ENQUEUE' });
+    const b = await sendMessage(server, { threadId, content: 'Second', onActiveRun: 'ENQUEUE' });
 
     const res = await server.gql(CANCEL, { id: a.run.id });
     expect(res.data.cancelRun.run).toMatchObject({ status: 'CANCELLED', reply: { content: 'Never ', status: 'INCOMPLETE' } });
-    expect(await ended(b.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Queued answer.' } });
+    expect(await endedRun(server, b.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Queued answer.' } });
     expect(watch.timeline).toEqual([`start ${a.run.id}`, `end ${a.run.id} CANCELLED`, `start ${b.run.id}`, `end ${b.run.id} COMPLETED`]);
     const history = conversationOf(fake.requests[1]!);
     expect(history[0]).toEqual({ role: 'user', content: 'First' });
@@ -254,8 +204,8 @@ describe('cancelRun and onActiveRun', () => {
   it('REJECT is the default: a second message while a run is active fails with THREAD_BUSY and stores nothing', async () => {
     const pause = pausePoint();
     fake.enqueue({ text: 'Busy answer.', pauseAfter: 1, resumeWhen: pause.promise });
-    const threadId = await newThread();
-    const first = await send({ threadId, content: 'First' });
+    const threadId = await newThread(server);
+    const first = await sendMessage(server, { threadId, content: 'First' });
     await fake.waitForRequests(1);
 
     const implicit = await server.gql(SEND, { input: { threadId, content: 'Second' } });
@@ -263,18 +213,18 @@ describe('cancelRun and onActiveRun', () => {
     const explicit = await server.gql(SEND, { input: { threadId, content: 'Second', onActiveRun: 'REJECT' } });
     expect(codeOf(explicit)).toBe('THREAD_BUSY');
 
-    const thread = await threadOf(threadId);
+    const thread = await threadOf(server, threadId);
     expect(thread.messages.filter((m: any) => m.role === 'USER').map((m: any) => m.content)).toEqual(['First']);
     expect(thread.runs.map((r: any) => r.id)).toEqual([first.run.id]);
 
     pause.resolve();
-    expect((await ended(first.run.id)).status).toBe('COMPLETED');
+    expect((await endedRun(server, first.run.id)).status).toBe('COMPLETED');
     expect(fake.requests).toHaveLength(1);
   });
 
   it('ENQUEUE queues runs that start in order, never overlap, and send the replies of the runs before them', async () => {
     const pause = pausePoint();
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const watch = watchThread(server, threadId);
     // When a request arrives, the fake must have no other response still being written.
     const arrived = (n: number) => watch.timeline.push(`request ${n}, other responses open: ${fake.inFlight}`);
@@ -283,17 +233,17 @@ describe('cancelRun and onActiveRun', () => {
       { text: 'Reply two.', paceMs: 5, onRequest: () => arrived(2) },
       { text: 'Reply three.', onRequest: () => arrived(3) },
     );
-    const a = await send({ threadId, content: 'Message A' });
+    const a = await sendMessage(server, { threadId, content: 'Message A' });
     await fake.waitForRequests(1);
-    const b = await send({ threadId, content: 'Message B', onActiveRun: 'ENQUEUE' });
-    const c = await send({ threadId, content: 'Message C', onActiveRun: 'ENQUEUE' });
+    const b = await sendMessage(server, { threadId, content: 'Message B', onActiveRun: 'ENQUEUE' });
+    const c = await sendMessage(server, { threadId, content: 'Message C', onActiveRun: 'ENQUEUE' });
     expect(b.run.status).toBe('QUEUED');
     expect(c.run.status).toBe('QUEUED');
-    expect((await threadOf(threadId)).activeRun).toEqual({ id: a.run.id, status: 'IN_PROGRESS' });
+    expect((await threadOf(server, threadId)).activeRun).toEqual({ id: a.run.id, status: 'IN_PROGRESS' });
     expect(fake.requests).toHaveLength(1);
 
     pause.resolve();
-    const runs = [await ended(a.run.id), await ended(b.run.id), await ended(c.run.id)];
+    const runs = [await endedRun(server, a.run.id), await endedRun(server, b.run.id), await endedRun(server, c.run.id)];
     expect(runs.map((r) => [r.status, r.reply?.content])).toEqual([
       ['COMPLETED', 'Reply one.'],
       ['COMPLETED', 'Reply two.'],
@@ -337,13 +287,13 @@ describe('cancelRun and onActiveRun', () => {
 
   it('INTERRUPT cancels the active run (partial reply kept INCOMPLETE), then the new run starts and completes', async () => {
     const pause = pausePoint();
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const watch = watchThread(server, threadId);
     fake.enqueue(
       { chunks: ['Partial ', 'answer ', 'that ', 'never ', 'ends.'], pauseAfter: 2, resumeWhen: pause.promise },
       { text: 'Fresh answer.' },
     );
-    const a = await send({ threadId, content: 'Tell me a long story' });
+    const a = await sendMessage(server, { threadId, content: 'Tell me a long story' });
     await watch.until(() => watch.textOf(a.run.id) === 'Partial answer ', 'the first two deltas');
 
     const res = await server.gql(SEND, { input: { threadId, content: 'Actually, be brief', onActiveRun: 'INTERRUPT' } });
@@ -352,8 +302,8 @@ describe('cancelRun and onActiveRun', () => {
     expect(b.run.id).not.toBe(a.run.id);
     await fake.waitForAborted(1, 1000);
 
-    expect(await ended(a.run.id)).toMatchObject({ status: 'CANCELLED', reply: { content: 'Partial answer ', status: 'INCOMPLETE' } });
-    expect(await ended(b.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Fresh answer.', status: 'COMPLETED' } });
+    expect(await endedRun(server, a.run.id)).toMatchObject({ status: 'CANCELLED', reply: { content: 'Partial answer ', status: 'INCOMPLETE' } });
+    expect(await endedRun(server, b.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Fresh answer.', status: 'COMPLETED' } });
     expect(watch.timeline).toEqual([
       `start ${a.run.id}`,
       `end ${a.run.id} CANCELLED`,
@@ -363,7 +313,7 @@ describe('cancelRun and onActiveRun', () => {
     expect(fake.requests).toHaveLength(2);
     expect(conversationOf(fake.requests[1]!).at(-1)).toEqual({ role: 'user', content: 'Actually, be brief' });
 
-    const thread = await threadOf(threadId);
+    const thread = await threadOf(server, threadId);
     expect(thread.messages.map((m: any) => [m.role, m.content, m.status])).toEqual([
       ['USER', 'Tell me a long story', 'COMPLETED'],
       ['ASSISTANT', 'Partial answer ', 'INCOMPLETE'],
@@ -376,23 +326,23 @@ describe('cancelRun and onActiveRun', () => {
   it('INTERRUPT also cancels the runs queued behind the active one', async () => {
     const pause = pausePoint();
     fake.enqueue({ text: 'Slow.', pauseAfter: 1, resumeWhen: pause.promise }, { text: 'Latest.' });
-    const threadId = await newThread();
-    const a = await send({ threadId, content: 'A' });
+    const threadId = await newThread(server);
+    const a = await sendMessage(server, { threadId, content: 'A' });
     await fake.waitForRequests(1);
-    const b = await send({ threadId, content: 'B', onActiveRun: 'ENQUEUE' });
-    const c = await send({ threadId, content: 'C', onActiveRun: 'INTERRUPT' });
-    expect((await ended(a.run.id)).status).toBe('CANCELLED');
-    expect(await ended(b.run.id)).toMatchObject({ status: 'CANCELLED', startedAt: null });
-    expect(await ended(c.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Latest.' } });
+    const b = await sendMessage(server, { threadId, content: 'B', onActiveRun: 'ENQUEUE' });
+    const c = await sendMessage(server, { threadId, content: 'C', onActiveRun: 'INTERRUPT' });
+    expect((await endedRun(server, a.run.id)).status).toBe('CANCELLED');
+    expect(await endedRun(server, b.run.id)).toMatchObject({ status: 'CANCELLED', startedAt: null });
+    expect(await endedRun(server, c.run.id)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Latest.' } });
     expect(fake.requests).toHaveLength(2);
   });
 
   it('ENQUEUE and INTERRUPT on an idle thread start the run at once', async () => {
-    const threadId = await newThread();
-    const a = await send({ threadId, content: 'one', onActiveRun: 'ENQUEUE' });
-    expect((await ended(a.run.id)).status).toBe('COMPLETED');
-    const b = await send({ threadId, content: 'two', onActiveRun: 'INTERRUPT' });
-    expect((await ended(b.run.id)).status).toBe('COMPLETED');
+    const threadId = await newThread(server);
+    const a = await sendMessage(server, { threadId, content: 'one', onActiveRun: 'ENQUEUE' });
+    expect((await endedRun(server, a.run.id)).status).toBe('COMPLETED');
+    const b = await sendMessage(server, { threadId, content: 'two', onActiveRun: 'INTERRUPT' });
+    expect((await endedRun(server, b.run.id)).status).toBe('COMPLETED');
     expect(fake.requests).toHaveLength(2);
     expect(fake.aborted).toBe(0);
   });

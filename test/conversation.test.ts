@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider.js';
-import { removeTempDirs, startTestServer, TEST_API_KEY, type TestServer } from './helpers.js';
+import { createAssistant, removeTempDirs, startTestServer, TEST_API_KEY, type TestServer } from './helpers.js';
 
 const RUN_FIELDS = /* GraphQL */ `
   id status model createdAt startedAt completedAt
@@ -61,12 +61,6 @@ describe.each(['responses', 'chat'] as const)('continuing a conversation (LLM_AP
 
   const expectedPath = api === 'responses' ? '/v1/responses' : '/v1/chat/completions';
 
-  async function createAssistant(input: Record<string, unknown>): Promise<string> {
-    const res = await server.gql(`mutation ($input: CreateAssistantInput!) { createAssistant(input: $input) { assistant { id } } }`, { input });
-    expect(res.errors).toBeUndefined();
-    return res.data.createAssistant.assistant.id;
-  }
-
   async function send(input: Record<string, unknown>) {
     const res = await server.gql(SEND, { input });
     expect(res.errors).toBeUndefined();
@@ -81,7 +75,7 @@ describe.each(['responses', 'chat'] as const)('continuing a conversation (LLM_AP
   }
 
   it('sends the assistant\'s model, instructions and temperature, and the whole history in order', async () => {
-    const assistantId = await createAssistant({ name: 'Terse', model: 'gpt-test-conv', instructions: 'You are terse.', temperature: 0.25 });
+    const assistantId = await createAssistant(server, { name: 'Terse', model: 'gpt-test-conv', instructions: 'You are terse.', temperature: 0.25 });
     fake.enqueue({ text: 'First answer.' }, { text: 'Second answer.' }, { text: 'Third answer.' });
 
     const created = await server.gql(CREATE_THREAD, { input: { assistantId, messages: [{ role: 'USER', content: 'Hello' }] } });
@@ -157,7 +151,7 @@ describe.each(['responses', 'chat'] as const)('continuing a conversation (LLM_AP
   });
 
   it('sendMessage model and instructions override the assistant\'s for that run only', async () => {
-    const assistantId = await createAssistant({ model: 'gpt-assistant-model', instructions: 'Assistant instructions.' });
+    const assistantId = await createAssistant(server, { model: 'gpt-assistant-model', instructions: 'Assistant instructions.' });
     const threadId = await emptyThread(assistantId);
     fake.setDefault({ text: 'ok' });
 
@@ -174,7 +168,7 @@ describe.each(['responses', 'chat'] as const)('continuing a conversation (LLM_AP
   });
 
   it('createThread model and instructions override the assistant\'s for the first run', async () => {
-    const assistantId = await createAssistant({ model: 'gpt-assistant-model', instructions: 'Assistant instructions.' });
+    const assistantId = await createAssistant(server, { model: 'gpt-assistant-model', instructions: 'Assistant instructions.' });
     fake.setDefault({ text: 'ok' });
     const res = await server.gql(CREATE_THREAD, {
       input: { assistantId, model: 'gpt-first-run', instructions: 'First-run instructions.', messages: [{ role: 'USER', content: 'Hi' }] },

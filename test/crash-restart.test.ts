@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { applyEvents, EVENT_FIELDS, removeTempDirs, subscribeSse, tempDatabaseFile, TEST_API_KEY, type EventData } from './helpers.js';
+import { applyEvents, removeTempDirs, subscribeSse, tempDatabaseFile, TEST_API_KEY, waitUntil, type EventData } from './helpers.js';
+import { THREAD_EVENTS } from './operations.js';
 
 /** The real entry point in a child process, so it can be killed with SIGKILL mid-stream. */
 async function spawnServer(databaseFile: string, provider: FakeProvider): Promise<{ child: ChildProcess; url: string }> {
@@ -38,16 +39,6 @@ async function gql(url: string, query: string, variables?: Record<string, unknow
   const body = (await res.json()) as { data?: any; errors?: unknown[] };
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const THREAD = /* GraphQL */ `
@@ -93,10 +84,14 @@ describe('a server killed with SIGKILL in the middle of a streaming run', () => 
     expect(queued.sendMessage.run.status).toBe('QUEUED');
 
     // Kill once part of A's reply has been stored.
-    await until('a stored partial reply', async () => {
-      const data = await gql(first.url, THREAD, { id: streamingThread });
-      return data.thread.messages.edges.some((e: any) => e.node.role === 'ASSISTANT' && e.node.content.length > 50);
-    });
+    await waitUntil(
+      async () => {
+        const data = await gql(first.url, THREAD, { id: streamingThread });
+        return data.thread.messages.edges.some((e: any) => e.node.role === 'ASSISTANT' && e.node.content.length > 50);
+      },
+      'a stored partial reply',
+      10_000,
+    );
     first.child.kill('SIGKILL');
     await once(first.child, 'exit');
     fake.reset();
@@ -130,10 +125,14 @@ describe('a server killed with SIGKILL in the middle of a streaming run', () => 
   });
 
   it('starts the queued run on the other thread again, and no run stays QUEUED or IN_PROGRESS', async () => {
-    const run = await until('the queued run to complete', async () => {
-      const data = await gql(second!.url, `query ($id: ID!) { run(id: $id) { status reply { content } } }`, { id: queuedRunId });
-      return data.run.status === 'COMPLETED' && data.run;
-    });
+    const run = await waitUntil(
+      async () => {
+        const data = await gql(second!.url, `query ($id: ID!) { run(id: $id) { status reply { content } } }`, { id: queuedRunId });
+        return data.run.status === 'COMPLETED' && data.run;
+      },
+      'the queued run to complete',
+      10_000,
+    );
     expect(run.reply.content).toBe('Answer after the restart.');
     for (const threadId of [streamingThread, queuedThread]) {
       const { thread } = await gql(second!.url, THREAD, { id: threadId });
@@ -146,13 +145,15 @@ describe('a server killed with SIGKILL in the middle of a streaming run', () => 
 
   it('replays events that rebuild exactly the stored content, with strictly increasing seq', async () => {
     const { thread } = await gql(second!.url, THREAD, { id: streamingThread });
-    const sub = subscribeSse(second!.url, `subscription ($t: ID!) { threadEvents(threadId: $t, after: 0) { ${EVENT_FIELDS} } }`, {
-      t: streamingThread,
-    });
-    await until('the replay', async () => {
-      const events = sub.results.map((r) => r.data.threadEvents as EventData);
-      return events.at(-1)?.seq === thread.lastEventSeq;
-    });
+    const sub = subscribeSse(second!.url, THREAD_EVENTS, { threadId: streamingThread, after: 0 });
+    await waitUntil(
+      () => {
+        const events = sub.results.map((r) => r.data.threadEvents as EventData);
+        return events.at(-1)?.seq === thread.lastEventSeq;
+      },
+      'the replay',
+      10_000,
+    );
     sub.close();
     const events = sub.results.map((r) => r.data.threadEvents as EventData);
     for (let i = 1; i < events.length; i++) expect(events[i]!.seq).toBeGreaterThan(events[i - 1]!.seq);

@@ -2,44 +2,27 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import {
   applyEvents,
-  EVENT_FIELDS,
+  deferred,
+  endedRun,
   eventsOf,
+  NO_RATE_LIMIT,
+  newThread,
   removeTempDirs,
   startTestServer,
+  startThread,
   subscribeSse,
   subscribeWs,
+  waitUntil,
   type Subscription,
   type TestServer,
 } from './helpers.js';
-
-/** This file's servers are not the subject of rate limiting: lift the per-owner limits. */
-const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
+import { RUN_EVENTS, THREAD_EVENTS } from './operations.js';
+import { SUBSCRIBERS } from './stream-helpers.js';
 
 /**
  * A client going away never cancels a run, and subscribing then disconnecting many times
  * leaves no listener behind.
  */
-
-const RUN_EVENTS = /* GraphQL */ `subscription RunEvents($runId: ID!) { runEvents(runId: $runId) { ${EVENT_FIELDS} } }`;
-const THREAD_EVENTS = /* GraphQL */ `
-  subscription ThreadEvents($threadId: ID!, $after: Int) { threadEvents(threadId: $threadId, after: $after) { ${EVENT_FIELDS} } }
-`;
-const RUN = /* GraphQL */ `query Run($id: ID!) { run(id: $id) { id status error { code } reply { content status } } }`;
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Polls until `check` holds (for state outside any event we could wait on). */
-async function pollUntil(check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('client disconnects', () => {
   let fake: FakeProvider;
@@ -59,43 +42,29 @@ describe('client disconnects', () => {
   });
   beforeEach(() => fake.reset());
 
-  async function startRun(content: string): Promise<{ threadId: string; runId: string }> {
-    const res = await server.gql(
-      `mutation ($content: String!) { createThread(input: { messages: [{ role: USER, content: $content }] }) { thread { id } run { id } } }`,
-      { content },
-    );
-    expect(res.errors).toBeUndefined();
-    return { threadId: res.data.createThread.thread.id, runId: res.data.createThread.run.id };
-  }
-
-  it.each([
-    ['SSE', subscribeSse],
-    ['WebSocket', subscribeWs],
-  ] as const)('closing a runEvents subscription (%s) mid-run does not cancel the run', async (_name, subscribe) => {
+  it.each(SUBSCRIBERS)('closing a runEvents subscription (%s) mid-run does not cancel the run', async (_name, subscribe) => {
     const pause = deferred();
     resumes.push(pause.resolve);
     const chunks = ['Keep ', 'going ', 'when ', 'nobody ', 'listens.'];
     fake.enqueue({ chunks, pauseAfter: 2, resumeWhen: pause.promise });
     const baseline = listeners();
-    const { runId } = await startRun('Talk to me');
+    const { runId } = await startThread(server, 'Talk to me');
     await fake.waitForRequests(1);
 
     const sub: Subscription = subscribe(server.url, RUN_EVENTS, { runId });
     // Mid-run: the client has the first two words (from the snapshot or live deltas).
     const received = () => [...applyEvents(eventsOf(sub, 'runEvents')).values()];
-    await pollUntil(() => received().includes('Keep going '), 'the first two words');
+    await waitUntil(() => received().includes('Keep going '), 'the first two words', 2000);
     expect(eventsOf(sub, 'runEvents').find((e) => e.__typename === 'RunStatusEvent')?.run?.status).toBe('IN_PROGRESS');
     expect(listeners()).toBe(baseline + 1);
 
     sub.close();
     // The server has seen the client go: its listener is gone, and the run goes on.
-    await pollUntil(() => listeners() === baseline, 'the listener to be removed');
+    await waitUntil(() => listeners() === baseline, 'the listener to be removed', 2000);
     expect(fake.aborted).toBe(0);
 
     pause.resolve();
-    await server.services.runs.waitForEnd(runId);
-    const res = await server.gql(RUN, { id: runId });
-    expect(res.data.run).toMatchObject({ status: 'COMPLETED', error: null, reply: { content: chunks.join(''), status: 'COMPLETED' } });
+    expect(await endedRun(server, runId)).toMatchObject({ status: 'COMPLETED', error: null, reply: { content: chunks.join(''), status: 'COMPLETED' } });
     expect(fake.aborted).toBe(0);
     expect(fake.requests).toHaveLength(1);
   });
@@ -104,7 +73,7 @@ describe('client disconnects', () => {
     const chunks = Array.from({ length: 12 }, (_, i) => `w${i} `);
     fake.enqueue({ chunks, paceMs: 15 });
     const baseline = listeners();
-    const { threadId, runId } = await startRun('Stream slowly');
+    const { threadId, runId } = await startThread(server, 'Stream slowly');
     const subs = [
       subscribeSse(server.url, RUN_EVENTS, { runId }),
       subscribeWs(server.url, RUN_EVENTS, { runId }),
@@ -115,15 +84,13 @@ describe('client disconnects', () => {
     await Promise.all(
       subs.map(async (s) => {
         const hasDelta = () => s.results.some((r) => Object.values(r.data ?? {}).some((e: any) => e?.__typename === 'MessageDeltaEvent'));
-        await pollUntil(hasDelta, 'a live delta', 3000);
+        await waitUntil(hasDelta, 'a live delta', 3000);
       }),
     );
     for (const s of subs) s.close();
-    await pollUntil(() => listeners() === baseline, 'the listeners to be removed');
+    await waitUntil(() => listeners() === baseline, 'the listeners to be removed', 2000);
 
-    await server.services.runs.waitForEnd(runId);
-    const res = await server.gql(RUN, { id: runId });
-    expect(res.data.run).toMatchObject({ status: 'COMPLETED', reply: { content: chunks.join(''), status: 'COMPLETED' } });
+    expect(await endedRun(server, runId)).toMatchObject({ status: 'COMPLETED', reply: { content: chunks.join(''), status: 'COMPLETED' } });
     expect(fake.aborted).toBe(0);
   });
 
@@ -131,8 +98,7 @@ describe('client disconnects', () => {
     const pause = deferred();
     resumes.push(pause.resolve);
     fake.enqueue({ text: 'Still here.', pauseAfter: 1, resumeWhen: pause.promise });
-    const created = await server.gql(`mutation { createThread(input: {}) { thread { id } } }`);
-    const threadId = created.data.createThread.thread.id;
+    const threadId = await newThread(server);
     const controller = new AbortController();
     const request = fetch(server.url, {
       method: 'POST',
@@ -151,14 +117,12 @@ describe('client disconnects', () => {
     pause.resolve();
     const thread = await server.gql(`query ($id: ID!) { thread(id: $id) { runs { edges { node { id } } } } }`, { id: threadId });
     const runId = thread.data.thread.runs.edges[0].node.id;
-    await server.services.runs.waitForEnd(runId);
-    const res = await server.gql(RUN, { id: runId });
-    expect(res.data.run).toMatchObject({ status: 'COMPLETED', reply: { content: 'Still here.', status: 'COMPLETED' } });
+    expect(await endedRun(server, runId)).toMatchObject({ status: 'COMPLETED', reply: { content: 'Still here.', status: 'COMPLETED' } });
     expect(fake.aborted).toBe(0);
   });
 
   it('1,000 threadEvents subscribe/disconnect cycles over SSE leave no listener behind', async () => {
-    const { threadId, runId } = await startRun('Something to replay');
+    const { threadId, runId } = await startThread(server, 'Something to replay');
     await server.services.runs.waitForEnd(runId);
     const baseline = listeners();
     const t0 = Date.now();
@@ -170,13 +134,13 @@ describe('client disconnects', () => {
       expect(listeners()).toBeGreaterThanOrEqual(baseline + 50);
       for (const s of subs) s.close();
     }
-    await pollUntil(() => listeners() === baseline, `listenerCount back to ${baseline} (is ${listeners()})`, 2000);
+    await waitUntil(() => listeners() === baseline, `listenerCount back to ${baseline} (is ${listeners()})`, 2000);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(fake.aborted).toBe(0);
   });
 
   it('200 threadEvents subscribe/disconnect cycles over WebSocket leave no listener behind', async () => {
-    const { threadId, runId } = await startRun('Something to replay over ws');
+    const { threadId, runId } = await startThread(server, 'Something to replay over ws');
     await server.services.runs.waitForEnd(runId);
     const baseline = listeners();
     for (let batch = 0; batch < 4; batch++) {
@@ -185,6 +149,6 @@ describe('client disconnects', () => {
       expect(listeners()).toBeGreaterThanOrEqual(baseline + 50);
       for (const s of subs) s.close();
     }
-    await pollUntil(() => listeners() === baseline, `listenerCount back to ${baseline} (is ${listeners()})`, 2000);
+    await waitUntil(() => listeners() === baseline, `listenerCount back to ${baseline} (is ${listeners()})`, 2000);
   });
 });

@@ -1,13 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client } from 'graphql-ws';
+import { expect } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import type { FakeProvider } from './fake-provider.js';
+import { bearer, wsClient, type WsAuth } from './auth-helpers.js';
+import type { FakeProvider, RecordedRequest } from './fake-provider.js';
+import { RUN, SEND, THREAD } from './operations.js';
 
 export const TEST_API_KEY = 'sk-test-0123456789abcdef';
+
+/** For servers that are not the subject of rate limiting: lift the per-owner limits. */
+export const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
 
 export interface TestServer extends RunningServer {
   /** POST a GraphQL operation; returns the parsed JSON body. */
@@ -20,6 +25,9 @@ export interface GqlResult<T> {
   data?: T;
   errors?: { message: string; extensions?: Record<string, any>; path?: string[] }[];
 }
+
+/** The code of the first GraphQL error, if any. */
+export const codeOf = (res: GqlResult<unknown>) => res.errors?.[0]?.extensions?.code as string | undefined;
 
 export interface TestServerOptions {
   /** The fake provider to talk to; omit for the offline model. */
@@ -72,11 +80,45 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
 }
 
+// ---- Waiting -------------------------------------------------------------------------------
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A promise to release by hand (a pause point for the fake provider, say). */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * Polls until `check` returns something truthy, and returns it (only for state that has no
+ * event to wait on, e.g. listener counts or another process's database).
+ */
+export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Rejects when `promise` does not settle within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- Subscriptions ---------------------------------------------------------------------------
+
 /** A subscription's collected results and a way to wait for them. */
 export interface Subscription {
   results: GqlResult<any>[];
   /** Resolves when the server completes the subscription. */
-  completed: Promise<void>;
+  completed: Promise<unknown>;
   /** Resolves once `count` results have arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<void>;
   close(): void;
@@ -103,17 +145,47 @@ function collector(): { sub: Omit<Subscription, 'close' | 'completed'>; push(r: 
   };
 }
 
-/** Subscribes over Server-Sent Events (yoga's default transport). */
-export function subscribeSse(url: string, query: string, variables?: Record<string, unknown>): Subscription {
+export interface SseSubscription extends Subscription {
+  /** The HTTP status and content type; the body too when the answer is not a stream. */
+  response: Promise<{ status: number; contentType: string; body?: any }>;
+  /** Resolves when the stream ends: its complete event, the end of the body, or an answer that is no stream at all. */
+  completed: Promise<{ how: 'complete' | 'eof' | 'not-a-stream' }>;
+}
+
+/** POSTs an operation asking for Server-Sent Events, with an API key if given. */
+function fetchSse(url: string, query: string, variables: Record<string, unknown> | undefined, key: string | null | undefined, signal: AbortSignal) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...bearer(key) },
+    body: JSON.stringify({ query, variables }),
+    signal,
+  });
+}
+
+/** The event name and raw data of one SSE block. */
+function sseBlock(block: string): { event?: string; data?: string } {
+  return { event: /^event: (.*)$/m.exec(block)?.[1], data: /^data: (.*)$/m.exec(block)?.[1] };
+}
+
+/** Subscribes over Server-Sent Events (yoga's default transport), with an API key if given. */
+export function subscribeSse(url: string, query: string, variables?: Record<string, unknown>, key?: string | null): SseSubscription {
   const controller = new AbortController();
   const { sub, push } = collector();
-  const completed = (async () => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-      body: JSON.stringify({ query, variables }),
-      signal: controller.signal,
-    });
+  let resolveResponse!: (r: { status: number; contentType: string; body?: any }) => void;
+  const response = new Promise<{ status: number; contentType: string; body?: any }>((r) => (resolveResponse = r));
+  const completed = (async (): Promise<{ how: 'complete' | 'eof' | 'not-a-stream' }> => {
+    const res = await fetchSse(url, query, variables, key, controller.signal);
+    const contentType = res.headers.get('content-type') ?? '';
+    if (!contentType.includes('text/event-stream')) {
+      const text = await res.text();
+      let body: any = text;
+      try {
+        body = JSON.parse(text);
+      } catch {}
+      resolveResponse({ status: res.status, contentType, body });
+      return { how: 'not-a-stream' };
+    }
+    resolveResponse({ status: res.status, contentType });
     const decoder = new TextDecoder();
     let buffer = '';
     try {
@@ -121,34 +193,90 @@ export function subscribeSse(url: string, query: string, variables?: Record<stri
         buffer += decoder.decode(chunk, { stream: true });
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
+          const { event, data } = sseBlock(buffer.slice(0, end));
           buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event === 'complete') return;
+          if (event === 'complete') return { how: 'complete' };
           if (event === 'next' && data) push(JSON.parse(data));
         }
       }
     } catch (err) {
       if (!controller.signal.aborted) throw err;
     }
+    return { how: 'eof' };
   })();
   completed.catch(() => {});
-  return { ...sub, completed, close: () => controller.abort() };
+  return { ...sub, response, completed, close: () => controller.abort() };
 }
 
-/** Subscribes over WebSocket with graphql-transport-ws (graphql-ws). */
-export function subscribeWs(url: string, query: string, variables?: Record<string, unknown>): Subscription & { client: Client } {
-  const client = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+export interface SseExchange {
+  status: number;
+  /** The media type, without parameters. */
+  contentType: string;
+  /** Every event of the stream, in order (`data` parsed). */
+  events: { event: string; data: any }[];
+  /** The payloads of the `next` events. */
+  results: any[];
+}
+
+/**
+ * A whole SSE exchange, for a subscription that ends by itself (an error does). Rejects with
+ * an error named `TimeoutError` when the stream has not ended within `timeoutMs`.
+ */
+export async function sseExchange(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  key?: string | null,
+  timeoutMs = 5000,
+): Promise<SseExchange> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const res = await fetchSse(url, query, variables, key, controller.signal);
+    const contentType = res.headers.get('content-type') ?? '';
+    const events = (await res.text())
+      .split('\n\n')
+      .map(sseBlock)
+      .filter((e): e is { event: string; data?: string } => !!e.event)
+      .map((e) => ({ event: e.event, data: e.data ? JSON.parse(e.data) : undefined }));
+    const results = events.filter((e) => e.event === 'next').map((e) => e.data);
+    return { status: res.status, contentType: contentType.split(';')[0]!, events, results };
+  } catch (err) {
+    if (controller.signal.aborted) throw Object.assign(new Error(`the SSE stream did not end within ${timeoutMs} ms`), { name: 'TimeoutError' });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface WsSubscription extends Subscription {
+  client: Client;
+  /** The socket's close event (code, reason), whenever it closes. */
+  closed: Promise<{ code: number; reason: string }>;
+  /** How the subscription ended: completed, or errored with what the sink received. */
+  outcome: Promise<{ completed: true } | { error: unknown }>;
+}
+
+/** Subscribes over WebSocket with graphql-transport-ws (graphql-ws), authenticating as `auth` says. */
+export function subscribeWs(url: string, query: string, variables?: Record<string, unknown>, auth: WsAuth = {}): WsSubscription {
+  let resolveClosed!: (e: { code: number; reason: string }) => void;
+  const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
+  const client = wsClient(url, auth, resolveClosed);
   const { sub, push } = collector();
   let unsubscribe = () => {};
   const completed = new Promise<void>((resolve, reject) => {
     unsubscribe = client.subscribe({ query, variables }, { next: (r) => push(r as GqlResult<any>), error: reject, complete: resolve });
   });
   completed.catch(() => {});
+  const outcome = completed.then(
+    () => ({ completed: true as const }),
+    (error: unknown) => ({ error }),
+  );
   return {
     ...sub,
     client,
+    closed,
+    outcome,
     completed,
     close: () => {
       unsubscribe();
@@ -158,10 +286,15 @@ export function subscribeWs(url: string, query: string, variables?: Record<strin
 }
 
 /** Sends an operation that uses @defer and returns the multipart/mixed parts, in order. */
-export async function postMultipart(url: string, query: string, variables?: Record<string, unknown>): Promise<{ contentType: string; parts: any[] }> {
+export async function postMultipart(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  key?: string,
+): Promise<{ status: number; contentType: string; parts: any[] }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'multipart/mixed' },
+    headers: { 'content-type': 'application/json', accept: 'multipart/mixed', ...bearer(key) },
     body: JSON.stringify({ query, variables }),
   });
   const contentType = res.headers.get('content-type') ?? '';
@@ -174,16 +307,10 @@ export async function postMultipart(url: string, query: string, variables?: Reco
     .map((p) => p.slice(p.indexOf('{')))
     .filter((p) => p.startsWith('{'))
     .map((p) => JSON.parse(p));
-  return { contentType, parts };
+  return { status: res.status, contentType, parts };
 }
 
-/** The selection every streaming test uses for ThreadEvent. */
-export const EVENT_FIELDS = /* GraphQL */ `
-  __typename seq threadId
-  ... on RunStatusEvent { run { id status error { code message } } }
-  ... on MessageEvent { message { id role content status } }
-  ... on MessageDeltaEvent { runId messageId delta }
-`;
+// ---- Events and provider requests ------------------------------------------------------------
 
 export interface EventData {
   __typename: 'RunStatusEvent' | 'MessageEvent' | 'MessageDeltaEvent';
@@ -208,4 +335,82 @@ export function applyEvents(events: EventData[], start: Map<string, string> = ne
 
 export const eventsOf = (sub: Subscription, field: string): EventData[] => sub.results.map((r) => r.data?.[field]);
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The conversation a provider request carried, as { role, content } (both wire formats). */
+export function conversationOf(req: RecordedRequest): { role: string; content: string }[] {
+  const items = (req.body.input ?? req.body.messages) as { role: string; content: string }[];
+  return items.map((m) => ({ role: m.role, content: m.content }));
+}
+
+// ---- Threads and runs ------------------------------------------------------------------------
+
+/** Runs an operation that must succeed; returns its data. */
+export async function ok<T = any>(server: TestServer, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await server.gql<T>(query, variables);
+  expect(res.errors, `GraphQL errors: ${JSON.stringify(res.errors)}`).toBeUndefined();
+  return res.data!;
+}
+
+/** Creates an assistant; returns its id. */
+export async function createAssistant(server: TestServer, input: Record<string, unknown>): Promise<string> {
+  const data = await ok(server, `mutation ($input: CreateAssistantInput!) { createAssistant(input: $input) { assistant { id } } }`, { input });
+  return data.createAssistant.assistant.id;
+}
+
+/** A thread without messages (so no run, no event): subscribe to it before anything happens. */
+export async function newThread(server: TestServer): Promise<string> {
+  const data = await ok(server, `mutation { createThread(input: {}) { thread { id } run { id } } }`);
+  expect(data.createThread.run).toBeNull();
+  return data.createThread.thread.id;
+}
+
+/** A thread whose first run starts at once; returns without waiting for it. */
+export async function startThread(server: TestServer, content = 'Tell me a long story.'): Promise<{ threadId: string; runId: string }> {
+  const data = await ok(
+    server,
+    `mutation($content: String!) { createThread(input: { messages: [{ role: USER, content: $content }] }) { thread { id } run { id } } }`,
+    { content },
+  );
+  return { threadId: data.createThread.thread.id, runId: data.createThread.run.id };
+}
+
+export interface SentMessage {
+  message: { id: string; content: string; status: string };
+  run: { id: string; status: string };
+}
+
+/** sendMessage (the SEND operation), which must succeed; does not wait for the reply. */
+export async function sendMessage(server: TestServer, input: Record<string, unknown>): Promise<SentMessage> {
+  return (await ok(server, SEND, { input })).sendMessage;
+}
+
+/** The run as the RUN query shows it. */
+export async function runOf(server: TestServer, runId: string): Promise<any> {
+  return (await ok(server, RUN, { id: runId })).run;
+}
+
+/** Waits (in the server process) until the run has ended, then reads it over GraphQL. */
+export async function endedRun(server: TestServer, runId: string): Promise<any> {
+  await server.services.runs.waitForEnd(runId);
+  return runOf(server, runId);
+}
+
+export interface MessageView {
+  id: string;
+  role: string;
+  content: string;
+  status: string;
+  run: { id: string } | null;
+}
+
+export interface ThreadView {
+  lastEventSeq: number;
+  activeRun: { id: string; status: string } | null;
+  messages: MessageView[];
+  runs: { id: string; status: string }[];
+}
+
+/** The thread as the THREAD query shows it, its connections flattened to their nodes. */
+export async function threadOf(server: TestServer, threadId: string): Promise<ThreadView> {
+  const { thread } = await ok(server, THREAD, { id: threadId });
+  return { ...thread, messages: thread.messages.edges.map((e: any) => e.node), runs: thread.runs.edges.map((e: any) => e.node) };
+}

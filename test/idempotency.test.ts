@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type GqlResult, type TestServer } from './helpers.js';
-
-/** This file's servers are not the subject of rate limiting: lift the per-owner limits. */
-const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
+import { codeOf, deferred, NO_RATE_LIMIT, newThread, removeTempDirs, sendMessage, startTestServer, type TestServer } from './helpers.js';
+import { SEND } from './operations.js';
 
 /** sendMessage's idempotencyKey: a retried send is the same send — one message, one provider call. */
 
-const SEND = /* GraphQL */ `
-  mutation Send($input: SendMessageInput!) {
-    sendMessage(input: $input) { message { id content } run { id } }
-  }
-`;
+/** The thread's messages and runs, exactly these fields (the assertions compare whole nodes). */
 const THREAD = /* GraphQL */ `
   query Thread($id: ID!) {
     thread(id: $id) {
@@ -20,14 +14,6 @@ const THREAD = /* GraphQL */ `
     }
   }
 `;
-
-const codeOf = (res: GqlResult<unknown>) => res.errors?.[0]?.extensions?.code as string | undefined;
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 describe('sendMessage idempotencyKey', () => {
   let fake: FakeProvider;
@@ -46,18 +32,6 @@ describe('sendMessage idempotencyKey', () => {
   });
   beforeEach(() => fake.reset());
 
-  async function newThread(): Promise<string> {
-    const res = await server.gql(`mutation { createThread(input: {}) { thread { id } } }`);
-    expect(res.errors).toBeUndefined();
-    return res.data.createThread.thread.id;
-  }
-
-  async function send(input: Record<string, unknown>) {
-    const res = await server.gql(SEND, { input });
-    expect(res.errors).toBeUndefined();
-    return res.data.sendMessage as { message: { id: string; content: string }; run: { id: string } };
-  }
-
   async function threadOf(id: string) {
     const res = await server.gql(THREAD, { id });
     expect(res.errors).toBeUndefined();
@@ -74,10 +48,10 @@ describe('sendMessage idempotencyKey', () => {
   }
 
   it('the same key twice returns the same message and run: one message stored, one provider call', async () => {
-    const threadId = await newThread();
-    const first = await send({ threadId, content: 'Hello', idempotencyKey: 'key-1' });
+    const threadId = await newThread(server);
+    const first = await sendMessage(server, { threadId, content: 'Hello', idempotencyKey: 'key-1' });
     await server.services.runs.waitForEnd(first.run.id);
-    const again = await send({ threadId, content: 'Hello', idempotencyKey: 'key-1' });
+    const again = await sendMessage(server, { threadId, content: 'Hello', idempotencyKey: 'key-1' });
     expect(again.message.id).toBe(first.message.id);
     expect(again.run.id).toBe(first.run.id);
 
@@ -93,8 +67,8 @@ describe('sendMessage idempotencyKey', () => {
     const pause = deferred();
     resumes.push(pause.resolve);
     fake.enqueue({ text: 'Slow reply.', pauseAfter: 1, resumeWhen: pause.promise });
-    const threadId = await newThread();
-    const first = await send({ threadId, content: 'Slow please', idempotencyKey: 'retry-me' });
+    const threadId = await newThread(server);
+    const first = await sendMessage(server, { threadId, content: 'Slow please', idempotencyKey: 'retry-me' });
     await fake.waitForRequests(1);
 
     const retry = await server.gql(SEND, { input: { threadId, content: 'Slow please', idempotencyKey: 'retry-me' } });
@@ -112,7 +86,7 @@ describe('sendMessage idempotencyKey', () => {
   });
 
   it('two sends with the same key at the same moment get the same ids: one message, one provider call', async () => {
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const input = { threadId, content: 'At once', idempotencyKey: 'race-key' };
     const [a, b] = await Promise.all([server.gql(SEND, { input }), server.gql(SEND, { input })]);
     expect(a.errors).toBeUndefined();
@@ -130,8 +104,8 @@ describe('sendMessage idempotencyKey', () => {
     const pause = deferred();
     resumes.push(pause.resolve);
     fake.enqueue({ text: 'Interrupted.', pauseAfter: 1, resumeWhen: pause.promise }, { text: 'Answer.' });
-    const threadId = await newThread();
-    const active = await send({ threadId, content: 'First' });
+    const threadId = await newThread(server);
+    const active = await sendMessage(server, { threadId, content: 'First' });
     await fake.waitForRequests(1);
 
     const input = { threadId, content: 'Second', idempotencyKey: 'interrupt-key', onActiveRun: 'INTERRUPT' };
@@ -148,8 +122,8 @@ describe('sendMessage idempotencyKey', () => {
   });
 
   it('the same key with different content is BAD_USER_INPUT naming idempotencyKey, and stores nothing', async () => {
-    const threadId = await newThread();
-    const first = await send({ threadId, content: 'Original', idempotencyKey: 'key-x' });
+    const threadId = await newThread(server);
+    const first = await sendMessage(server, { threadId, content: 'Original', idempotencyKey: 'key-x' });
     await server.services.runs.waitForEnd(first.run.id);
     const res = await server.gql(SEND, { input: { threadId, content: 'Something else', idempotencyKey: 'key-x' } });
     expect(codeOf(res)).toBe('BAD_USER_INPUT');
@@ -162,16 +136,16 @@ describe('sendMessage idempotencyKey', () => {
   });
 
   it('the same key on a different thread is independent', async () => {
-    const one = await newThread();
-    const two = await newThread();
-    const a = await send({ threadId: one, content: 'Same words', idempotencyKey: 'shared-key' });
-    const b = await send({ threadId: two, content: 'Same words', idempotencyKey: 'shared-key' });
+    const one = await newThread(server);
+    const two = await newThread(server);
+    const a = await sendMessage(server, { threadId: one, content: 'Same words', idempotencyKey: 'shared-key' });
+    const b = await sendMessage(server, { threadId: two, content: 'Same words', idempotencyKey: 'shared-key' });
     expect(b.message.id).not.toBe(a.message.id);
     expect(b.run.id).not.toBe(a.run.id);
     // And with different content too: a key only means something on its own thread.
     await server.services.runs.waitForEnd(b.run.id);
-    const three = await newThread();
-    const c = await send({ threadId: three, content: 'Other words', idempotencyKey: 'shared-key' });
+    const three = await newThread(server);
+    const c = await sendMessage(server, { threadId: three, content: 'Other words', idempotencyKey: 'shared-key' });
 
     for (const [threadId, content] of [[one, 'Same words'], [two, 'Same words'], [three, 'Other words']] as const) {
       const thread = await settle(threadId);
@@ -183,10 +157,10 @@ describe('sendMessage idempotencyKey', () => {
   });
 
   it('sends without a key are never deduplicated', async () => {
-    const threadId = await newThread();
-    const a = await send({ threadId, content: 'Again' });
+    const threadId = await newThread(server);
+    const a = await sendMessage(server, { threadId, content: 'Again' });
     await server.services.runs.waitForEnd(a.run.id);
-    const b = await send({ threadId, content: 'Again' });
+    const b = await sendMessage(server, { threadId, content: 'Again' });
     expect(b.message.id).not.toBe(a.message.id);
     const thread = await settle(threadId);
     expect(thread.messages.filter((m: any) => m.role === 'USER')).toHaveLength(2);

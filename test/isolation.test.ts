@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
+import { post, wsClient } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { deferred, removeTempDirs, sseExchange, startTestServer, waitUntil, type TestServer } from './helpers.js';
+import { EVENT_FIELDS } from './operations.js';
 
 /**
  * Issue 5, isolation: owner B (bob) tries every query, mutation, subscription and list on owner
@@ -13,63 +13,22 @@ import { removeTempDirs, startTestServer, type TestServer } from './helpers.js';
  * about as long, and change nothing of alice's.
  */
 
-// ---------------------------------------------------------------- local transport helpers (with a key)
-
-interface Answer {
-  status: number;
-  body: any;
-}
-
-async function post(url: string, key: string, query: string, variables?: Record<string, unknown>): Promise<Answer> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body };
-}
+// ---------------------------------------------------------------- local helpers
 
 /** A whole SSE exchange for a subscription expected to end by itself (an error does). */
 async function sseAnswer(url: string, key: string, query: string, variables: Record<string, unknown>): Promise<unknown> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 3000);
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      signal: controller.signal,
-    });
-    const contentType = res.headers.get('content-type') ?? '';
-    const text = await res.text();
-    const events = text
-      .split('\n\n')
-      .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1], data: /^data: (.*)$/m.exec(block)?.[1] }))
-      .filter((e) => e.event)
-      .map((e) => ({ event: e.event, data: e.data ? JSON.parse(e.data) : undefined }));
-    return { status: res.status, contentType: contentType.split(';')[0], events };
+    const { status, contentType, events } = await sseExchange(url, query, variables, key, 3000);
+    return { status, contentType, events };
   } catch (err) {
-    if (controller.signal.aborted) return { timedOut: true };
+    if ((err as Error).name === 'TimeoutError') return { timedOut: true };
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
 /** A whole graphql-ws exchange for a subscription expected to end by itself. */
 async function wsAnswer(url: string, key: string, query: string, variables: Record<string, unknown>): Promise<unknown> {
-  const client = createClient({
-    url: url.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-    lazy: true,
-    connectionParams: { authorization: `Bearer ${key}` },
-  });
+  const client = wsClient(url, { key });
   const results: unknown[] = [];
   try {
     const outcome = await new Promise<unknown>((resolve) => {
@@ -94,28 +53,7 @@ const randomId = (prefix: string) => `${prefix}_${randomBytes(16).toString('base
 /** The answer with every occurrence of `id` replaced, so two answers can be compared. */
 const normalize = (answer: unknown, id: string) => JSON.parse(JSON.stringify(answer).split(id).join('<ID>'));
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 // ---------------------------------------------------------------- operations
-
-const EVENT_FIELDS = /* GraphQL */ `
-  __typename seq threadId
-  ... on RunStatusEvent { run { id status } }
-  ... on MessageEvent { message { id content } }
-  ... on MessageDeltaEvent { runId messageId delta }
-`;
 
 /** Alice's whole visible state, read with her key. */
 const ALICE_VIEW = /* GraphQL */ `

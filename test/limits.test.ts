@@ -1,13 +1,12 @@
-import { createClient } from 'graphql-ws';
 import { Lexer, Source, TokenKind, parse } from 'graphql';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import { operationCost } from '../src/query-cost.js';
 import { schema } from '../src/schema/index.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { post, postJson, wsClient, wsRun, type HttpAnswer } from './auth-helpers.js';
+import { postMultipart, removeTempDirs, sseExchange, startTestServer, waitUntil, within, type TestServer } from './helpers.js';
 
 /**
  * Issue 5, query limits and rate limits: each graphql-armor limit just under and just over its
@@ -16,93 +15,7 @@ import { removeTempDirs, startTestServer, type TestServer } from './helpers.js';
  * limits answer RATE_LIMITED with a retry-after hint.
  */
 
-// ---------------------------------------------------------------- local helpers (with a key)
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
-
-async function post(url: string, key: string, body: unknown): Promise<Answer> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, body: parsed };
-}
-
-const gql = (url: string, key: string, query: string, variables?: Record<string, unknown>) => post(url, key, { query, variables });
-
-async function multipart(url: string, key: string, query: string, variables?: Record<string, unknown>): Promise<{ status: number; contentType: string; parts: any[] }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'multipart/mixed', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const contentType = res.headers.get('content-type') ?? '';
-  const text = await res.text();
-  const boundary = /boundary="?([^";]+)"?/.exec(contentType)?.[1] ?? '-';
-  const parts = text
-    .split(`--${boundary}`)
-    .map((p) => p.trim())
-    .filter((p) => p && p !== '--')
-    .map((p) => p.slice(p.indexOf('{')))
-    .filter((p) => p.startsWith('{'))
-    .map((p) => JSON.parse(p));
-  return { status: res.status, contentType, parts };
-}
-
-/** A complete SSE exchange for a subscription that ends by itself. */
-async function sseAll(url: string, key: string, query: string, variables?: Record<string, unknown>): Promise<{ status: number; results: any[] }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  const results = text
-    .split('\n\n')
-    .filter((block) => /^event: next$/m.test(block))
-    .map((block) => JSON.parse(/^data: (.*)$/m.exec(block)![1]!));
-  return { status: res.status, results };
-}
-
-function wsClient(url: string, key: string, onClosed?: (e: { code: number; reason: string }) => void) {
-  return createClient({
-    url: url.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-    lazy: true,
-    connectionParams: { authorization: `Bearer ${key}` },
-    on: { closed: (e: any) => onClosed?.({ code: e?.code, reason: String(e?.reason ?? '') }) },
-  });
-}
-
-/** Runs one subscription on a graphql-ws client to its end: results, and how it ended. */
-function wsRun(client: ReturnType<typeof createClient>, query: string, variables?: Record<string, unknown>) {
-  const results: any[] = [];
-  let unsubscribe = () => {};
-  const outcome = new Promise<{ completed: true } | { error: any }>((resolve) => {
-    unsubscribe = client.subscribe({ query, variables }, { next: (r) => results.push(r), error: (error) => resolve({ error }), complete: () => resolve({ completed: true }) });
-  });
-  return { results, outcome, unsubscribe };
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
-  ]);
-}
+// ---------------------------------------------------------------- local helpers
 
 /** Tokens as graphql-armor's max-tokens counts them (every lexer token but <EOF>; comments are skipped). */
 function tokenCount(query: string): number {
@@ -222,7 +135,7 @@ describe('query limits (defaults)', () => {
     it(`depth ${DEFAULTS.depth} passes and runs`, async () => {
       const body = build(DEFAULTS.depth, 'depth-under');
       expect(depthOf(body.query)).toBe(DEFAULTS.depth);
-      const res = await post(server.url, key, body);
+      const res = await postJson(server.url, key, body);
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.a.assistant).toEqual({ threads: { edges: [] } });
       expect(assistantsNamed('depth-under')).toBe(1);
@@ -231,7 +144,7 @@ describe('query limits (defaults)', () => {
     it(`depth ${DEFAULTS.depth + 1} is refused before any resolver runs (nothing stored)`, async () => {
       const body = build(DEFAULTS.depth + 1, 'depth-over');
       expect(depthOf(body.query)).toBe(DEFAULTS.depth + 1);
-      const res = await post(server.url, key, body);
+      const res = await postJson(server.url, key, body);
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors).toHaveLength(1);
       expect(res.body.errors[0].message).toMatch(/depth/i);
@@ -245,14 +158,14 @@ describe('query limits (defaults)', () => {
     });
 
     it(`${DEFAULTS.aliases} aliased createAssistant pass and all run`, async () => {
-      const res = await post(server.url, key, build(DEFAULTS.aliases, 'alias-under'));
+      const res = await postJson(server.url, key, build(DEFAULTS.aliases, 'alias-under'));
       expect(res.body.errors).toBeUndefined();
       expect(Object.keys(res.body.data)).toHaveLength(DEFAULTS.aliases);
       expect(assistantsNamed('alias-under')).toBe(DEFAULTS.aliases);
     });
 
     it(`${DEFAULTS.aliases + 1} aliased createAssistant are refused: not one is stored`, async () => {
-      const res = await post(server.url, key, build(DEFAULTS.aliases + 1, 'alias-over'));
+      const res = await postJson(server.url, key, build(DEFAULTS.aliases + 1, 'alias-over'));
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors[0].message).toMatch(/alias/i);
       expect(assistantsNamed('alias-over')).toBe(0);
@@ -260,7 +173,7 @@ describe('query limits (defaults)', () => {
 
     it('nested aliases count too (one mutation, 31 aliased fields under it)', async () => {
       const fields = Array.from({ length: DEFAULTS.aliases }, (_, i) => `f${i}: id`).join(' ');
-      const res = await post(server.url, key, {
+      const res = await postJson(server.url, key, {
         query: `mutation ($input: CreateAssistantInput!) { m: createAssistant(input: $input) { assistant { ${fields} } } }`,
         variables: { input: { name: 'alias-nested-over' } },
       });
@@ -285,7 +198,7 @@ describe('query limits (defaults)', () => {
     it(`${DEFAULTS.tokens} tokens pass and run`, async () => {
       const body = build(DEFAULTS.tokens, 'tokens-under');
       expect(tokenCount(body.query)).toBe(DEFAULTS.tokens);
-      const res = await post(server.url, key, body);
+      const res = await postJson(server.url, key, body);
       expect(res.body.errors).toBeUndefined();
       expect(assistantsNamed('tokens-under')).toBe(1);
     });
@@ -293,7 +206,7 @@ describe('query limits (defaults)', () => {
     it(`${DEFAULTS.tokens + 1} tokens are refused while parsing: nothing stored`, async () => {
       const body = build(DEFAULTS.tokens + 1, 'tokens-over');
       expect(tokenCount(body.query)).toBe(DEFAULTS.tokens + 1);
-      const res = await post(server.url, key, body);
+      const res = await postJson(server.url, key, body);
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors[0].message).toMatch(/token/i);
       expect(assistantsNamed('tokens-over')).toBe(0);
@@ -307,13 +220,13 @@ describe('query limits (defaults)', () => {
     });
 
     it(`${DEFAULTS.directives} directives pass and run`, async () => {
-      const res = await post(server.url, key, build(DEFAULTS.directives, 'directives-under'));
+      const res = await postJson(server.url, key, build(DEFAULTS.directives, 'directives-under'));
       expect(res.body.errors).toBeUndefined();
       expect(assistantsNamed('directives-under')).toBe(1);
     });
 
     it(`${DEFAULTS.directives + 1} directives are refused: nothing stored`, async () => {
-      const res = await post(server.url, key, build(DEFAULTS.directives + 1, 'directives-over'));
+      const res = await postJson(server.url, key, build(DEFAULTS.directives + 1, 'directives-over'));
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors[0].message).toMatch(/directive/i);
       expect(assistantsNamed('directives-over')).toBe(0);
@@ -351,18 +264,18 @@ describe('query limits (defaults)', () => {
       expect(overCost).toBeGreaterThan(DEFAULTS.cost);
       expect(overCost - underCost, 'the two sides are close').toBeLessThan(DEFAULTS.cost * 0.05);
 
-      const ok = await post(server.url, key, { query: under, variables: { input: { name: 'cost-under' } } });
+      const ok = await postJson(server.url, key, { query: under, variables: { input: { name: 'cost-under' } } });
       expect(ok.body.errors, `cost ${underCost}`).toBeUndefined();
       expect(assistantsNamed('cost-under')).toBe(1);
 
-      const refused = await post(server.url, key, { query: over, variables: { input: { name: 'cost-over' } } });
+      const refused = await postJson(server.url, key, { query: over, variables: { input: { name: 'cost-over' } } });
       expect(refused.body.data ?? null).toBeNull();
       expect(refused.body.errors[0].message).toMatch(/cost/i);
       expect(assistantsNamed('cost-over')).toBe(0);
     });
 
     it('an abusive fan-out (100 threads × 100 messages × run × reply) is refused', async () => {
-      const res = await gql(
+      const res = await post(
         server.url,
         key,
         `{ threads(first: 100) { edges { node { messages(first: 100) { edges { node { content run { reply { content } } } } } } } } }`,
@@ -375,14 +288,14 @@ describe('query limits (defaults)', () => {
       // graphql-armor's cost rule multiplies by `first`/`last` only when they are literals; the
       // server computes the cost at execution, with the variables applied.
       const query = `query ($n: Int!, $m: Int!) { threads(first: $n) { edges { node { messages(first: $m) { edges { node { content run { reply { content } } } } } } } } }`;
-      const res = await gql(server.url, key, query, { n: 100, m: 100 });
+      const res = await post(server.url, key, query, { n: 100, m: 100 });
       expect(res.body.data ?? null, JSON.stringify(res.body).slice(0, 300)).toBeNull();
       expect(res.body.errors?.[0]?.message).toMatch(/cost/i);
     });
   });
 
   it('refusals carry an extensions.code, as every GraphQL error must (contract, "Errors")', async () => {
-    const res = await post(server.url, key, { query: `mutation ($input: CreateAssistantInput!) { a: createAssistant(input: $input) { ${nested(DEFAULTS.depth + 1)} } }`, variables: { input: { name: 'code-check' } } });
+    const res = await postJson(server.url, key, { query: `mutation ($input: CreateAssistantInput!) { a: createAssistant(input: $input) { ${nested(DEFAULTS.depth + 1)} } }`, variables: { input: { name: 'code-check' } } });
     expect(res.body.errors?.[0]?.message).toMatch(LIMIT_MESSAGE);
     expect(res.body.errors[0].extensions?.code, JSON.stringify(res.body)).toEqual(expect.any(String));
   });
@@ -390,10 +303,10 @@ describe('query limits (defaults)', () => {
   describe('ordinary operations of the contract pass', () => {
     beforeAll(async () => {
       // A thread with 50 user messages, each with its run and its reply (100 messages).
-      const created = await gql(server.url, key, 'mutation { createThread(input: { title: "long" }) { thread { id } } }');
+      const created = await post(server.url, key, 'mutation { createThread(input: { title: "long" }) { thread { id } } }');
       threadId = created.body.data.createThread.thread.id;
       for (let i = 0; i < 50; i++) {
-        const sent = await gql(server.url, key, 'mutation ($t: ID!, $c: String!) { sendMessage(input: { threadId: $t, content: $c }) { reply { status } } }', {
+        const sent = await post(server.url, key, 'mutation ($t: ID!, $c: String!) { sendMessage(input: { threadId: $t, content: $c }) { reply { status } } }', {
           t: threadId,
           c: `question ${i}`,
         });
@@ -404,7 +317,7 @@ describe('query limits (defaults)', () => {
 
     it('a thread with 50 messages, each with its run and reply, in one query', async () => {
       expect(depthOf(ORDINARY_THREAD)).toBeLessThanOrEqual(DEFAULTS.depth);
-      const res = await gql(server.url, key, ORDINARY_THREAD, { id: threadId });
+      const res = await post(server.url, key, ORDINARY_THREAD, { id: threadId });
       expect(res.body.errors).toBeUndefined();
       const { thread } = res.body.data;
       expect(thread.messages.edges).toHaveLength(50);
@@ -416,18 +329,21 @@ describe('query limits (defaults)', () => {
     });
 
     it('the same query paging on with after: endCursor', async () => {
-      const first = await gql(server.url, key, ORDINARY_THREAD, { id: threadId });
+      const first = await post(server.url, key, ORDINARY_THREAD, { id: threadId });
       const q = ORDINARY_THREAD.replace('messages(first: 50)', 'messages(first: 50, after: $after)').replace('($id: ID!)', '($id: ID!, $after: String)');
-      const next = await gql(server.url, key, q, { id: threadId, after: first.body.data.thread.messages.pageInfo.endCursor });
+      const next = await post(server.url, key, q, { id: threadId, after: first.body.data.thread.messages.pageInfo.endCursor });
       expect(next.body.errors).toBeUndefined();
       expect(next.body.data.thread.messages.edges).toHaveLength(50);
       expect(next.body.data.thread.messages.pageInfo.hasNextPage).toBe(false);
     });
 
     it('createThread with @defer (multipart/mixed): the ids first, then the reply', async () => {
-      const { status, contentType, parts } = await multipart(server.url, key, CREATE_THREAD_DEFER, {
-        input: { title: 'deferred', metadata: { source: 'limits' }, messages: [{ role: USER_ROLE, content: 'Hi there' }] },
-      });
+      const { status, contentType, parts } = await postMultipart(
+        server.url,
+        CREATE_THREAD_DEFER,
+        { input: { title: 'deferred', metadata: { source: 'limits' }, messages: [{ role: USER_ROLE, content: 'Hi there' }] } },
+        key,
+      );
       expect(status).toBe(200);
       expect(contentType).toContain('multipart/mixed');
       expect(parts[0].errors).toBeUndefined();
@@ -439,19 +355,19 @@ describe('query limits (defaults)', () => {
 
     it('runEvents and threadEvents with every event field, over SSE and WebSocket', async () => {
       fake.enqueue({ chunks: ['one ', 'two ', 'three'] });
-      const started = await gql(server.url, key, 'mutation { createThread(input: { messages: [{ role: USER, content: "count" }] }) { thread { id } run { id } reply { id } } }');
+      const started = await post(server.url, key, 'mutation { createThread(input: { messages: [{ role: USER, content: "count" }] }) { thread { id } run { id } reply { id } } }');
       expect(started.body.errors).toBeUndefined();
       const { thread, run } = started.body.data.createThread;
       const RUN_EVENTS = `subscription ($r: ID!) { runEvents(runId: $r) { ${EVENT_ALL_FIELDS} } }`;
       const THREAD_EVENTS = `subscription ($t: ID!) { threadEvents(threadId: $t, after: 0) { ${EVENT_ALL_FIELDS} } }`;
       for (const q of [RUN_EVENTS, THREAD_EVENTS]) expect(depthOf(q)).toBeLessThanOrEqual(DEFAULTS.depth);
 
-      const overSse = await sseAll(server.url, key, RUN_EVENTS, { r: run.id });
+      const overSse = await sseExchange(server.url, RUN_EVENTS, { r: run.id }, key);
       expect(overSse.status).toBe(200);
       expect(overSse.results.every((r) => !r.errors)).toBe(true);
       expect(overSse.results.at(-1).data.runEvents.run).toMatchObject({ status: 'COMPLETED', thread: { id: thread.id } });
 
-      const client = wsClient(server.url, key);
+      const client = wsClient(server.url, { key });
       try {
         const viaWs = wsRun(client, RUN_EVENTS, { r: run.id });
         expect(await within(viaWs.outcome, 5000, 'runEvents over WebSocket')).toEqual({ completed: true });
@@ -459,13 +375,7 @@ describe('query limits (defaults)', () => {
         expect(viaWs.results.at(-1).data.runEvents.run.status).toBe('COMPLETED');
 
         const replay = wsRun(client, THREAD_EVENTS, { t: thread.id });
-        await within(
-          (async () => {
-            while (!replay.results.some((r) => r.data?.threadEvents?.run?.status === 'COMPLETED')) await new Promise((r) => setTimeout(r, 10));
-          })(),
-          5000,
-          'threadEvents replay',
-        );
+        await waitUntil(() => replay.results.some((r) => r.data?.threadEvents?.run?.status === 'COMPLETED'), 'threadEvents replay', 5000);
         expect(replay.results.every((r) => !r.errors)).toBe(true);
         expect(replay.results.map((r) => r.data.threadEvents.__typename)).toContain('MessageDeltaEvent');
         replay.unsubscribe();
@@ -477,10 +387,10 @@ describe('query limits (defaults)', () => {
 
   describe('over WebSocket', () => {
     it('an over-limit subscription is refused for that operation only: the socket and its other subscriptions stay open', async () => {
-      const created = await gql(server.url, key, 'mutation { createThread(input: { title: "ws" }) { thread { id } } }');
+      const created = await post(server.url, key, 'mutation { createThread(input: { title: "ws" }) { thread { id } } }');
       const t = created.body.data.createThread.thread.id;
       const closes: { code: number; reason: string }[] = [];
-      const client = wsClient(server.url, key, (e) => closes.push(e));
+      const client = wsClient(server.url, { key }, (e) => closes.push(e));
       try {
         // A live subscription that must survive its neighbour's refusal.
         // after: 0 replays from the log, so no event is missed however late the server registers it.
@@ -493,15 +403,9 @@ describe('query limits (defaults)', () => {
         expect('error' in outcome && Array.isArray(outcome.error), `a GraphQL error for this subscription, got ${JSON.stringify((outcome as any).error?.code ?? outcome)}`).toBe(true);
         expect((outcome as any).error[0].message).toMatch(/depth/i);
         // The neighbour still receives events.
-        const sent = await gql(server.url, key, 'mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "still there?" }) { run { id } } }', { t });
+        const sent = await post(server.url, key, 'mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "still there?" }) { run { id } } }', { t });
         expect(sent.body.errors).toBeUndefined();
-        await within(
-          (async () => {
-            while (live.results.length === 0) await new Promise((r) => setTimeout(r, 10));
-          })(),
-          3000,
-          'the other subscription receives events',
-        );
+        await waitUntil(() => live.results.length > 0, 'the other subscription receives events', 3000);
         live.unsubscribe();
       } finally {
         await client.dispose();
@@ -510,7 +414,7 @@ describe('query limits (defaults)', () => {
   });
 
   it('batching is off: an array body is refused and none of its operations runs', async () => {
-    const res = await post(server.url, key, [
+    const res = await postJson(server.url, key, [
       { query: 'mutation { createAssistant(input: { name: "batch-1" }) { assistant { id } } }' },
       { query: 'mutation { createAssistant(input: { name: "batch-2" }) { assistant { id } } }' },
     ]);
@@ -538,10 +442,10 @@ describe('rate limits per owner', () => {
       const alice = createApiKey(server.services.db, 'alice').key;
       const bob = createApiKey(server.services.db, 'bob').key;
       for (let i = 0; i < 5; i++) {
-        const res = await gql(server.url, alice, '{ threads { edges { node { id } } } }');
+        const res = await post(server.url, alice, '{ threads { edges { node { id } } } }');
         expect(res.status, `request ${i + 1}`).toBe(200);
       }
-      const sixth = await gql(server.url, alice, 'mutation { createAssistant(input: { name: "sixth" }) { assistant { id } } }');
+      const sixth = await post(server.url, alice, 'mutation { createAssistant(input: { name: "sixth" }) { assistant { id } } }');
       expect(sixth.status).toBe(429);
       expect(sixth.body.errors[0].extensions.code).toBe('RATE_LIMITED');
       const retryAfter = sixth.body.errors[0].extensions.retryAfter;
@@ -559,7 +463,7 @@ describe('rate limits per owner', () => {
       });
       expect(sse.status).toBe(429);
       await sse.text();
-      const client = wsClient(server.url, alice);
+      const client = wsClient(server.url, { key: alice });
       try {
         const sub = wsRun(client, 'subscription { threadEvents(threadId: "thread_x") { seq } }');
         const outcome = (await within(sub.outcome, 3000, 'WebSocket refusal')) as any;
@@ -571,10 +475,10 @@ describe('rate limits per owner', () => {
 
       // Bob has his own budget.
       for (let i = 0; i < 5; i++) {
-        const res = await gql(server.url, bob, '{ threads { edges { node { id } } } }');
+        const res = await post(server.url, bob, '{ threads { edges { node { id } } } }');
         expect(res.status, `bob's request ${i + 1}`).toBe(200);
       }
-      expect((await gql(server.url, bob, '{ threads { edges { node { id } } } }')).status).toBe(429);
+      expect((await post(server.url, bob, '{ threads { edges { node { id } } } }')).status).toBe(429);
     } finally {
       await server.stop();
     }
@@ -585,16 +489,16 @@ describe('rate limits per owner', () => {
     try {
       const alice = createApiKey(server.services.db, 'alice').key;
       const q = '{ assistants { edges { node { id } } } }';
-      expect((await gql(server.url, alice, q)).status).toBe(200);
-      expect((await gql(server.url, alice, q)).status).toBe(200);
-      const limited = await gql(server.url, alice, q);
+      expect((await post(server.url, alice, q)).status).toBe(200);
+      expect((await post(server.url, alice, q)).status).toBe(200);
+      const limited = await post(server.url, alice, q);
       expect(limited.status).toBe(429);
       expect(limited.body.errors[0].extensions.retryAfter).toBe(1);
       const deadline = Date.now() + 3000;
       let status = 429;
       while (status === 429 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
-        status = (await gql(server.url, alice, q)).status;
+        status = (await post(server.url, alice, q)).status;
       }
       expect(status).toBe(200);
     } finally {
@@ -607,19 +511,19 @@ describe('rate limits per owner', () => {
     let alice: string;
     let bob: string;
     let threadId: string;
-    let answer: Answer;
+    let answer: HttpAnswer;
     beforeAll(async () => {
       fake.reset();
       fake.setDefault({ text: 'ok' });
       server = await startTestServer({ provider: fake, env: { RATE_LIMIT_RUNS: '2' } });
       alice = createApiKey(server.services.db, 'alice').key;
       bob = createApiKey(server.services.db, 'bob').key;
-      const created = await gql(server.url, alice, 'mutation { createThread(input: { title: "runs" }) { thread { id } run { id } } }');
+      const created = await post(server.url, alice, 'mutation { createThread(input: { title: "runs" }) { thread { id } run { id } } }');
       expect(created.body.data.createThread.run).toBeNull(); // no run: does not count
       threadId = created.body.data.createThread.thread.id;
       const send = (alias: string, content: string) =>
         `${alias}: sendMessage(input: { threadId: $t, content: "${content}", onActiveRun: ENQUEUE }) { message { id } run { id } }`;
-      answer = await gql(server.url, alice, `mutation ($t: ID!) { ${send('s1', 'one')} ${send('s2', 'two')} ${send('s3', 'three')} }`, { t: threadId });
+      answer = await post(server.url, alice, `mutation ($t: ID!) { ${send('s1', 'one')} ${send('s2', 'two')} ${send('s3', 'three')} }`, { t: threadId });
     });
     afterAll(async () => {
       await server?.stop();
@@ -648,16 +552,16 @@ describe('rate limits per owner', () => {
     it('createThread with a USER message starts a run: refused too, nothing stored; bob has his own budget', async () => {
       const db = server.services.db.$client;
       const threadsBefore = (db.prepare(`select count(*) as n from threads`).get() as { n: number }).n;
-      const more = await gql(server.url, alice, 'mutation { createThread(input: { title: "too many", messages: [{ role: USER, content: "hi" }] }) { thread { id } } }');
+      const more = await post(server.url, alice, 'mutation { createThread(input: { title: "too many", messages: [{ role: USER, content: "hi" }] }) { thread { id } } }');
       expect(more.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
       expect((db.prepare(`select count(*) as n from threads`).get() as { n: number }).n).toBe(threadsBefore);
 
       for (const content of ['bob 1', 'bob 2']) {
-        const res = await gql(server.url, bob, 'mutation ($c: String!) { createThread(input: { messages: [{ role: USER, content: $c }] }) { run { id } } }', { c: content });
+        const res = await post(server.url, bob, 'mutation ($c: String!) { createThread(input: { messages: [{ role: USER, content: $c }] }) { run { id } } }', { c: content });
         expect(res.body.errors).toBeUndefined();
         expect(res.body.data.createThread.run.id).toMatch(/^run_/);
       }
-      const third = await gql(server.url, bob, 'mutation { createThread(input: { messages: [{ role: USER, content: "bob 3" }] }) { run { id } } }');
+      const third = await post(server.url, bob, 'mutation { createThread(input: { messages: [{ role: USER, content: "bob 3" }] }) { run { id } } }');
       expect(third.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
     });
   });

@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyEvents,
-  EVENT_FIELDS,
   eventsOf,
   removeTempDirs,
+  runOf,
   startTestServer,
+  startThread,
   subscribeSse,
   type EventData,
   type TestServer,
 } from './helpers.js';
+import { RUN_EVENTS, THREAD_EVENTS } from './operations.js';
 
 /** A user message of many words makes the offline reply long enough to subscribe in the middle of it. */
 const LONG_QUESTION = Array.from({ length: 30 }, (_, i) => `w${i}`).join(' ');
@@ -61,39 +63,33 @@ describe('the offline model (no OPENAI_API_KEY, no OPENAI_BASE_URL)', () => {
   });
 
   it('streams its reply word by word: runEvents over SSE shows several MessageDeltaEvents', async () => {
-    const started = await server.gql(
-      `mutation ($c: String!) { createThread(input: { messages: [{ role: USER, content: $c }] }) { thread { id } run { id } } }`,
-      { c: LONG_QUESTION },
-    );
-    expect(started.errors).toBeUndefined();
-    const { thread, run } = started.data.createThread;
+    const { threadId, runId } = await startThread(server, LONG_QUESTION);
 
-    const sub = subscribeSse(server.url, `subscription ($id: ID!) { runEvents(runId: $id) { ${EVENT_FIELDS} } }`, { id: run.id });
+    const sub = subscribeSse(server.url, RUN_EVENTS, { runId });
     await sub.completed;
     const events = eventsOf(sub, 'runEvents');
     expect(sub.results.every((r) => r.errors === undefined)).toBe(true);
 
     const last = events.at(-1)!;
     expect(last.__typename).toBe('RunStatusEvent');
-    expect(last.run).toMatchObject({ id: run.id, status: 'COMPLETED' });
+    expect(last.run).toMatchObject({ id: runId, status: 'COMPLETED' });
 
     const deltas = events.filter((e): e is EventData => e.__typename === 'MessageDeltaEvent');
     expect(deltas.length).toBeGreaterThanOrEqual(3);
     for (const d of deltas) {
-      expect(d.runId).toBe(run.id);
+      expect(d.runId).toBe(runId);
       expect(d.delta).toMatch(/^\S+\s*$/); // one word (with its following space) per delta
     }
 
-    const stored = await server.gql(`query ($id: ID!) { run(id: $id) { reply { id content status } } }`, { id: run.id });
-    const reply = stored.data.run.reply;
+    const { reply } = await runOf(server, runId);
     expect(reply.status).toBe('COMPLETED');
     // A client applying the events ends with exactly the stored content.
     expect(applyEvents(events).get(reply.id)).toBe(reply.content);
 
     // Replayed from the start, the thread's deltas are the reply split into words.
-    const replay = subscribeSse(server.url, `subscription ($id: ID!) { threadEvents(threadId: $id, after: 0) { ${EVENT_FIELDS} } }`, { id: thread.id });
+    const replay = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 });
     try {
-      const lastEventSeq = (await server.gql(`query ($id: ID!) { thread(id: $id) { lastEventSeq } }`, { id: thread.id })).data.thread.lastEventSeq;
+      const lastEventSeq = (await server.gql(`query ($id: ID!) { thread(id: $id) { lastEventSeq } }`, { id: threadId })).data.thread.lastEventSeq;
       while (!eventsOf(replay, 'threadEvents').some((e) => e.seq === lastEventSeq)) await replay.waitFor(replay.results.length + 1);
       const replayed = eventsOf(replay, 'threadEvents').filter((e) => e.__typename === 'MessageDeltaEvent' && e.messageId === reply.id);
       expect(replayed.map((e) => e.delta)).toEqual(reply.content.match(/\S+\s*/g));

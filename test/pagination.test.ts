@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type GqlResult, type TestServer } from './helpers.js';
+import { codeOf, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { CREATE_THREAD } from './operations.js';
 
 /** 25 messages alternating USER/ASSISTANT and ending in ASSISTANT, so no run starts. */
 const COUNT = 25;
@@ -24,10 +25,6 @@ const MESSAGES = /* GraphQL */ `
   }
 `;
 
-function codeOf(res: GqlResult<unknown>): string | undefined {
-  return res.errors?.[0]?.extensions?.code as string | undefined;
-}
-
 describe('pagination', () => {
   let fake: FakeProvider;
   let server: TestServer;
@@ -35,10 +32,9 @@ describe('pagination', () => {
   beforeAll(async () => {
     fake = await startFakeProvider();
     server = await startTestServer({ provider: fake });
-    const res = await server.gql(
-      `mutation ($input: CreateThreadInput!) { createThread(input: $input) { thread { id } run { id } } }`,
-      { input: { title: 'Long', messages: contents.map((content, i) => ({ role: roleOf(i), content })) } },
-    );
+    const res = await server.gql(CREATE_THREAD, {
+      input: { title: 'Long', messages: contents.map((content, i) => ({ role: roleOf(i), content })) },
+    });
     expect(res.errors).toBeUndefined();
     expect(res.data.createThread.run).toBeNull();
     threadId = res.data.createThread.thread.id;

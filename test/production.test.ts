@@ -5,6 +5,7 @@ import { createApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import { closeDb, createDb } from '../src/db/client.js';
 import { startServer, type RunningServer } from '../src/server.js';
+import { bearer, post, request } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { removeTempDirs, startTestServer, tempDatabaseFile, TEST_API_KEY, type TestServer } from './helpers.js';
 
@@ -16,35 +17,9 @@ import { removeTempDirs, startTestServer, tempDatabaseFile, TEST_API_KEY, type T
 
 // ---------------------------------------------------------------- local helpers
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-async function request(url: string, init: RequestInit): Promise<Answer> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let body: any;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, body };
-}
-
-const post = (url: string, key: string | null, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}) =>
-  request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
-    body: JSON.stringify({ query, variables }),
-  });
-
 const getQuery = (url: string, key: string | null, query: string, headers: Record<string, string> = {}) =>
   request(`${url}?query=${encodeURIComponent(query)}`, {
-    headers: { accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
+    headers: { accept: 'application/json', ...bearer(key), ...headers },
   });
 
 const preflight = (url: string, origin: string) =>

@@ -1,26 +1,23 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeBehaviour, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, TEST_API_KEY, type TestServer } from './helpers.js';
-
-/** This file's servers are not the subject of rate limiting: lift the per-owner limits. */
-const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
+import {
+  endedRun,
+  NO_RATE_LIMIT,
+  newThread,
+  removeTempDirs,
+  runOf,
+  sendMessage,
+  startTestServer,
+  TEST_API_KEY,
+  threadOf,
+  type TestServer,
+} from './helpers.js';
 
 /**
  * Every way a provider can fail ends the run in the status and error code the contract names,
  * keeps the user message and any partial reply, retries only before output, and leaves the
  * thread usable. Both LLM_API values, through the real openai SDK against the fake provider.
  */
-
-const RUN_FIELDS = /* GraphQL */ `
-  id status incompleteReason error { code message } reply { id content status }
-`;
-const SEND = /* GraphQL */ `
-  mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { message { id } run { id } } }
-`;
-const RUN = /* GraphQL */ `query Run($id: ID!) { run(id: $id) { ${RUN_FIELDS} } }`;
-const MESSAGES = /* GraphQL */ `
-  query Messages($id: ID!) { thread(id: $id) { activeRun { id } messages { edges { node { id role content status } } } } }
-`;
 
 const DEFAULT_REPLY = 'Hello from the fake provider.';
 const CHUNKS = ['Alpha ', 'beta ', 'gamma ', 'delta.'];
@@ -164,35 +161,15 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
   });
   beforeEach(() => fake.reset());
 
-  async function newThread(on: TestServer = server): Promise<string> {
-    const res = await on.gql(`mutation { createThread(input: {}) { thread { id } } }`);
-    expect(res.errors).toBeUndefined();
-    return res.data.createThread.thread.id;
-  }
-
   /** Sends a message and waits for its run to end; returns the run as GraphQL shows it. */
   async function sendAndWait(threadId: string, content: string, on: TestServer = server) {
-    const sent = await on.gql(SEND, { input: { threadId, content } });
-    expect(sent.errors).toBeUndefined();
-    const runId: string = sent.data.sendMessage.run.id;
-    await on.services.runs.waitForEnd(runId);
-    const res = await on.gql(RUN, { id: runId });
-    expect(res.errors).toBeUndefined();
-    return res.data.run;
-  }
-
-  async function messagesOf(threadId: string, on: TestServer = server) {
-    const res = await on.gql(MESSAGES, { id: threadId });
-    expect(res.errors).toBeUndefined();
-    return {
-      activeRun: res.data.thread.activeRun,
-      messages: res.data.thread.messages.edges.map((e: any) => e.node) as { role: string; content: string; status: string }[],
-    };
+    const { run } = await sendMessage(on, { threadId, content });
+    return endedRun(on, run.id);
   }
 
   /** After a fault: the user message is stored, nothing is left active, and the next message completes normally. */
   async function expectThreadUsable(threadId: string, faultedContent: string, on: TestServer = server) {
-    const after = await messagesOf(threadId, on);
+    const after = await threadOf(on, threadId);
     expect(after.activeRun).toBeNull();
     expect(after.messages[0]).toMatchObject({ role: 'USER', content: faultedContent, status: 'COMPLETED' });
     expect(after.messages.some((m) => m.status === 'IN_PROGRESS')).toBe(false);
@@ -208,7 +185,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
     it(fault.name, async () => {
       if (fault.always) fake.setDefault(fault.behaviour);
       else fake.enqueue(fault.behaviour);
-      const threadId = await newThread();
+      const threadId = await newThread(server);
       const content = `Trigger: ${fault.name}`;
       const run = await sendAndWait(threadId, content);
 
@@ -230,7 +207,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
 
   it('HTTP 429 with Retry-After, then success: the SDK waits as told and the run COMPLETES (2 requests)', async () => {
     fake.enqueue({ status: 429, retryAfter: '1' }, { text: 'Worth the wait.' });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const t0 = Date.now();
     const run = await sendAndWait(threadId, 'Please answer');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
@@ -242,7 +219,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
 
   it('HTTP 429 twice, then success: COMPLETED after 3 requests', async () => {
     fake.enqueue({ status: 429 }, { status: 503 }, { text: 'Third time lucky.' });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const run = await sendAndWait(threadId, 'Please answer');
     expect(run).toMatchObject({ status: 'COMPLETED', reply: { content: 'Third time lucky.' } });
     expect(fake.requests).toHaveLength(3);
@@ -250,7 +227,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
 
   it('HTTP 400 is not retried: FAILED PROVIDER_ERROR with the provider message', async () => {
     fake.setDefault({ status: 400, errorMessage: 'Unsupported parameter: temperature.' });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const run = await sendAndWait(threadId, 'Bad request please');
     expect(run).toMatchObject({ status: 'FAILED', error: { code: 'PROVIDER_ERROR' }, reply: null });
     expect(run.error.message).toContain('Unsupported parameter: temperature.');
@@ -260,7 +237,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
 
   it('a provider error that echoes the API key does not leak it into Run.error.message', async () => {
     fake.setDefault({ status: 401, errorMessage: `Incorrect API key provided: ${TEST_API_KEY}. Header was Bearer ${TEST_API_KEY}` });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const run = await sendAndWait(threadId, 'Leak check');
     expect(run.error.code).toBe('PROVIDER_AUTH');
     expect(run.error.message).not.toContain(TEST_API_KEY);
@@ -269,7 +246,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
 
   it('the idle timeout aborts the stalled provider request', async () => {
     fake.setDefault({ chunks: CHUNKS, stallAfter: 1 });
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     const t0 = Date.now();
     const run = await sendAndWait(threadId, 'Stall please');
     expect(run.error?.code).toBe('PROVIDER_TIMEOUT');
@@ -290,9 +267,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
     it('a 429 whose Retry-After is an hour is not waited out: FAILED PROVIDER_RATE_LIMITED promptly', async () => {
       fake.setDefault({ status: 429, retryAfter: '3600' });
       const threadId = await newThread(bounded);
-      const sent = await bounded.gql(SEND, { input: { threadId, content: 'Rate limited for an hour' } });
-      expect(sent.errors).toBeUndefined();
-      const runId: string = sent.data.sendMessage.run.id;
+      const runId = (await sendMessage(bounded, { threadId, content: 'Rate limited for an hour' })).run.id;
       let timer: NodeJS.Timeout | undefined;
       const outcome = await Promise.race([
         bounded.services.runs.waitForEnd(runId).then(() => 'ended' as const),
@@ -302,7 +277,7 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
       if (outcome === 'still running') await bounded.gql(`mutation ($id: ID!) { cancelRun(input: { runId: $id }) { run { id } } }`, { id: runId });
       // Otherwise the run sits IN_PROGRESS (and its thread busy) for the hour the provider asked for.
       expect(outcome).toBe('ended');
-      const run = (await bounded.gql(RUN, { id: runId })).data.run;
+      const run = await runOf(bounded, runId);
       expect(run).toMatchObject({ status: 'FAILED', error: { code: 'PROVIDER_RATE_LIMITED' }, reply: null });
     });
   });

@@ -2,10 +2,19 @@ import { copyFileSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { applyEvents, removeTempDirs, startTestServer, tempDatabaseFile, type EventData, type Subscription, type TestServer } from './helpers.js';
 import {
-  createEmptyThread,
+  applyEvents,
   deferred,
+  newThread,
+  removeTempDirs,
+  startTestServer,
+  tempDatabaseFile,
+  waitUntil,
+  type EventData,
+  type Subscription,
+  type TestServer,
+} from './helpers.js';
+import {
   expectContiguous,
   expectStrictlyIncreasing,
   finishedThread,
@@ -14,12 +23,10 @@ import {
   manyChunks,
   received,
   send,
-  startThread,
   threadEvents,
   threadState,
   TRANSPORTS,
   waitForEvent,
-  waitUntil,
   type Transport,
 } from './stream-helpers.js';
 
@@ -140,7 +147,7 @@ describe.each(TRANSPORTS)('threadEvents over %s', (transport) => {
     const resume = deferred();
     const PAUSE = 20;
     fake.enqueue({ chunks: CHUNKS, paceMs: 3, pauseAfter: PAUSE, resumeWhen: resume.promise });
-    const threadId = await createEmptyThread(server);
+    const threadId = await newThread(server);
     const live = track(await liveSubscriber(transport, server, threadId));
     const { runId } = await send(server, threadId, 'Stream, please.');
     await live.waitFor(4 + PAUSE);
@@ -175,7 +182,7 @@ describe.each(TRANSPORTS)('threadEvents over %s', (transport) => {
     const target = flushes === 'timed' ? server : slowFlush;
     const resume = deferred();
     fake.enqueue({ chunks: CHUNKS, pauseAfter: pause, resumeWhen: resume.promise });
-    const threadId = await createEmptyThread(target);
+    const threadId = await newThread(target);
     const observer = track(await liveSubscriber(transport, target, threadId));
     const { runId } = await send(target, threadId, 'Tell me everything.');
     await fake.waitForRequests(1);
@@ -209,7 +216,7 @@ describe.each(TRANSPORTS)('threadEvents over %s', (transport) => {
   it('every streamed delta is stored as its own MESSAGE_DELTA row, in seq order (200 chunks)', async () => {
     const chunks = manyChunks(200, 'long');
     fake.enqueue({ chunks });
-    const threadId = await createEmptyThread(server);
+    const threadId = await newThread(server);
     const live = track(await liveSubscriber(transport, server, threadId));
     const { runId } = await send(server, threadId, 'A very long answer, please.');
     await waitForEvent(live, 'threadEvents', isTerminalOf(runId));
@@ -286,7 +293,7 @@ describe.each(TRANSPORTS)('replay after a restart over %s', (transport) => {
     let runId: string;
     let seen: EventData[];
     try {
-      threadId = await createEmptyThread(first);
+      threadId = await newThread(first);
       const live = await liveSubscriber(transport, first, threadId);
       ({ runId } = await send(first, threadId, 'Long story.'));
       await live.waitFor(4 + 20);
@@ -330,7 +337,7 @@ describe.each(TRANSPORTS)('replay after a restart over %s', (transport) => {
     let runId: string;
     let seen: EventData[];
     try {
-      threadId = await createEmptyThread(first);
+      threadId = await newThread(first);
       const live = await liveSubscriber(transport, first, threadId);
       ({ runId } = await send(first, threadId, 'Long story.'));
       await live.waitFor(4 + 20);

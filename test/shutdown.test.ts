@@ -2,18 +2,21 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import {
   applyEvents,
-  EVENT_FIELDS,
+  deferred,
   eventsOf,
+  NO_RATE_LIMIT,
   removeTempDirs,
+  runOf,
   startTestServer,
+  startThread,
   subscribeSse,
-  subscribeWs,
+  waitUntil,
+  within,
   type Subscription,
   type TestServer,
 } from './helpers.js';
-
-/** This file's servers are not the subject of rate limiting: lift the per-owner limits. */
-const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
+import { RUN_EVENTS } from './operations.js';
+import { SUBSCRIBERS } from './stream-helpers.js';
 
 /**
  * Graceful shutdown: runs get SHUTDOWN_GRACE_MS to finish; the rest end FAILED SERVER_SHUTDOWN
@@ -21,39 +24,13 @@ const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '100000
  * and the next start-up leaves ended runs as they are.
  */
 
-const RUN_EVENTS = /* GraphQL */ `subscription RunEvents($runId: ID!) { runEvents(runId: $runId) { ${EVENT_FIELDS} } }`;
-const RUN = /* GraphQL */ `
-  query Run($id: ID!) { run(id: $id) { id status error { code message } reply { content status } startedAt completedAt } }
-`;
 const THREAD = /* GraphQL */ `
   query Thread($id: ID!) { thread(id: $id) { activeRun { id } messages { edges { node { role content status } } } } }
 `;
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-async function pollUntil(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))),
-  ]);
-}
-
 /** How a subscription ended: completed by the server, or broken (connection cut, socket closed). */
 async function howItEnded(sub: Subscription, timeoutMs = 2000): Promise<string> {
-  return withTimeout(
+  return within(
     sub.completed.then(
       () => 'completed',
       (err: any) => `broken: ${err?.code ?? ''} ${err?.reason ?? err?.message ?? String(err)}`.trim(),
@@ -62,11 +39,6 @@ async function howItEnded(sub: Subscription, timeoutMs = 2000): Promise<string> 
     'the subscription to end',
   ).catch((err: Error) => err.message);
 }
-
-const TRANSPORTS = [
-  ['SSE', subscribeSse],
-  ['WebSocket', subscribeWs],
-] as const;
 
 /** The reply text a subscriber has assembled from its events. */
 const textOf = (sub: Subscription) => [...applyEvents(eventsOf(sub, 'runEvents')).values()].join('');
@@ -97,24 +69,15 @@ describe('graceful shutdown', () => {
     return server;
   }
 
-  async function startRun(server: TestServer, content: string) {
-    const res = await server.gql(
-      `mutation ($c: String!) { createThread(input: { messages: [{ role: USER, content: $c }] }) { thread { id } run { id } } }`,
-      { c: content },
-    );
-    expect(res.errors).toBeUndefined();
-    return { threadId: res.data.createThread.thread.id as string, runId: res.data.createThread.run.id as string };
-  }
-
   it('a stalled run ends FAILED SERVER_SHUTDOWN after the grace period, its partial reply kept INCOMPLETE', async () => {
     const { fake, server } = await setup({ SHUTDOWN_GRACE_MS: '200' });
     fake.enqueue({ chunks: ['Half ', 'a ', 'thought ', 'never ', 'finished.'], stallAfter: 2 });
-    const { threadId, runId } = await startRun(server, 'Think out loud');
+    const { threadId, runId } = await startThread(server, 'Think out loud');
     const sub = subscribeSse(server.url, RUN_EVENTS, { runId });
-    await pollUntil(() => textOf(sub) === 'Half a ', 'the first two words');
+    await waitUntil(() => textOf(sub) === 'Half a ', 'the first two words');
 
     const t0 = Date.now();
-    await withTimeout(server.stop(), 5000, 'server.stop()');
+    await within(server.stop(), 5000, 'server.stop()');
     const elapsed = Date.now() - t0;
     expect(elapsed).toBeGreaterThanOrEqual(150); // the run was given its grace period
     expect(elapsed).toBeLessThan(3000);
@@ -122,7 +85,7 @@ describe('graceful shutdown', () => {
 
     // The next start-up finds the run as shutdown left it (not SERVER_RESTARTED).
     const next = await restart(fake, server.databaseFile);
-    const run = (await next.gql(RUN, { id: runId })).data.run;
+    const run = await runOf(next, runId);
     expect(run).toMatchObject({ status: 'FAILED', error: { code: 'SERVER_SHUTDOWN' }, reply: { content: 'Half a ', status: 'INCOMPLETE' } });
     expect(run.completedAt).not.toBeNull();
     const thread = (await next.gql(THREAD, { id: threadId })).data.thread;
@@ -142,14 +105,14 @@ describe('graceful shutdown', () => {
     expect(sent.data.sendMessage.reply).toEqual({ content: 'Hello from the fake provider.', status: 'COMPLETED' });
   });
 
-  it.each(TRANSPORTS)('an open runEvents subscription (%s) receives the terminal FAILED SERVER_SHUTDOWN event, then completes', async (_name, subscribe) => {
+  it.each(SUBSCRIBERS)('an open runEvents subscription (%s) receives the terminal FAILED SERVER_SHUTDOWN event, then completes', async (_name, subscribe) => {
     const { fake, server } = await setup({ SHUTDOWN_GRACE_MS: '200' });
     fake.enqueue({ chunks: ['Half ', 'a ', 'thought ', 'never ', 'finished.'], stallAfter: 2 });
-    const { runId } = await startRun(server, 'Think out loud');
+    const { runId } = await startThread(server, 'Think out loud');
     const sub = subscribe(server.url, RUN_EVENTS, { runId });
-    await pollUntil(() => textOf(sub) === 'Half a ', 'the first two words');
+    await waitUntil(() => textOf(sub) === 'Half a ', 'the first two words');
 
-    await withTimeout(server.stop(), 5000, 'server.stop()');
+    await within(server.stop(), 5000, 'server.stop()');
     const ending = await howItEnded(sub);
     const events = eventsOf(sub, 'runEvents');
     expect(events.at(-1)).toMatchObject({
@@ -161,25 +124,25 @@ describe('graceful shutdown', () => {
     expect(ending).toBe('completed');
   });
 
-  it.each(TRANSPORTS)('a run that finishes within the grace period ends COMPLETED; its subscriber (%s) gets every event', async (_name, subscribe) => {
+  it.each(SUBSCRIBERS)('a run that finishes within the grace period ends COMPLETED; its subscriber (%s) gets every event', async (_name, subscribe) => {
     const { fake, server } = await setup({ SHUTDOWN_GRACE_MS: '5000' });
     const pause = deferred();
     resumes.push(pause.resolve);
     fake.enqueue({ chunks: ['Almost ', 'done ', 'now.'], pauseAfter: 1, resumeWhen: pause.promise });
-    const { runId } = await startRun(server, 'Finish up');
+    const { runId } = await startThread(server, 'Finish up');
     const sub = subscribe(server.url, RUN_EVENTS, { runId });
-    await pollUntil(() => textOf(sub) === 'Almost ', 'the first word');
+    await waitUntil(() => textOf(sub) === 'Almost ', 'the first word');
 
     const t0 = Date.now();
     const stopping = server.stop();
     pause.resolve();
-    await withTimeout(stopping, 4000, 'server.stop()');
+    await within(stopping, 4000, 'server.stop()');
     // stop() returns when the run has ended, without waiting out the rest of the grace period.
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(fake.aborted).toBe(0);
 
     const next = await restart(fake, server.databaseFile);
-    const run = (await next.gql(RUN, { id: runId })).data.run;
+    const run = await runOf(next, runId);
     expect(run).toMatchObject({ status: 'COMPLETED', error: null, reply: { content: 'Almost done now.', status: 'COMPLETED' } });
 
     const ending = await howItEnded(sub);
@@ -191,7 +154,7 @@ describe('graceful shutdown', () => {
   it('a QUEUED run is not lost: it stays QUEUED through the shutdown and the next start-up runs it', async () => {
     const { fake, server } = await setup({ SHUTDOWN_GRACE_MS: '100' });
     fake.enqueue({ chunks: ['Stuck ', 'here.'], stallAfter: 1 });
-    const { threadId, runId } = await startRun(server, 'First');
+    const { threadId, runId } = await startThread(server, 'First');
     await fake.waitForRequests(1);
     const queued = await server.gql(
       `mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "Second", onActiveRun: ENQUEUE }) { run { id status } } }`,
@@ -201,14 +164,14 @@ describe('graceful shutdown', () => {
     const queuedId: string = queued.data.sendMessage.run.id;
     expect(queued.data.sendMessage.run.status).toBe('QUEUED');
 
-    await withTimeout(server.stop(), 5000, 'server.stop()');
+    await within(server.stop(), 5000, 'server.stop()');
     expect(fake.requests).toHaveLength(1);
 
     fake.setDefault({ text: 'Second answer.' });
     const next = await restart(fake, server.databaseFile);
-    await withTimeout(next.services.runs.waitForEnd(queuedId), 3000, 'the queued run to end');
-    expect((await next.gql(RUN, { id: runId })).data.run).toMatchObject({ status: 'FAILED', error: { code: 'SERVER_SHUTDOWN' } });
-    expect((await next.gql(RUN, { id: queuedId })).data.run).toMatchObject({
+    await within(next.services.runs.waitForEnd(queuedId), 3000, 'the queued run to end');
+    expect(await runOf(next, runId)).toMatchObject({ status: 'FAILED', error: { code: 'SERVER_SHUTDOWN' } });
+    expect(await runOf(next, queuedId)).toMatchObject({
       status: 'COMPLETED',
       reply: { content: 'Second answer.', status: 'COMPLETED' },
     });
@@ -219,7 +182,7 @@ describe('graceful shutdown', () => {
   it('stop() with no active run returns at once', async () => {
     const { server } = await setup({ SHUTDOWN_GRACE_MS: '5000' });
     const t0 = Date.now();
-    await withTimeout(server.stop(), 4000, 'server.stop()');
+    await within(server.stop(), 4000, 'server.stop()');
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 });

@@ -1,17 +1,28 @@
 import { expect } from 'vitest';
-import { EVENT_FIELDS, subscribeSse, subscribeWs, type EventData, type Subscription, type TestServer } from './helpers.js';
+import {
+  ok,
+  subscribeSse,
+  subscribeWs,
+  threadOf,
+  waitUntil,
+  within,
+  type EventData,
+  type MessageView,
+  type Subscription,
+  type TestServer,
+} from './helpers.js';
+import { RUN_EVENTS, THREAD_EVENTS } from './operations.js';
 
-/** Helpers shared by streaming.test.ts and replay.test.ts (not a test file itself). */
+/** Streaming helpers shared by the subscription tests (not a test file itself). */
 
 export type Transport = 'sse' | 'ws';
 export const TRANSPORTS: Transport[] = ['sse', 'ws'];
 
-export const RUN_EVENTS = /* GraphQL */ `
-  subscription RunEvents($runId: ID!) { runEvents(runId: $runId) { ${EVENT_FIELDS} } }
-`;
-export const THREAD_EVENTS = /* GraphQL */ `
-  subscription ThreadEvents($threadId: ID!, $after: Int) { threadEvents(threadId: $threadId, after: $after) { ${EVENT_FIELDS} } }
-`;
+/** Both transports with the names `it.each` titles show. */
+export const SUBSCRIBERS = [
+  ['SSE', subscribeSse],
+  ['WebSocket', subscribeWs],
+] as const;
 
 export const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'INCOMPLETE'];
 
@@ -47,28 +58,6 @@ export function manyChunks(n: number, tag = 'x'): string[] {
   const chunks: string[] = [];
   for (let i = 0; i < n; i++) chunks.push(i % 3 === 1 ? special[Math.floor(i / 3) % special.length]! : `${tag}${i} `);
   return chunks;
-}
-
-export function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Polls a condition (only for state that has no event to wait on, e.g. listener counts). */
-export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** Rejects when `promise` does not settle within `ms`. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The events received so far, failing on any GraphQL error. */
@@ -112,30 +101,7 @@ export function expectContiguous(events: EventData[]): void {
   for (let i = 1; i < events.length; i++) expect(events[i]!.seq, `gap after seq ${events[i - 1]!.seq}`).toBe(events[i - 1]!.seq + 1);
 }
 
-// ---- GraphQL operations -------------------------------------------------------------------
-
-export async function ok<T = any>(server: TestServer, query: string, variables?: Record<string, unknown>): Promise<T> {
-  const res = await server.gql<T>(query, variables);
-  if (res.errors) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors)}`);
-  return res.data!;
-}
-
-/** A thread without messages (so no run, no event): subscribe to it before anything happens. */
-export async function createEmptyThread(server: TestServer): Promise<string> {
-  const data = await ok(server, `mutation { createThread(input: { title: "streaming" }) { thread { id } run { id } } }`);
-  expect(data.createThread.run).toBeNull();
-  return data.createThread.thread.id;
-}
-
-/** A thread whose first run starts at once; returns without waiting for it. */
-export async function startThread(server: TestServer, content = 'Tell me a long story.'): Promise<{ threadId: string; runId: string }> {
-  const data = await ok(
-    server,
-    `mutation($content: String!) { createThread(input: { messages: [{ role: USER, content: $content }] }) { thread { id } run { id } } }`,
-    { content },
-  );
-  return { threadId: data.createThread.thread.id, runId: data.createThread.run.id };
-}
+// ---- Threads and runs as the streaming tests drive them ---------------------------------------
 
 /** A thread whose first run has ended (the payload's reply resolves when it ends). */
 export async function finishedThread(server: TestServer, content = 'Hi!'): Promise<{ threadId: string; runId: string; replyId: string }> {
@@ -170,27 +136,13 @@ export async function send(
 export interface ThreadState {
   lastEventSeq: number;
   contents: Map<string, string>;
-  messages: { id: string; role: string; content: string; status: string }[];
+  messages: MessageView[];
 }
 
 /** What a reloading client queries: the thread's lastEventSeq and its stored messages. */
 export async function threadState(server: TestServer, threadId: string): Promise<ThreadState> {
-  const data = await ok(
-    server,
-    `query($id: ID!) { thread(id: $id) { lastEventSeq messages(first: 100) { edges { node { id role content status } } } } }`,
-    { id: threadId },
-  );
-  const messages = data.thread.messages.edges.map((e: any) => e.node);
-  return {
-    lastEventSeq: data.thread.lastEventSeq,
-    contents: new Map(messages.map((m: any) => [m.id, m.content] as [string, string])),
-    messages,
-  };
-}
-
-export async function runState(server: TestServer, runId: string): Promise<{ status: string; reply: { id: string; content: string; status: string } | null }> {
-  const data = await ok(server, `query($id: ID!) { run(id: $id) { status reply { id content status } } }`, { id: runId });
-  return data.run;
+  const { lastEventSeq, messages } = await threadOf(server, threadId);
+  return { lastEventSeq, contents: new Map(messages.map((m) => [m.id, m.content] as [string, string])), messages };
 }
 
 /** The error codes a subscription ended with, whichever way the transport reports them. */

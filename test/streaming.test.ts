@@ -1,9 +1,20 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { applyEvents, removeTempDirs, startTestServer, type EventData, type Subscription, type TestServer } from './helpers.js';
 import {
-  createEmptyThread,
+  applyEvents,
   deferred,
+  newThread,
+  removeTempDirs,
+  runOf,
+  startThread,
+  startTestServer,
+  waitUntil,
+  within,
+  type EventData,
+  type Subscription,
+  type TestServer,
+} from './helpers.js';
+import {
   expectStrictlyIncreasing,
   finishedThread,
   isTerminalOf,
@@ -11,17 +22,13 @@ import {
   manyChunks,
   received,
   runEvents,
-  runState,
   send,
-  startThread,
   subscriptionErrorCodes,
   threadEvents,
   threadState,
   TERMINAL,
   TRANSPORTS,
   waitForEvent,
-  waitUntil,
-  within,
 } from './stream-helpers.js';
 
 /**
@@ -100,7 +107,7 @@ describe.each(TRANSPORTS)('runEvents over %s', (transport) => {
     resume.resolve();
     await within(sub.completed, 5000, 'runEvents to complete');
     const events = received(sub, 'runEvents');
-    const { reply } = await runState(server, runId);
+    const { reply } = await runOf(server, runId);
     expect(reply).toMatchObject({ content: REPLY, status: 'COMPLETED' });
     expectRunStream(events, { runId, snapshotSeq: atSnapshot.lastEventSeq, replyId: null });
 
@@ -137,12 +144,12 @@ describe.each(TRANSPORTS)('runEvents over %s', (transport) => {
     resumeFirst.resolve();
     await within(sub.completed, 5000, 'runEvents of the queued run to complete');
     const events = received(sub, 'runEvents');
-    const { reply } = await runState(server, runId);
+    const { reply } = await runOf(server, runId);
     expect(reply).toMatchObject({ content: second.join(''), status: 'COMPLETED' });
     expectRunStream(events, { runId, snapshotSeq: atSnapshot.lastEventSeq, replyId: null });
     expect(events.filter((e) => e.__typename === 'RunStatusEvent').map((e) => e.run!.status)).toEqual(['QUEUED', 'IN_PROGRESS', 'COMPLETED']);
     expect(applyEvents(events).get(reply!.id)).toBe((await threadState(server, threadId)).contents.get(reply!.id));
-    expect((await runState(server, firstRunId)).status).toBe('COMPLETED');
+    expect((await runOf(server, firstRunId)).status).toBe('COMPLETED');
   });
 
   it('subscribed mid-stream: the snapshot carries the reply so far at the current seq, the rest follows exactly once', async () => {
@@ -151,7 +158,7 @@ describe.each(TRANSPORTS)('runEvents over %s', (transport) => {
     fake.enqueue({ chunks: CHUNKS, pauseAfter: PAUSE, resumeWhen: resume.promise });
     // A live-only observer (it flushes nothing) proves the first PAUSE deltas reached the
     // server: user message, QUEUED, IN_PROGRESS, the reply's MessageEvent, then the deltas.
-    const threadId = await createEmptyThread(server);
+    const threadId = await newThread(server);
     const observer = track(await liveSubscriber(transport, server, threadId));
     const { runId } = await send(server, threadId, 'Tell me a long story.');
     await observer.waitFor(4 + PAUSE);
@@ -172,7 +179,7 @@ describe.each(TRANSPORTS)('runEvents over %s', (transport) => {
     resume.resolve();
     await within(sub.completed, 5000, 'runEvents to complete');
     const events = received(sub, 'runEvents');
-    const { reply } = await runState(server, runId);
+    const { reply } = await runOf(server, runId);
     expect(reply).toMatchObject({ content: REPLY, status: 'COMPLETED' });
     expectRunStream(events, { runId, snapshotSeq: lastSeenSeq, replyId: reply!.id });
     expect(events.filter((e) => e.__typename === 'MessageDeltaEvent').map((d) => d.delta)).toEqual(CHUNKS.slice(PAUSE));
@@ -222,13 +229,13 @@ describe.each(TRANSPORTS)('runEvents over %s', (transport) => {
     sub.close();
     await waitUntil(() => server.services.events.pubsub.listenerCount() === before, 'the runEvents listener is removed');
 
-    expect((await runState(server, runId)).status).toBe('IN_PROGRESS');
+    expect((await runOf(server, runId)).status).toBe('IN_PROGRESS');
     const watcher = track(runEvents(transport, server, runId));
     await watcher.waitFor(1);
     resume.resolve();
     await within(watcher.completed, 5000, 'the run to end');
     expect(received(watcher, 'runEvents').at(-1)).toMatchObject({ __typename: 'RunStatusEvent', run: { id: runId, status: 'COMPLETED' } });
-    expect(await runState(server, runId)).toMatchObject({ status: 'COMPLETED', reply: { content: REPLY, status: 'COMPLETED' } });
+    expect(await runOf(server, runId)).toMatchObject({ status: 'COMPLETED', reply: { content: REPLY, status: 'COMPLETED' } });
     expect(fake.aborted).toBe(0);
     await waitUntil(() => server.services.events.pubsub.listenerCount() === before, 'the completed runEvents listener is removed');
   });

@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider.js';
-import { removeTempDirs, startTestServer, type GqlResult, type TestServer } from './helpers.js';
-
-/** This file's servers are not the subject of rate limiting: lift the per-owner limits. */
-const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: '1000000' };
+import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import { codeOf, conversationOf, NO_RATE_LIMIT, newThread, ok, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
 
 /**
  * What the provider receives (truncation strategies on the assistant and the thread) and the
@@ -30,14 +27,6 @@ const SEND = /* GraphQL */ `
 
 type Turn = { role: 'user' | 'assistant' | 'system'; content: string };
 
-const codeOf = (res: GqlResult<unknown>) => res.errors?.[0]?.extensions?.code as string | undefined;
-
-/** The conversation a provider request carried (both wire formats; the chat system instruction left out). */
-function conversationOf(req: RecordedRequest): Turn[] {
-  const items = (req.body.input ?? req.body.messages) as Turn[];
-  return items.map((m) => ({ role: m.role, content: m.content }));
-}
-
 /** createThread `messages` alternating USER / ASSISTANT, ending with USER. */
 function history(...contents: string[]) {
   return contents.map((content, i) => ({ role: i % 2 === 0 ? 'USER' : 'ASSISTANT', content }));
@@ -60,20 +49,14 @@ describe('truncation strategies', () => {
   });
   beforeEach(() => fake.reset());
 
-  async function ok<T = any>(query: string, variables: Record<string, unknown>, on: TestServer = server): Promise<T> {
-    const res = await on.gql(query, variables);
-    expect(res.errors).toBeUndefined();
-    return res.data as T;
-  }
-
   async function createAssistant(input: Record<string, unknown>) {
-    return (await ok(CREATE_ASSISTANT, { input })).createAssistant.assistant as { id: string; truncationStrategy: unknown };
+    return (await ok(server, CREATE_ASSISTANT, { input })).createAssistant.assistant as { id: string; truncationStrategy: unknown };
   }
 
   /** Creates a thread whose last message is USER and waits for its run; returns what the provider got. */
   async function runWithHistory(input: Record<string, unknown>, on: TestServer = server) {
     const before = fake.requests.length;
-    const data = await ok(CREATE_THREAD, { input }, on);
+    const data = await ok(on, CREATE_THREAD, { input });
     expect(data.createThread.reply.status).toBe('COMPLETED');
     expect(fake.requests).toHaveLength(before + 1);
     return { threadId: data.createThread.thread.id as string, sent: conversationOf(fake.requests.at(-1)!) };
@@ -81,11 +64,11 @@ describe('truncation strategies', () => {
 
   it('an assistant with LAST_MESSAGES 3: after several exchanges the provider receives only the last 3 messages', async () => {
     const assistant = await createAssistant({ name: 'Short memory', truncationStrategy: { type: 'LAST_MESSAGES', lastMessages: 3 } });
-    const { createThread } = await ok(CREATE_THREAD, { input: { assistantId: assistant.id } });
+    const { createThread } = await ok(server, CREATE_THREAD, { input: { assistantId: assistant.id } });
     const threadId = createThread.thread.id;
     for (let i = 1; i <= 4; i++) {
       fake.enqueue({ text: `Reply ${i}` });
-      const { sendMessage } = await ok(SEND, { input: { threadId, content: `Question ${i}` } });
+      const { sendMessage } = await ok(server, SEND, { input: { threadId, content: `Question ${i}` } });
       expect(sendMessage.reply).toMatchObject({ content: `Reply ${i}`, status: 'COMPLETED' });
     }
     expect(fake.requests.map(conversationOf)).toEqual([
@@ -126,10 +109,10 @@ describe('truncation strategies', () => {
   it('updateThread sets a strategy that the next run uses', async () => {
     const { threadId, sent } = await runWithHistory({ messages: history('u1', 'a1', 'u2') });
     expect(sent).toEqual(asTurns('u1', 'a1', 'u2'));
-    const updated = await ok(UPDATE_THREAD, { input: { threadId, truncationStrategy: { type: 'LAST_MESSAGES', lastMessages: 2 } } });
+    const updated = await ok(server, UPDATE_THREAD, { input: { threadId, truncationStrategy: { type: 'LAST_MESSAGES', lastMessages: 2 } } });
     expect(updated.updateThread.thread.truncationStrategy).toEqual({ type: 'LAST_MESSAGES', lastMessages: 2, maxInputTokens: null });
     fake.enqueue({ text: 'r3' });
-    await ok(SEND, { input: { threadId, content: 'u3' } });
+    await ok(server, SEND, { input: { threadId, content: 'u3' } });
     // u1 a1 u2 <reply> u3 → the last two.
     expect(conversationOf(fake.requests.at(-1)!)).toEqual([
       { role: 'assistant', content: 'Hello from the fake provider.' },
@@ -225,12 +208,13 @@ describe('truncation strategies', () => {
     const plain = await createAssistant({ name: 'plain' });
     expect(plain.truncationStrategy).toBeNull();
 
-    const { createThread } = await ok(CREATE_THREAD, {
+    const { createThread } = await ok(server, CREATE_THREAD, {
       input: { assistantId: assistant.id, truncationStrategy: { type: 'AUTO', maxInputTokens: 500 } },
     });
     expect(createThread.thread.truncationStrategy).toEqual({ type: 'AUTO', lastMessages: null, maxInputTokens: 500 });
 
     const read = await ok(
+      server,
       `query ($a: ID!, $t: ID!) {
         assistant(id: $a) { ${STRATEGY} }
         thread(id: $t) { ${STRATEGY} assistant { ${STRATEGY} } }
@@ -241,10 +225,11 @@ describe('truncation strategies', () => {
     expect(read.thread.truncationStrategy).toEqual({ type: 'AUTO', lastMessages: null, maxInputTokens: 500 });
     expect(read.thread.assistant.truncationStrategy).toEqual(read.assistant.truncationStrategy);
 
-    const bare = await ok(CREATE_THREAD, { input: {} });
+    const bare = await ok(server, CREATE_THREAD, { input: {} });
     expect(bare.createThread.thread.truncationStrategy).toBeNull();
 
     const updated = await ok(
+      server,
       `mutation ($input: UpdateAssistantInput!) { updateAssistant(input: $input) { assistant { ${STRATEGY} } } }`,
       { input: { assistantId: assistant.id, truncationStrategy: { type: 'LAST_MESSAGES', lastMessages: 5, maxInputTokens: 900 } } },
     );
@@ -253,7 +238,7 @@ describe('truncation strategies', () => {
 
   it('LAST_MESSAGES without lastMessages (or out of range) is BAD_USER_INPUT naming the field', async () => {
     const assistant = await createAssistant({ name: 'valid' });
-    const thread = (await ok(CREATE_THREAD, { input: {} })).createThread.thread.id;
+    const thread = (await ok(server, CREATE_THREAD, { input: {} })).createThread.thread.id;
     const bad = [{ type: 'LAST_MESSAGES' }, { type: 'LAST_MESSAGES', lastMessages: 0 }];
     for (const truncationStrategy of bad) {
       const attempts = [
@@ -294,12 +279,6 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
   });
   beforeEach(() => fake.reset());
 
-  async function newThread(): Promise<string> {
-    const res = await server.gql(`mutation { createThread(input: {}) { thread { id } } }`);
-    expect(res.errors).toBeUndefined();
-    return res.data.createThread.thread.id;
-  }
-
   async function sendAndRead(threadId: string, content: string) {
     const sent = await server.gql(SEND, { input: { threadId, content } });
     expect(sent.errors).toBeUndefined();
@@ -314,7 +293,7 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
   }
 
   it("run.usage is the provider's usage, and thread.usage sums the thread's runs", async () => {
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     expect(await threadUsage(threadId)).toEqual({ inputTokens: 0, outputTokens: 0, totalTokens: 0 });
 
     fake.enqueue({ usage: { input: 11, output: 7 } }, { usage: { input: 5, output: 3 } });
@@ -325,7 +304,7 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
     expect(await threadUsage(threadId)).toEqual({ inputTokens: 16, outputTokens: 10, totalTokens: 26 });
 
     // Another thread's runs do not count.
-    const other = await newThread();
+    const other = await newThread(server);
     fake.enqueue({ usage: { input: 100, output: 100 } });
     await sendAndRead(other, 'elsewhere');
     expect(await threadUsage(threadId)).toEqual({ inputTokens: 16, outputTokens: 10, totalTokens: 26 });
@@ -333,7 +312,7 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
   });
 
   it('a run stopped for length still reports the tokens it used', async () => {
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     fake.enqueue({ finishReason: 'length', usage: { input: 4, output: 2 } });
     const run = await sendAndRead(threadId, 'long answer please');
     expect(run).toMatchObject({ status: 'INCOMPLETE', incompleteReason: 'length', usage: { inputTokens: 4, outputTokens: 2, totalTokens: 6 } });
@@ -341,7 +320,7 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
   });
 
   it('a failed run without usage counts nothing', async () => {
-    const threadId = await newThread();
+    const threadId = await newThread(server);
     fake.enqueue({ usage: { input: 9, output: 1 } });
     await sendAndRead(threadId, 'fine');
     fake.setDefault({ status: 401 });
@@ -352,7 +331,7 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
 
   if (llmApi === 'chat') {
     it('a chat server that sends no usage chunk: the run COMPLETES with usage null', async () => {
-      const threadId = await newThread();
+      const threadId = await newThread(server);
       fake.enqueue({ omitUsage: true });
       const run = await sendAndRead(threadId, 'no usage');
       expect(run).toMatchObject({ status: 'COMPLETED', usage: null });

@@ -1,24 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { EVENT_FIELDS, removeTempDirs, startTestServer, subscribeSse, type GqlResult, type TestServer } from './helpers.js';
-
-const SEND = /* GraphQL */ `
-  mutation Send($input: SendMessageInput!) {
-    sendMessage(input: $input) { message { id content } run { id status } }
-  }
-`;
-const CREATE_THREAD = /* GraphQL */ `
-  mutation CreateThread($input: CreateThreadInput!) {
-    createThread(input: $input) { thread { id } run { id } }
-  }
-`;
+import { codeOf, removeTempDirs, startTestServer, startThread, subscribeSse, type TestServer } from './helpers.js';
+import { CREATE_THREAD, RUN_EVENTS, SEND } from './operations.js';
 
 const MIB = 1024 * 1024;
-
-function codeOf(res: GqlResult<unknown>): string | undefined {
-  return res.errors?.[0]?.extensions?.code as string | undefined;
-}
 
 /** POSTs a raw body with the given headers over node:http (so Content-Length/chunking is under our control). */
 function rawPost(url: string, body: string, { chunked = false } = {}): Promise<{ status: number; text: string }> {
@@ -246,36 +232,32 @@ describe('input validation', () => {
   it('sendMessage while a run is active is THREAD_BUSY by default, and stores nothing', async () => {
     let resume!: () => void;
     fake.setDefault({ text: 'busy busy busy', pauseAfter: 1, resumeWhen: new Promise<void>((r) => (resume = r)) });
-    const started = await server.gql(
-      `mutation { createThread(input: { messages: [{ role: USER, content: "Keep busy" }] }) { thread { id } run { id } } }`,
-    );
-    expect(started.errors).toBeUndefined();
-    const { thread, run } = started.data.createThread;
+    const { threadId: busyThreadId, runId } = await startThread(server, 'Keep busy');
     try {
       await fake.waitForRequests(1);
       const MESSAGES = `query ($id: ID!) { thread(id: $id) { activeRun { id } messages { edges { node { id } } } runs { edges { node { id } } } } }`;
-      const before = await server.gql(MESSAGES, { id: thread.id });
-      expect(before.data.thread.activeRun).toEqual({ id: run.id });
+      const before = await server.gql(MESSAGES, { id: busyThreadId });
+      expect(before.data.thread.activeRun).toEqual({ id: runId });
 
-      const busy = await server.gql(SEND, { input: { threadId: thread.id, content: 'Are you there?' } });
+      const busy = await server.gql(SEND, { input: { threadId: busyThreadId, content: 'Are you there?' } });
       expect(codeOf(busy)).toBe('THREAD_BUSY');
-      expect(busy.errors![0]!.extensions!.activeRunId).toBe(run.id);
+      expect(busy.errors![0]!.extensions!.activeRunId).toBe(runId);
       expect(busy.data?.sendMessage ?? null).toBeNull();
 
-      const explicit = await server.gql(SEND, { input: { threadId: thread.id, content: 'Still there?', onActiveRun: 'REJECT' } });
+      const explicit = await server.gql(SEND, { input: { threadId: busyThreadId, content: 'Still there?', onActiveRun: 'REJECT' } });
       expect(codeOf(explicit)).toBe('THREAD_BUSY');
 
-      const after = await server.gql(MESSAGES, { id: thread.id });
+      const after = await server.gql(MESSAGES, { id: busyThreadId });
       expect(after.data.thread).toEqual(before.data.thread);
       expect(fake.requests).toHaveLength(1);
     } finally {
       resume();
     }
     // Once the run has ended (runEvents completes after its terminal event), the thread takes messages again.
-    const events = subscribeSse(server.url, `subscription ($id: ID!) { runEvents(runId: $id) { ${EVENT_FIELDS} } }`, { id: run.id });
+    const events = subscribeSse(server.url, RUN_EVENTS, { runId });
     await events.completed;
-    expect(events.results.at(-1)!.data.runEvents.run).toMatchObject({ id: run.id, status: 'COMPLETED' });
-    const next = await server.gql(SEND, { input: { threadId: thread.id, content: 'Now?' } });
+    expect(events.results.at(-1)!.data.runEvents.run).toMatchObject({ id: runId, status: 'COMPLETED' });
+    const next = await server.gql(SEND, { input: { threadId: busyThreadId, content: 'Now?' } });
     expect(next.errors).toBeUndefined();
   });
 });

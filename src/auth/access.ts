@@ -22,6 +22,7 @@ export class AccessControl {
   private readonly runs: FixedWindowLimiter;
   private readonly sessions = new Map<string, Set<() => void>>();
   private readonly sweep: NodeJS.Timeout;
+  private keysExist = false;
 
   constructor(
     private readonly db: Db,
@@ -42,7 +43,7 @@ export class AccessControl {
       if (!row) throw new UnauthenticatedError('The API key is not valid (unknown or revoked).');
       return { owner: row.owner, keyId: row.id };
     }
-    if (keysExist(this.db)) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
+    if (this.keysRequired()) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
     return { owner: LOCAL_OWNER, keyId: null };
   }
 
@@ -50,6 +51,15 @@ export class AccessControl {
   isLive(caller: Caller): boolean {
     if (caller.keyId === null) return true;
     return !this.db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, caller.keyId)).get()?.revokedAt;
+  }
+
+  /**
+   * Once any key exists (created by the CLI, maybe in another process) every request needs one.
+   * Keys are revoked, never deleted, so a yes is final and needs no further query.
+   */
+  private keysRequired(): boolean {
+    this.keysExist ||= keysExist(this.db);
+    return this.keysExist;
   }
 
   /** Counts a request for the owner; throws RATE_LIMITED over the limit. */

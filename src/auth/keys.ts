@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
+import { prepared } from '../db/prepared.js';
 import type { Db } from '../db/client.js';
 import { apiKeys, type ApiKeyRow } from '../db/schema.js';
 
@@ -44,7 +45,8 @@ export function revokeApiKey(db: Db, id: string): boolean {
 /** The live (not revoked) key matching `key`, if any. */
 export function findLiveKey(db: Db, key: string): ApiKeyRow | undefined {
   if (!key.startsWith(KEY_PREFIX)) return undefined;
-  const row = db.select().from(apiKeys).where(eq(apiKeys.hash, hashKey(key))).get();
+  const byHash = prepared(db, 'apiKeys.byHash', () => db.select().from(apiKeys).where(eq(apiKeys.hash, sql.placeholder('hash'))).prepare());
+  const row = byHash.get({ hash: hashKey(key) });
   return row && !row.revokedAt ? row : undefined;
 }
 

@@ -29,7 +29,6 @@ interface PendingDeltas {
   baseSeq: number;
   events: MessageDeltaEvent[];
   chars: number;
-  timer: NodeJS.Timeout;
 }
 
 /**
@@ -43,6 +42,8 @@ interface PendingDeltas {
  */
 export class EventLog {
   private readonly pending = new Map<string, PendingDeltas>();
+  /** One timer for all threads: a flush stores every pending batch in one transaction. */
+  private flushTimer: NodeJS.Timeout | null = null;
   /** Open subscription streams, ended at shutdown. */
   private readonly openStreams = new Map<ClosableStream, string>();
 
@@ -106,8 +107,9 @@ export class EventLog {
   appendDelta(threadId: string, runId: string, messageId: string, delta: string): void {
     let batch = this.pending.get(threadId);
     if (!batch) {
-      batch = { baseSeq: this.storedLastSeq(threadId), events: [], chars: 0, timer: this.flushTimer(threadId) };
+      batch = { baseSeq: this.storedLastSeq(threadId), events: [], chars: 0 };
       this.pending.set(threadId, batch);
+      this.flushTimer ??= this.scheduleFlush();
     }
     const event: MessageDeltaEvent = {
       kind: 'MESSAGE_DELTA',
@@ -140,8 +142,14 @@ export class EventLog {
     this.db.transaction(() => this.setLastSeq.run({ threadId, seq: this.storedLastSeq(threadId) + MAX_PENDING_DELTAS }));
   }
 
+  /** Stores every thread's pending deltas, in one transaction. */
   flushAll(): void {
-    for (const threadId of [...this.pending.keys()]) this.flush(threadId);
+    if (this.pending.size === 0) return;
+    const threadIds = [...this.pending.keys()];
+    this.db.transaction(() => {
+      for (const threadId of threadIds) this.storePending(threadId);
+    });
+    for (const threadId of threadIds) this.clearPending(threadId);
   }
 
   /** Drops pending deltas of a thread that is being deleted. */
@@ -187,15 +195,15 @@ export class EventLog {
     clearTimeout(timer);
   }
 
-  /** A timer that stores the batch; a failure is reported and retried, never thrown from a timer. */
-  private flushTimer(threadId: string): NodeJS.Timeout {
+  /** The timed flush; a failure is reported and retried next interval, never thrown from a timer. */
+  private scheduleFlush(): NodeJS.Timeout {
     const timer = setTimeout(() => {
+      this.flushTimer = null;
       try {
-        this.flush(threadId);
+        this.flushAll();
       } catch (error) {
         this.options.onFlushError(error);
-        const batch = this.pending.get(threadId);
-        if (batch) batch.timer = this.flushTimer(threadId);
+        if (this.pending.size > 0) this.flushTimer = this.scheduleFlush();
       }
     }, this.options.intervalMs);
     timer.unref();
@@ -220,10 +228,9 @@ export class EventLog {
   }
 
   private clearPending(threadId: string): void {
-    const batch = this.pending.get(threadId);
-    if (!batch) return;
-    clearTimeout(batch.timer);
-    this.pending.delete(threadId);
+    if (!this.pending.delete(threadId) || this.pending.size > 0 || !this.flushTimer) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = null;
   }
 
   private insertStored(event: ThreadEvent, now: number): void {

@@ -5,6 +5,8 @@ import { ProviderError } from './types.js';
  * would hang forever. This wraps the SDK stream and fails it after `idleMs` without an item.
  * `onTimeout` must tear the request down (the adapter aborts its internal controller): the
  * pending read is abandoned, not awaited.
+ *
+ * One timer per stream, refreshed at each item: streams are hot paths (one item per token).
  */
 export async function* withIdleTimeout<T>(
   source: AsyncIterable<T>,
@@ -12,21 +14,21 @@ export async function* withIdleTimeout<T>(
   onTimeout: () => void,
 ): AsyncGenerator<T, void, undefined> {
   const it = source[Symbol.asyncIterator]();
-  let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      onTimeout();
+      reject(new ProviderError('PROVIDER_TIMEOUT', `no data from the provider for ${idleMs} ms`));
+    }, idleMs);
+  });
+  idle.catch(() => {}); // raced below; never an unhandled rejection when the stream ends first
   try {
     while (true) {
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          onTimeout();
-          reject(new ProviderError('PROVIDER_TIMEOUT', `no data from the provider for ${idleMs} ms`));
-        }, idleMs);
-      });
-      // Promise.race subscribes to both, so whichever loses never becomes an unhandled rejection.
       const result = await Promise.race([it.next(), idle]);
-      clearTimeout(timer);
       if (result.done) return;
+      timer!.refresh();
       yield result.value;
     }
   } finally {

@@ -36,6 +36,8 @@ export async function executeRun(deps: ExecuteDeps, queued: RunRow, signal: Abor
       outcome = failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
     }
   }
+  // Let the last delta's socket write go out before the final transaction and its events.
+  await new Promise((resolve) => setImmediate(resolve));
   try {
     return finishRun(deps.events, run.id, run.threadId, outcome);
   } catch (err) {
