@@ -1,7 +1,9 @@
-import { GraphQLError, getNamedType, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, Kind, getNamedType, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { Plugin } from 'graphql-yoga';
 import { DEFAULT_PAGE_SIZE } from './schema/pagination.js';
+
+type CostArgs = { schema: GraphQLSchema; document: DocumentNode; variableValues?: unknown; operationName?: string | null };
 
 /**
  * A connection costs its page size times what each item selects: `first`/`last` as the
@@ -29,10 +31,24 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, var
  * runs at validation, without variables, so `first: $n` would slip past it.)
  */
 export function useQueryCost(maxCost: number): Plugin {
-  const check = (args: { schema: GraphQLSchema; document: DocumentNode; variableValues?: unknown; operationName?: string | null }) => {
+  // yoga reuses the parsed document of a repeated query; without variables its cost is fixed.
+  const fixedCosts = new WeakMap<DocumentNode, Map<string, number>>();
+  const costOf = (args: CostArgs): number => {
+    const operation = args.operationName ?? '';
+    const fixed = !args.document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.variableDefinitions?.length);
+    const cached = fixed ? fixedCosts.get(args.document)?.get(operation) : undefined;
+    if (cached !== undefined) return cached;
+    const cost = operationCost(args.schema, args.document, args.variableValues as Record<string, unknown>, args.operationName ?? undefined);
+    if (fixed) {
+      const byOperation = fixedCosts.get(args.document) ?? new Map<string, number>();
+      fixedCosts.set(args.document, byOperation.set(operation, cost));
+    }
+    return cost;
+  };
+  const check = (args: CostArgs) => {
     let cost: number;
     try {
-      cost = operationCost(args.schema, args.document, args.variableValues as Record<string, unknown>, args.operationName ?? undefined);
+      cost = costOf(args);
     } catch {
       return null; // invalid variables: execution reports them, and runs no resolver
     }

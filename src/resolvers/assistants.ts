@@ -4,7 +4,7 @@ import { findAssistant, required } from '../db/lookups.js';
 import { assistants } from '../db/schema.js';
 import { AssistantConnectionRef, AssistantRef } from '../schema/assistant.js';
 import { builder } from '../schema/builder.js';
-import { paginate } from '../schema/pagination.js';
+import { paginate, scopedRows } from '../schema/pagination.js';
 import { TruncationStrategyInput } from '../schema/truncation.js';
 import { checkMetadata, checkTruncation, checkName, checkOptionalText, checkTemperature } from './validate.js';
 
@@ -23,12 +23,7 @@ builder.queryField('assistants', (t) =>
     type: AssistantRef,
     description: 'Assistants, newest first.',
     resolve: (_root, args, ctx) =>
-      paginate(args, {
-        pos: assistants.pos,
-        newestFirst: true,
-        where: eq(assistants.owner, ctx.owner),
-        select: (where, orderBy, limit) => ctx.db.select().from(assistants).where(where).orderBy(orderBy).limit(limit).all(),
-      }),
+      paginate(args, scopedRows(ctx.db, assistants, { column: assistants.owner, value: ctx.owner }, true), true),
   }, AssistantConnectionRef),
 );
 

@@ -5,7 +5,7 @@ import { BadUserInputError } from '../errors.js';
 import { builder } from '../schema/builder.js';
 import { MessageRoleEnum } from '../schema/enums.js';
 import { MessageRef } from '../schema/message.js';
-import { paginate } from '../schema/pagination.js';
+import { filteredRows, paginate } from '../schema/pagination.js';
 import { TruncationStrategyInput } from '../schema/truncation.js';
 import { RunRef } from '../schema/run.js';
 import { ThreadConnectionRef, ThreadRef } from '../schema/thread.js';
@@ -36,12 +36,7 @@ builder.queryField('threads', (t) =>
       for (const [key, value] of Object.entries(checkMetadata('metadata', args.metadata, ctx.config.limits))) {
         filters.push(sql`exists (select 1 from json_each(${threads.metadata}) where key = ${key} and value = ${value})`);
       }
-      return paginate(args, {
-        pos: threads.pos,
-        newestFirst: true,
-        where: and(...filters),
-        select: (where, orderBy, limit) => ctx.db.select().from(threads).where(where).orderBy(orderBy).limit(limit).all(),
-      });
+      return paginate(args, filteredRows(ctx.db, threads, and(...filters), true), true);
     },
   }, ThreadConnectionRef),
 );

@@ -1,10 +1,9 @@
 import { hasIdPrefix } from '../db/ids.js';
-import { eq } from 'drizzle-orm';
 import { findAssistant } from '../db/lookups.js';
 import { threads, type AssistantRow } from '../db/schema.js';
 import { builder } from './builder.js';
 import { TruncationStrategyRef } from './truncation.js';
-import { paginate } from './pagination.js';
+import { paginate, scopedRows } from './pagination.js';
 import { ThreadConnectionRef, ThreadRef } from './thread.js';
 
 export const AssistantRef = builder.objectRef<AssistantRow>('Assistant');
@@ -38,12 +37,7 @@ builder.node(AssistantRef, {
       type: ThreadRef,
       description: 'Threads of this assistant, newest first.',
       resolve: (assistant, args, ctx) =>
-        paginate(args, {
-          pos: threads.pos,
-          newestFirst: true,
-          where: eq(threads.assistantId, assistant.id),
-          select: (where, orderBy, limit) => ctx.db.select().from(threads).where(where).orderBy(orderBy).limit(limit).all(),
-        }),
+        paginate(args, scopedRows(ctx.db, threads, { column: threads.assistantId, value: assistant.id }, true), true),
     }, ThreadConnectionRef),
   }),
 });

@@ -1,5 +1,8 @@
-import { and, asc, desc, gt, lt, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, gt, lt, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import type { Db } from '../db/client.js';
+import { prepared } from '../db/prepared.js';
+import { assistants, messages, runs, threads } from '../db/schema.js';
 import { BadUserInputError } from '../errors.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -35,51 +38,47 @@ function pageSize(value: number | null | undefined, field: string): number | nul
 }
 
 /**
- * Relay pagination over rows ordered by their integer `pos`.
- * `select(where, orderBy, limit)` runs the query; `newestFirst` flips the display order.
+ * Which rows a page needs, in display order: strictly after / before the cursors' positions,
+ * read from the far end when `fromEnd` (for `last`), at most `limit`.
  */
-export function paginate<T extends { pos: number }>(
-  args: ConnectionArgs,
-  options: {
-    pos: SQLiteColumn;
-    where: SQL | undefined;
-    newestFirst?: boolean;
-    select: (where: SQL | undefined, orderBy: SQL, limit: number) => T[];
-  },
-): Connection<T> {
+export interface PageWindow {
+  after: number | null;
+  before: number | null;
+  fromEnd: boolean;
+  limit: number;
+}
+
+/** Reads a window of rows; see scopedRows and filteredRows. */
+export type PageReader<T> = (window: PageWindow) => T[];
+
+/**
+ * Relay pagination over rows ordered by their integer `pos`. `newestFirst` flips the display
+ * order (the reader must apply the same order).
+ */
+export function paginate<T extends { pos: number }>(args: ConnectionArgs, read: PageReader<T>, newestFirst = false): Connection<T> {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');
   if (first !== null && last !== null) throw new BadUserInputError('last', 'cannot be combined with first');
   const afterPos = args.after ? decodeCursor(args.after, 'after') : null;
   const beforePos = args.before ? decodeCursor(args.before, 'before') : null;
-
-  const { pos, newestFirst = false } = options;
-  // In display order: "later" rows have a greater pos, or a smaller one when newest come first.
-  const laterThan = (p: number) => (newestFirst ? lt(pos, p) : gt(pos, p));
-  const earlierThan = (p: number) => (newestFirst ? gt(pos, p) : lt(pos, p));
-  const displayOrder = newestFirst ? desc(pos) : asc(pos);
-  const reverseOrder = newestFirst ? asc(pos) : desc(pos);
-  const window = and(
-    options.where,
-    afterPos !== null ? laterThan(afterPos) : undefined,
-    beforePos !== null ? earlierThan(beforePos) : undefined,
-  );
-  const existsBeyond = (condition: SQL) => options.select(and(options.where, condition), displayOrder, 1).length > 0;
+  // One step later / earlier in display order, to turn "at or beyond a cursor" into "beyond".
+  const step = newestFirst ? -1 : 1;
+  const anyRow = (window: Omit<PageWindow, 'fromEnd' | 'limit'>) => read({ ...window, fromEnd: false, limit: 1 }).length > 0;
 
   let rows: T[];
   let hasNextPage: boolean;
   let hasPreviousPage: boolean;
   if (last !== null) {
-    rows = options.select(window, reverseOrder, last + 1);
+    rows = read({ after: afterPos, before: beforePos, fromEnd: true, limit: last + 1 });
     hasPreviousPage = rows.length > last;
     rows = rows.slice(0, last).reverse();
-    hasNextPage = beforePos !== null && existsBeyond(laterThan(beforePos - (newestFirst ? -1 : 1)));
+    hasNextPage = beforePos !== null && anyRow({ after: beforePos - step, before: null });
   } else {
     const limit = first ?? DEFAULT_PAGE_SIZE;
-    rows = options.select(window, displayOrder, limit + 1);
+    rows = read({ after: afterPos, before: beforePos, fromEnd: false, limit: limit + 1 });
     hasNextPage = rows.length > limit;
     rows = rows.slice(0, limit);
-    hasPreviousPage = afterPos !== null && existsBeyond(earlierThan(afterPos + (newestFirst ? -1 : 1)));
+    hasPreviousPage = afterPos !== null && anyRow({ after: null, before: afterPos + step });
   }
   const edges = rows.map((node) => ({ cursor: encodeCursor(node.pos), node }));
   return {
@@ -93,3 +92,56 @@ export function paginate<T extends { pos: number }>(
   };
 }
 
+type PagedTable = typeof assistants | typeof threads | typeof messages | typeof runs;
+
+function windowConditions(table: PagedTable, newestFirst: boolean, after?: number | SQLWrapper, before?: number | SQLWrapper): (SQL | undefined)[] {
+  const later = (p: number | SQLWrapper) => (newestFirst ? lt(table.pos, p) : gt(table.pos, p));
+  const earlier = (p: number | SQLWrapper) => (newestFirst ? gt(table.pos, p) : lt(table.pos, p));
+  return [after === undefined ? undefined : later(after), before === undefined ? undefined : earlier(before)];
+}
+
+function windowOrder(table: PagedTable, newestFirst: boolean, fromEnd: boolean): SQL {
+  return newestFirst !== fromEnd ? desc(table.pos) : asc(table.pos);
+}
+
+/**
+ * Rows of one parent (a thread's messages, an owner's assistants…): prepared queries, one per
+ * window shape, since these connections are on every screen.
+ */
+export function scopedRows<T extends PagedTable>(
+  db: Db,
+  table: T,
+  scope: { column: SQLiteColumn; value: string },
+  newestFirst = false,
+): PageReader<T['$inferSelect']> {
+  return (w) => {
+    const key = `page:${getTableName(table)}.${scope.column.name}:${newestFirst}:${w.after !== null}:${w.before !== null}:${w.fromEnd}`;
+    const query = prepared(db, key, () =>
+      db
+        .select()
+        .from(table as typeof threads)
+        .where(
+          and(
+            eq(scope.column, sql.placeholder('scope')),
+            ...windowConditions(table, newestFirst, w.after === null ? undefined : sql.placeholder('after'), w.before === null ? undefined : sql.placeholder('before')),
+          ),
+        )
+        .orderBy(windowOrder(table, newestFirst, w.fromEnd))
+        .limit(sql.placeholder('limit'))
+        .prepare(),
+    );
+    return query.all({ scope: scope.value, after: w.after, before: w.before, limit: w.limit }) as T['$inferSelect'][];
+  };
+}
+
+/** Rows matching any filter, built per call (filters vary, e.g. by metadata). */
+export function filteredRows<T extends PagedTable>(db: Db, table: T, where: SQL | undefined, newestFirst = false): PageReader<T['$inferSelect']> {
+  return (w) =>
+    db
+      .select()
+      .from(table as typeof threads)
+      .where(and(where, ...windowConditions(table, newestFirst, w.after ?? undefined, w.before ?? undefined)))
+      .orderBy(windowOrder(table, newestFirst, w.fromEnd))
+      .limit(w.limit)
+      .all() as T['$inferSelect'][];
+}

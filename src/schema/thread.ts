@@ -6,7 +6,7 @@ import { AssistantRef } from './assistant.js';
 import { builder } from './builder.js';
 import { TruncationStrategyRef } from './truncation.js';
 import { MessageConnectionRef, MessageRef } from './message.js';
-import { paginate } from './pagination.js';
+import { paginate, scopedRows } from './pagination.js';
 import { RunConnectionRef, RunRef, UsageRef } from './run.js';
 
 export const ThreadRef = builder.objectRef<ThreadRow>('Thread');
@@ -42,21 +42,13 @@ builder.node(ThreadRef, {
       type: MessageRef,
       description: 'Messages, oldest first.',
       resolve: (thread, args, ctx) =>
-        paginate(args, {
-          pos: messages.pos,
-          where: eq(messages.threadId, thread.id),
-          select: (where, orderBy, limit) => ctx.db.select().from(messages).where(where).orderBy(orderBy).limit(limit).all(),
-        }),
+        paginate(args, scopedRows(ctx.db, messages, { column: messages.threadId, value: thread.id })),
     }, MessageConnectionRef),
     runs: t.connection({
       type: RunRef,
       description: 'Runs, oldest first.',
       resolve: (thread, args, ctx) =>
-        paginate(args, {
-          pos: runs.pos,
-          where: eq(runs.threadId, thread.id),
-          select: (where, orderBy, limit) => ctx.db.select().from(runs).where(where).orderBy(orderBy).limit(limit).all(),
-        }),
+        paginate(args, scopedRows(ctx.db, runs, { column: runs.threadId, value: thread.id })),
     }, RunConnectionRef),
     activeRun: t.field({
       type: RunRef,
