@@ -1,4 +1,5 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
+import { prepared } from '../db/prepared.js';
 import type { Db } from '../db/client.js';
 import { findAssistant, findThread } from '../db/lookups.js';
 import { messages, type MessageRow, type RunRow } from '../db/schema.js';
@@ -21,7 +22,10 @@ export interface RunInput {
  * user message that started it, and leaves out user messages sent after this run's own.
  */
 export function buildRunInput(db: Db, run: RunRow, defaultMaxInputTokens: number): RunInput {
-  const rows = db.select().from(messages).where(eq(messages.threadId, run.threadId)).orderBy(asc(messages.pos)).all();
+  const threadMessages = prepared(db, 'messages.ofThread', () =>
+    db.select().from(messages).where(eq(messages.threadId, sql.placeholder('threadId'))).orderBy(asc(messages.pos)).prepare(),
+  );
+  const rows = threadMessages.all({ threadId: run.threadId });
   const replyOfRun = new Map<string, MessageRow>();
   for (const m of rows) if (m.role === 'ASSISTANT' && m.runId) replyOfRun.set(m.runId, m);
 

@@ -1,4 +1,5 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { prepared } from '../db/prepared.js';
 import { newId } from '../db/ids.js';
 import { messages, runs, type MessageRow, type RunRow, type RunStatus } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
@@ -7,14 +8,19 @@ import type { LlmUsage } from '../llm/types.js';
 
 /** The stored transitions of a run, each in one transaction with the events it causes. */
 
+const param = (name: string) => sql`${sql.placeholder(name)}`;
+
 export function markRunStarted(log: EventLog, run: RunRow): RunRow {
   return log.commit(run.threadId, (db) => {
-    const started = db
-      .update(runs)
-      .set({ status: 'IN_PROGRESS', startedAt: new Date() })
-      .where(eq(runs.id, run.id))
-      .returning()
-      .get();
+    const start = prepared(db, 'runs.start', () =>
+      db
+        .update(runs)
+        .set({ status: 'IN_PROGRESS', startedAt: param('startedAt') })
+        .where(eq(runs.id, sql.placeholder('id')))
+        .returning()
+        .prepare(),
+    );
+    const started = start.get({ id: run.id, startedAt: Date.now() })!;
     return { result: started, events: [{ kind: 'RUN_STATUS', run: started }] };
   });
 }
@@ -56,28 +62,39 @@ export interface RunOutcome {
 export function finishRun(log: EventLog, runId: string, threadId: string, outcome: RunOutcome): RunRow {
   return log.commit(threadId, (db) => {
     const events: NewThreadEvent[] = [];
-    const run = db
-      .update(runs)
-      .set({
-        status: outcome.status,
-        completedAt: new Date(),
-        errorCode: outcome.error?.code ?? null,
-        errorMessage: outcome.error?.message ?? null,
-        incompleteReason: outcome.incompleteReason ?? null,
-        inputTokens: outcome.usage?.inputTokens ?? null,
-        outputTokens: outcome.usage?.outputTokens ?? null,
-        totalTokens: outcome.usage?.totalTokens ?? null,
-      })
-      .where(eq(runs.id, runId))
-      .returning()
-      .get();
-    if (run.replyMessageId) {
-      const reply = db
-        .update(messages)
-        .set({ status: outcome.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE' })
-        .where(eq(messages.id, run.replyMessageId))
+    const finish = prepared(db, 'runs.finish', () =>
+      db
+        .update(runs)
+        .set({
+          status: param('status'),
+          completedAt: param('completedAt'),
+          errorCode: param('errorCode'),
+          errorMessage: param('errorMessage'),
+          incompleteReason: param('incompleteReason'),
+          inputTokens: param('inputTokens'),
+          outputTokens: param('outputTokens'),
+          totalTokens: param('totalTokens'),
+        })
+        .where(eq(runs.id, sql.placeholder('id')))
         .returning()
-        .get();
+        .prepare(),
+    );
+    const run = finish.get({
+      id: runId,
+      status: outcome.status,
+      completedAt: Date.now(),
+      errorCode: outcome.error?.code ?? null,
+      errorMessage: outcome.error?.message ?? null,
+      incompleteReason: outcome.incompleteReason ?? null,
+      inputTokens: outcome.usage?.inputTokens ?? null,
+      outputTokens: outcome.usage?.outputTokens ?? null,
+      totalTokens: outcome.usage?.totalTokens ?? null,
+    })!;
+    if (run.replyMessageId) {
+      const setStatus = prepared(db, 'messages.setStatus', () =>
+        db.update(messages).set({ status: param('status') }).where(eq(messages.id, sql.placeholder('id'))).returning().prepare(),
+      );
+      const reply = setStatus.get({ id: run.replyMessageId, status: outcome.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE' })!;
       events.push({ kind: 'MESSAGE', message: reply });
     }
     events.push({ kind: 'RUN_STATUS', run });
