@@ -60,7 +60,8 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
       if (req.signal.aborted) throw abortError();
       throw toProviderError(err, opts.apiKey);
     } finally {
-      internal.abort();
+      // Releases the HTTP response if the provider kept it open; a plain reason spares building a DOMException per run.
+      internal.abort('stream done');
     }
   }
 
