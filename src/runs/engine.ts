@@ -5,7 +5,9 @@ import { messages, threads, type Metadata, type MessageRow, type RunRow, type Th
 import { BadUserInputError, NotFoundError, ThreadBusyError } from '../errors.js';
 import { isTerminalRunStatus } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
-import { finishRun } from './run-writes.js';
+import { finishRun, markRunStarted, startRun } from './run-writes.js';
+import type { Db } from '../db/client.js';
+import type { NewThreadEvent } from '../events/types.js';
 import { insertMessagesAndRun, insertThread, type NewMessage } from './thread-writes.js';
 
 export type OnActiveRun = 'REJECT' | 'ENQUEUE' | 'INTERRUPT';
@@ -71,7 +73,7 @@ export class RunEngine {
     const startsRun = input.messages.at(-1)?.role === 'USER';
     if (startsRun) beforeNewRun();
     const threadId = newId('Thread');
-    const { run } = events.commit(threadId, (tx) => {
+    const { run, started } = events.commit(threadId, (tx) => {
       const thread = insertThread(tx, {
         id: threadId,
         owner: input.owner,
@@ -82,9 +84,10 @@ export class RunEngine {
       });
       const newRun = startsRun ? { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions } : null;
       const out = insertMessagesAndRun(tx, thread, input.messages, newRun);
-      return { result: out, events: out.events };
+      const started = out.run && this.canStartNow(threadId) ? this.startInCommit(tx, out.run, out.events) : null;
+      return { result: { run: out.run, started }, events: out.events };
     });
-    if (run) this.startNext(threadId);
+    if (started) this.launch(threadId, started);
     // Read back after the commit and the start: lastEventSeq and the run's status are current.
     return { thread: findThread(db, threadId)!, run: run ? findRun(db, run.id)! : null };
   }
@@ -107,13 +110,15 @@ export class RunEngine {
 
     beforeNewRun();
     const assistant = findAssistant(db, thread.assistantId);
-    const { messages: sent, run } = events.commit(thread.id, (tx) => {
-      const message = { role: 'USER' as const, content: input.content, metadata: input.metadata, idempotencyKey: input.idempotencyKey };
-      const out = insertMessagesAndRun(tx, thread, [message], { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions });
-      return { result: out, events: out.events };
+    const idle = this.canStartNow(thread.id) && activeRuns(db, thread.id).length === 0;
+    const { message, run, started } = events.commit(thread.id, (tx) => {
+      const userMessage = { role: 'USER' as const, content: input.content, metadata: input.metadata, idempotencyKey: input.idempotencyKey };
+      const out = insertMessagesAndRun(tx, thread, [userMessage], { model: this.modelFor(input.model, assistant?.model), instructions: input.instructions });
+      const started = idle ? this.startInCommit(tx, out.run!, out.events) : null;
+      return { result: { message: out.messages[0]!, run: out.run!, started }, events: out.events };
     });
-    this.startNext(thread.id);
-    return { message: sent[0]!, run: findRun(db, run!.id)! };
+    if (started) this.launch(thread.id, started);
+    return { message, run: started ?? run };
   }
 
   /**
@@ -188,16 +193,45 @@ export class RunEngine {
     await this.deps.events.endStreams(1000);
   }
 
+  /** Whether a run of this thread may start now (the caller checks the stored queue). */
+  private canStartNow(threadId: string): boolean {
+    return this.accepting && !this.active.has(threadId) && !this.closing.has(threadId);
+  }
+
+  /**
+   * Starts a run in the transaction that created it: one transaction fewer per run on an idle
+   * thread. Its IN_PROGRESS event follows the QUEUED one in the same commit.
+   */
+  private startInCommit(tx: Db, run: RunRow, events: NewThreadEvent[]): RunRow {
+    const started = startRun(tx, run.id);
+    events.push({ kind: 'RUN_STATUS', run: started });
+    return started;
+  }
+
+  /** Starts the thread's next QUEUED run, if it is free. */
   private startNext(threadId: string): void {
-    if (!this.accepting || this.active.has(threadId) || this.closing.has(threadId)) return;
+    if (!this.canStartNow(threadId)) return;
     const next = nextQueuedRun(this.deps.db, threadId);
     if (!next) return;
+    let started: RunRow;
+    try {
+      started = markRunStarted(this.deps.events, next);
+    } catch (err) {
+      this.deps.logger.error({ err, runId: next.id }, 'run could not be started; retrying');
+      setTimeout(() => this.startNext(threadId), RETRY_AFTER_FAILURE_MS).unref();
+      return;
+    }
+    this.launch(threadId, started);
+  }
+
+  /** Executes a started run, detached; when it ends, the thread's next QUEUED run starts. */
+  private launch(threadId: string, started: RunRow): void {
     const controller = new AbortController();
-    const done = executeRun(this.deps, next, controller.signal).catch((err: unknown) => {
-      this.deps.logger.error({ err, runId: next.id }, 'run could not be executed');
+    const done = executeRun(this.deps, started, controller.signal).catch((err: unknown) => {
+      this.deps.logger.error({ err, runId: started.id }, 'run could not be finished');
       return null;
     });
-    this.active.set(threadId, { runId: next.id, controller, done });
+    this.active.set(threadId, { runId: started.id, controller, done });
     void done.then((ended) => {
       this.active.delete(threadId);
       if (ended) {

@@ -4,7 +4,7 @@ import type { MessageRow, RunRow } from '../db/schema.js';
 import type { EventLog } from '../events/event-log.js';
 import { ProviderError, type FinishReason, type LlmProvider, type LlmUsage } from '../llm/types.js';
 import { buildRunInput } from './history.js';
-import { createReply, finishRun, markRunStarted, type RunOutcome } from './run-writes.js';
+import { createReply, finishRun, type RunOutcome } from './run-writes.js';
 
 /** Why the engine aborted a run; the abort reason decides how the run ends. */
 export type AbortReason = 'CANCELLED' | 'SERVER_SHUTDOWN';
@@ -19,11 +19,10 @@ export interface ExecuteDeps {
 }
 
 /**
- * Runs one QUEUED run to its end: streams the reply from the provider into an assistant
+ * Runs one started (IN_PROGRESS) run to its end: streams the reply from the provider into an assistant
  * message and publishes every delta. Never throws: every path ends in a terminal status.
  */
-export async function executeRun(deps: ExecuteDeps, queued: RunRow, signal: AbortSignal): Promise<RunRow> {
-  const run = markRunStarted(deps.events, queued);
+export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunRow> {
   let outcome: RunOutcome;
   try {
     outcome = await streamReply(deps, run, signal);

@@ -1,4 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
 import { prepared } from '../db/prepared.js';
 import { newId } from '../db/ids.js';
 import { messages, runs, type MessageRow, type RunRow, type RunStatus } from '../db/schema.js';
@@ -12,17 +13,22 @@ const param = (name: string) => sql`${sql.placeholder(name)}`;
 
 export function markRunStarted(log: EventLog, run: RunRow): RunRow {
   return log.commit(run.threadId, (db) => {
-    const start = prepared(db, 'runs.start', () =>
-      db
-        .update(runs)
-        .set({ status: 'IN_PROGRESS', startedAt: param('startedAt') })
-        .where(eq(runs.id, sql.placeholder('id')))
-        .returning()
-        .prepare(),
-    );
-    const started = start.get({ id: run.id, startedAt: Date.now() })!;
+    const started = startRun(db, run.id);
     return { result: started, events: [{ kind: 'RUN_STATUS', run: started }] };
   });
+}
+
+/** QUEUED → IN_PROGRESS, inside a commit that also emits its RUN_STATUS event. */
+export function startRun(db: Db, runId: string): RunRow {
+  const start = prepared(db, 'runs.start', () =>
+    db
+      .update(runs)
+      .set({ status: 'IN_PROGRESS', startedAt: param('startedAt') })
+      .where(eq(runs.id, sql.placeholder('id')))
+      .returning()
+      .prepare(),
+  );
+  return start.get({ id: runId, startedAt: Date.now() })!;
 }
 
 /** The run's assistant message, created when the first text arrives. */
