@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AppError, UnauthenticatedError } from './errors.js';
@@ -40,6 +41,9 @@ export function createApp(services: Services): App {
     batching: false,
     maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
+    // The self-contained GraphiQL (no CDN): a self-hosted server may have no internet access.
+    // Its page is large (~9 MB), so it is rendered once.
+    renderGraphiQL: renderOnce(renderGraphiQL),
     cors: corsOptions(config.corsOrigins, config.production),
     logging: false,
     plugins: [
@@ -143,4 +147,9 @@ function corsOptions(origins: string[] | null, production: boolean) {
     const origin = request.headers.get('origin');
     return origin && origins.includes(origin) ? { origin } : false;
   };
+}
+
+function renderOnce<T>(render: (options: T) => string): (options: T) => string {
+  let page: string | undefined;
+  return (options) => (page ??= render(options));
 }
