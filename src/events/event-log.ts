@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { prepared } from '../db/prepared.js';
 import { events, messages, threads } from '../db/schema.js';
 import type { EventListener, PubSub } from './pubsub.js';
 import { eventFromRow, eventPayload } from './serialize.js';
@@ -157,23 +158,26 @@ export class EventLog {
     this.clearPending(threadId);
   }
 
-  /**
-   * Subscribes to live events, after delivering (in the same tick, so nothing falls in
-   * between) the stored events with seq > `after`. `after: null` means live only.
-   */
-  subscribe(threadId: string, after: number | null, listener: EventListener): { backlog: ThreadEvent[]; unsubscribe: () => void } {
-    let backlog: ThreadEvent[] = [];
-    if (after !== null) {
-      this.flush(threadId);
-      backlog = this.db
+  /** Subscribes to the thread's live events; returns the function that unsubscribes. */
+  subscribe(threadId: string, listener: EventListener): () => void {
+    // Whatever was published before this moment is stored from now on, so a replay that
+    // reads the store and then the live events misses nothing.
+    this.flush(threadId);
+    return this.pubsub.subscribe(threadId, listener);
+  }
+
+  /** Stored events with seq > `after`, oldest first, at most `limit` (replays read in pages). */
+  readStored(threadId: string, after: number, limit: number): ThreadEvent[] {
+    const page = prepared(this.db, 'events.page', () =>
+      this.db
         .select()
         .from(events)
-        .where(and(eq(events.threadId, threadId), gt(events.seq, after)))
+        .where(and(eq(events.threadId, sql.placeholder('threadId')), gt(events.seq, sql.placeholder('after'))))
         .orderBy(asc(events.seq))
-        .all()
-        .map(eventFromRow);
-    }
-    return { backlog, unsubscribe: this.pubsub.subscribe(threadId, listener) };
+        .limit(sql.placeholder('limit'))
+        .prepare(),
+    );
+    return page.all({ threadId, after, limit }).map(eventFromRow);
   }
 
   /** Registers a stream to end at shutdown; returns the function that forgets it. */

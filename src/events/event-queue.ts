@@ -17,6 +17,12 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     if (cleanup) this.cleanups.push(cleanup);
   }
 
+  /**
+   * Called when the consumer has read everything queued: may push more (the next page of a
+   * replay). Lets a long replay be read page by page instead of loaded at once.
+   */
+  onDrain: (() => void) | null = null;
+
   /** Adds work to do once when the stream ends, however it ends. */
   onEnd(cleanup: () => void): void {
     if (this.closed) cleanup();
@@ -54,6 +60,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    if (this.items.length === 0 && !this.closed) this.onDrain?.();
     const item = this.items.shift();
     if (item !== undefined) return Promise.resolve({ value: item, done: false });
     if (this.closed) {

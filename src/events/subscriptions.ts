@@ -5,9 +5,12 @@ import type { EventLog } from './event-log.js';
 import { EventQueue } from './event-queue.js';
 import { isTerminalRunStatus, type ThreadEvent } from './types.js';
 
+/** Stored events read per page of a replay: bounds the memory one subscriber can pin. */
+const REPLAY_PAGE_SIZE = 500;
+
 /**
- * threadEvents: stored events with seq > after (none when after is null), then live ones.
- * Never ends by itself.
+ * threadEvents: stored events with seq > after (none when after is null), read page by page as
+ * the client consumes them, then live ones. Never ends by itself.
  */
 export function threadEventStream(
   db: Db,
@@ -26,11 +29,22 @@ export function threadEventStream(
     lastSent = event.seq;
     queue.push(event);
   };
-  const subscription = log.subscribe(threadId, after, send);
+  // While the replay is read, live events wait here; events found in both are sent once (by seq).
+  let waitingLive: ThreadEvent[] | null = after === null ? null : [];
+  unsubscribe = log.subscribe(threadId, (event) => (waitingLive ? waitingLive.push(event) : send(event)));
+  if (waitingLive) {
+    queue.onDrain = () => {
+      const page = log.readStored(threadId, lastSent, REPLAY_PAGE_SIZE);
+      page.forEach(send);
+      if (page.length < REPLAY_PAGE_SIZE) {
+        waitingLive!.forEach(send);
+        waitingLive = null;
+        queue.onDrain = null;
+      }
+    };
+  }
   // Tracked until drained, not just ended: shutdown waits for the events still queued.
   void queue.drained.then(log.trackStream(queue, threadId));
-  unsubscribe = subscription.unsubscribe;
-  for (const event of subscription.backlog) send(event);
   return queue;
 }
 
@@ -55,14 +69,13 @@ export function runEventStream(db: Db, log: EventLog, runId: string, owner: stri
     queue.end();
     return queue;
   }
-  const subscription = log.subscribe(run.threadId, null, (event) => {
+  unsubscribe = log.subscribe(run.threadId, (event) => {
     if (event.seq <= seq || !belongsToRun(event, runId)) return;
     queue.push(event);
     if (event.kind === 'RUN_STATUS' && isTerminalRunStatus(event.run.status)) queue.end();
   });
   // Tracked until drained, not just ended: shutdown waits for the events still queued.
   void queue.drained.then(log.trackStream(queue, run.threadId));
-  unsubscribe = subscription.unsubscribe;
   return queue;
 }
 

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import {
+  applyEvents,
+  deferred,
+  endedRun,
+  eventsOf,
+  removeTempDirs,
+  sendMessage,
+  startTestServer,
+  startThread,
+  threadOf,
+  type TestServer,
+} from './helpers.js';
+import { THREAD_EVENTS } from './operations.js';
+import { subscribe, TRANSPORTS } from './stream-helpers.js';
+
+/**
+ * A replay longer than one page (threadEvents reads the stored log 500 events at a time) while
+ * a run keeps streaming: the pages and the live events join without loss or duplicates.
+ */
+describe.each(TRANSPORTS)('a replay of several pages joined to live events (%s)', (transport) => {
+  let fake: FakeProvider;
+  let server: TestServer;
+  beforeAll(async () => {
+    fake = await startFakeProvider();
+    server = await startTestServer({ provider: fake });
+  });
+  afterAll(async () => {
+    await server.stop();
+    await fake.close();
+    removeTempDirs();
+  });
+
+  it('delivers every event once, seq 1..N without gaps, and rebuilds the stored content', async () => {
+    // About 1,300 stored events first, then a second run held mid-stream while the client subscribes.
+    fake.enqueue({ chunks: Array.from({ length: 1300 }, (_, i) => `w${i} `) });
+    const { threadId, runId } = await startThread(server);
+    await endedRun(server, runId);
+    const resume = deferred();
+    fake.enqueue({ chunks: Array.from({ length: 300 }, (_, i) => `live${i} `), pauseAfter: 100, resumeWhen: resume.promise });
+    const second = await sendMessage(server, { threadId, content: 'And more?' });
+    await fake.waitForRequests(2);
+
+    const sub = subscribe(transport, server.url, THREAD_EVENTS, { threadId, after: 0 });
+    try {
+      await sub.waitFor(600, 10_000);
+      resume.resolve();
+      await endedRun(server, second.run.id);
+      const { lastEventSeq, messages } = await threadOf(server, threadId);
+      await sub.waitFor(lastEventSeq, 10_000);
+
+      const events = eventsOf(sub, 'threadEvents');
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: lastEventSeq }, (_, i) => i + 1));
+      const rebuilt = applyEvents(events);
+      for (const message of messages) expect(rebuilt.get(message.id)).toBe(message.content);
+      expect(messages.at(-1)!.content).toContain('live299');
+    } finally {
+      sub.close();
+    }
+  });
+});
