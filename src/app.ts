@@ -4,7 +4,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AppError, UnauthenticatedError } from './errors.js';
-import { createErrorMasker, toGraphQLError } from './graphql-errors.js';
+import { createErrorMasker, toGraphQLError, useMaskedIncrementalErrors } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from './auth/access.js';
@@ -51,6 +51,7 @@ export function createApp(services: Services): App {
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
       useDeferStream(),
+      useMaskedIncrementalErrors(mask),
     ] as Plugin[],
   });
 

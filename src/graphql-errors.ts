@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { maskError } from 'graphql-yoga';
+import { handleStreamOrSingleExecutionResult, maskError, type Plugin } from 'graphql-yoga';
 import { AppError, RateLimitedError, UnauthenticatedError } from './errors.js';
 
 /** HTTP status of an error answered before GraphQL runs (authentication, rate limits). */
@@ -37,6 +37,30 @@ export function createErrorMasker(logUnexpected: (error: unknown) => void) {
     if (error instanceof GraphQLError && (original === null || original instanceof GraphQLError)) return withContractCode(error);
     logUnexpected(original);
     return maskError(error, message, false);
+  };
+}
+
+/**
+ * yoga masks `errors` of a result, not those inside the incremental parts of @defer/@stream;
+ * this gives them the same treatment (codes kept, internals masked).
+ */
+export function useMaskedIncrementalErrors(mask: (error: unknown, message: string) => Error): Plugin {
+  const maskAll = (errors: readonly GraphQLError[]) => errors.map((e) => mask(e, 'Unexpected error.') as GraphQLError);
+  return {
+    onExecute() {
+      return {
+        onExecuteDone(payload) {
+          return handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
+            const incremental = (result as { incremental?: { errors?: readonly GraphQLError[] }[] }).incremental;
+            if (!incremental?.some((part) => part.errors)) return;
+            setResult({
+              ...result,
+              incremental: incremental.map((part) => (part.errors ? { ...part, errors: maskAll(part.errors) } : part)),
+            } as typeof result);
+          });
+        },
+      };
+    },
   };
 }
 

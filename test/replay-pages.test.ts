@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { threadEventStream } from '../src/events/subscriptions.js';
+import type { ThreadEvent } from '../src/events/types.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import {
   applyEvents,
@@ -57,6 +59,38 @@ describe.each(TRANSPORTS)('a replay of several pages joined to live events (%s)'
       expect(messages.at(-1)!.content).toContain('live299');
     } finally {
       sub.close();
+    }
+  });
+});
+
+describe('a replay still being read when the server shuts down', () => {
+  it('delivers the rest of the replay and the held-back live events, up to the terminal event', async () => {
+    const fake = await startFakeProvider();
+    const server = await startTestServer({ provider: fake });
+    try {
+      fake.enqueue({ chunks: Array.from({ length: 700 }, (_, i) => `w${i} `) });
+      const { threadId, runId } = await startThread(server);
+      await endedRun(server, runId);
+      fake.enqueue({ chunks: ['held ', 'forever '], stallAfter: 1 });
+      const second = await sendMessage(server, { threadId, content: 'And more?' });
+      await fake.waitForRequests(2);
+
+      // The stream as the threadEvents resolver builds it: one page read, then the server stops
+      // (its wait for slow readers runs out), then the client reads what it was sent.
+      const stream = threadEventStream(server.services.db, server.services.events, threadId, 0, 'local');
+      const received: ThreadEvent[] = [(await stream.next()).value as ThreadEvent];
+      await server.stop();
+      for (let r = await stream.next(); !r.done; r = await stream.next()) received.push(r.value);
+
+      const seqs = received.map((e) => e.seq);
+      expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+      expect(seqs.length).toBeGreaterThan(700);
+      const last = received.at(-1)!;
+      expect(last.kind === 'RUN_STATUS' && last.run.id === second.run.id && last.run.status).toBe('FAILED');
+    } finally {
+      await server.stop();
+      await fake.close();
+      removeTempDirs();
     }
   });
 });

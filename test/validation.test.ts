@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, removeTempDirs, startTestServer, startThread, subscribeSse, type TestServer } from './helpers.js';
+import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, type TestServer } from './helpers.js';
 import { CREATE_THREAD, RUN_EVENTS, SEND } from './operations.js';
 
 const MIB = 1024 * 1024;
@@ -259,5 +259,16 @@ describe('input validation', () => {
     expect(events.results.at(-1)!.data.runEvents.run).toMatchObject({ id: runId, status: 'COMPLETED' });
     const next = await server.gql(SEND, { input: { threadId: busyThreadId, content: 'Now?' } });
     expect(next.errors).toBeUndefined();
+  });
+
+  it('errors inside a deferred part keep their code (BAD_USER_INPUT), like those outside it', async () => {
+    const { parts } = await postMultipart(
+      server.url,
+      `query ($id: ID!) { thread(id: $id) { id ... @defer { messages(first: -5) { edges { cursor } } } } }`,
+      { id: threadId },
+    );
+    const errors = parts.flatMap((p) => (p.incremental ?? []).flatMap((i: any) => i.errors ?? []));
+    expect(errors[0]?.message).toContain('first');
+    expect(errors[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });

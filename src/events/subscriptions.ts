@@ -43,8 +43,17 @@ export function threadEventStream(
       }
     };
   }
-  // Tracked until drained, not just ended: shutdown waits for the events still queued.
-  void queue.drained.then(log.trackStream(queue, threadId));
+  // Tracked until drained, not just ended: shutdown waits for the events still queued. Ending
+  // it (shutdown, deleteThread) first queues the rest of the replay and the live events held
+  // back, so the client still gets everything up to the last (terminal) event.
+  const closable = {
+    end: () => {
+      while (queue.onDrain) queue.onDrain();
+      queue.end();
+    },
+    drained: queue.drained,
+  };
+  void queue.drained.then(log.trackStream(closable, threadId));
   return queue;
 }
 

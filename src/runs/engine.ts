@@ -163,6 +163,8 @@ export class RunEngine {
       await this.deps.events.endStreams(1000, threadId);
       this.deps.events.forget(threadId);
       this.deps.db.delete(threads).where(eq(threads.id, threadId)).run();
+      // A subscription opened while the delete waited is ended too (it can receive nothing more).
+      await this.deps.events.endStreams(0, threadId);
     } finally {
       this.closing.delete(threadId);
     }
