@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { codeOf, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 
 const ASSISTANT_FIELDS = /* GraphQL */ `id name model instructions temperature metadata createdAt updatedAt`;
 
@@ -24,15 +24,8 @@ const GET = /* GraphQL */ `
 describe('assistants', () => {
   let fake: FakeProvider;
   let server: TestServer;
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider()));
+  afterAll(() => stopWithFakeProvider(server, fake));
 
   async function create(input: Record<string, unknown>) {
     const res = await server.gql(CREATE, { input });

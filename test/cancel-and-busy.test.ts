@@ -1,19 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import {
-  codeOf,
-  conversationOf,
-  deferred,
-  endedRun,
-  NO_RATE_LIMIT,
-  newThread,
-  removeTempDirs,
-  runOf,
-  sendMessage,
-  startTestServer,
-  threadOf,
-  type TestServer,
-} from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { codeOf, conversationOf, deferred, endedRun, NO_RATE_LIMIT, newThread, runOf, sendMessage, threadOf, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 import { RUN_FIELDS, SEND } from './operations.js';
 
 /**
@@ -66,15 +53,10 @@ describe('cancelRun and onActiveRun', () => {
   let server: TestServer;
   const resumes: Array<() => void> = [];
 
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, env: NO_RATE_LIMIT });
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ env: NO_RATE_LIMIT })));
   afterAll(async () => {
     for (const resume of resumes) resume();
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
+    await stopWithFakeProvider(server, fake);
   });
   beforeEach(() => fake.reset());
 

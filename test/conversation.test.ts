@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider.js';
-import { createAssistant, removeTempDirs, startTestServer, TEST_API_KEY, type TestServer } from './helpers.js';
+import { type FakeProvider, type RecordedRequest } from './fake-provider.js';
+import { createAssistant, TEST_API_KEY, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 
 const RUN_FIELDS = /* GraphQL */ `
   id status model createdAt startedAt completedAt
@@ -48,15 +48,8 @@ function historyOf(api: Api, req: RecordedRequest): { role: string; content: str
 describe.each(['responses', 'chat'] as const)('continuing a conversation (LLM_API=%s)', (api) => {
   let fake: FakeProvider;
   let server: TestServer;
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, llmApi: api });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ llmApi: api })));
+  afterAll(() => stopWithFakeProvider(server, fake));
   beforeEach(() => fake.reset());
 
   const expectedPath = api === 'responses' ? '/v1/responses' : '/v1/chat/completions';

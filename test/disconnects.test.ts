@@ -1,21 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import {
-  applyEvents,
-  deferred,
-  endedRun,
-  eventsOf,
-  NO_RATE_LIMIT,
-  newThread,
-  removeTempDirs,
-  startTestServer,
-  startThread,
-  subscribeSse,
-  subscribeWs,
-  waitUntil,
-  type Subscription,
-  type TestServer,
-} from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { applyEvents, deferred, endedRun, eventsOf, NO_RATE_LIMIT, newThread, startThread, subscribeSse, subscribeWs, waitUntil, type Subscription, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 import { RUN_EVENTS, THREAD_EVENTS } from './operations.js';
 import { SUBSCRIBERS } from './stream-helpers.js';
 
@@ -30,15 +15,10 @@ describe('client disconnects', () => {
   const resumes: Array<() => void> = [];
   const listeners = () => server.services.events.pubsub.listenerCount();
 
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, env: NO_RATE_LIMIT });
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ env: NO_RATE_LIMIT })));
   afterAll(async () => {
     for (const resume of resumes) resume();
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
+    await stopWithFakeProvider(server, fake);
   });
   beforeEach(() => fake.reset());
 

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { bearer, wsClient, type WsAuth } from './auth-helpers.js';
-import type { FakeProvider, RecordedRequest } from './fake-provider.js';
+import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider.js';
 import { RUN, SEND, THREAD } from './operations.js';
 
 export const TEST_API_KEY = 'sk-test-0123456789abcdef';
@@ -413,4 +413,19 @@ export interface ThreadView {
 export async function threadOf(server: TestServer, threadId: string): Promise<ThreadView> {
   const { thread } = await ok(server, THREAD, { id: threadId });
   return { ...thread, messages: thread.messages.edges.map((e: any) => e.node), runs: thread.runs.edges.map((e: any) => e.node) };
+}
+
+/** A fake provider and a server that talks to it, for a file's or a describe's tests. */
+export async function startWithFakeProvider(
+  options: Omit<TestServerOptions, 'provider'> = {},
+): Promise<{ fake: FakeProvider; server: TestServer }> {
+  const fake = await startFakeProvider();
+  return { fake, server: await startTestServer({ ...options, provider: fake }) };
+}
+
+/** Stops what startWithFakeProvider started and removes the temporary databases. */
+export async function stopWithFakeProvider(server: TestServer, fake: FakeProvider): Promise<void> {
+  await server.stop();
+  await fake.close();
+  removeTempDirs();
 }

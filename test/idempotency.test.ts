@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, deferred, NO_RATE_LIMIT, newThread, removeTempDirs, sendMessage, startTestServer, type TestServer } from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { codeOf, deferred, NO_RATE_LIMIT, newThread, sendMessage, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 import { SEND } from './operations.js';
 
 /** sendMessage's idempotencyKey: a retried send is the same send — one message, one provider call. */
@@ -20,15 +20,10 @@ describe('sendMessage idempotencyKey', () => {
   let server: TestServer;
   const resumes: Array<() => void> = [];
 
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, env: NO_RATE_LIMIT });
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ env: NO_RATE_LIMIT })));
   afterAll(async () => {
     for (const resume of resumes) resume();
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
+    await stopWithFakeProvider(server, fake);
   });
   beforeEach(() => fake.reset());
 

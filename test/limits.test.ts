@@ -47,8 +47,6 @@ const LIMIT_MESSAGE = /limit/i;
 
 // ---------------------------------------------------------------- operations
 
-const CREATE_ASSISTANT = (alias: string, selection = 'assistant { id }') => `${alias}: createAssistant(input: $input) { ${selection} }`;
-
 /** A selection of exactly `depth` levels under createAssistant (createAssistant itself is level 1). */
 function nested(depth: number): string {
   // createAssistant(1) assistant(2) threads(3) edges(4) node(5) then activeRun / thread alternating, leaf id.

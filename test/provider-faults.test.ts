@@ -1,17 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeBehaviour, type FakeProvider } from './fake-provider.js';
-import {
-  endedRun,
-  NO_RATE_LIMIT,
-  newThread,
-  removeTempDirs,
-  runOf,
-  sendMessage,
-  startTestServer,
-  TEST_API_KEY,
-  threadOf,
-  type TestServer,
-} from './helpers.js';
+import { type FakeBehaviour, type FakeProvider } from './fake-provider.js';
+import { endedRun, NO_RATE_LIMIT, newThread, runOf, sendMessage, startTestServer, TEST_API_KEY, threadOf, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 
 /**
  * Every way a provider can fail ends the run in the status and error code the contract names,
@@ -150,15 +139,8 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
   let fake: FakeProvider;
   let server: TestServer;
 
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, llmApi, env: { ...NO_RATE_LIMIT, STREAM_IDLE_TIMEOUT_MS: '300' } });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ llmApi, env: { ...NO_RATE_LIMIT, STREAM_IDLE_TIMEOUT_MS: '300' } })));
+  afterAll(() => stopWithFakeProvider(server, fake));
   beforeEach(() => fake.reset());
 
   /** Sends a message and waits for its run to end; returns the run as GraphQL shows it. */

@@ -2,18 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { threadEventStream } from '../src/events/subscriptions.js';
 import type { ThreadEvent } from '../src/events/types.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import {
-  applyEvents,
-  deferred,
-  endedRun,
-  eventsOf,
-  removeTempDirs,
-  sendMessage,
-  startTestServer,
-  startThread,
-  threadOf,
-  type TestServer,
-} from './helpers.js';
+import { applyEvents, deferred, endedRun, eventsOf, removeTempDirs, sendMessage, startTestServer, startThread, threadOf, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 import { THREAD_EVENTS } from './operations.js';
 import { subscribe, TRANSPORTS } from './stream-helpers.js';
 
@@ -24,15 +13,8 @@ import { subscribe, TRANSPORTS } from './stream-helpers.js';
 describe.each(TRANSPORTS)('a replay of several pages joined to live events (%s)', (transport) => {
   let fake: FakeProvider;
   let server: TestServer;
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider()));
+  afterAll(() => stopWithFakeProvider(server, fake));
 
   it('delivers every event once, seq 1..N without gaps, and rebuilds the stored content', async () => {
     // About 1,300 stored events first, then a second run held mid-stream while the client subscribes.

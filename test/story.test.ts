@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { postMultipart, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { postMultipart, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 
 const STORY = /* GraphQL */ `
   mutation Story($content: String!) {
@@ -15,15 +15,8 @@ const STORY = /* GraphQL */ `
 describe.each(['responses', 'chat'] as const)('the first-run story (LLM_API=%s)', (llmApi) => {
   let fake: FakeProvider;
   let server: TestServer;
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, llmApi });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ llmApi })));
+  afterAll(() => stopWithFakeProvider(server, fake));
 
   it('returns the thread id and the reply in one operation', async () => {
     fake.setDefault({ text: 'Nice to meet you, friend.' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, createAssistant, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { codeOf, createAssistant, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 
 const CREATE_THREAD = /* GraphQL */ `
   mutation CreateThread($input: CreateThreadInput!) {
@@ -17,15 +17,8 @@ const ids = (connection: { edges: { node: { id: string } }[] }) => connection.ed
 describe('threads', () => {
   let fake: FakeProvider;
   let server: TestServer;
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider()));
+  afterAll(() => stopWithFakeProvider(server, fake));
   beforeEach(() => fake.reset());
 
   async function createThread(input: Record<string, unknown>) {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, conversationOf, NO_RATE_LIMIT, newThread, ok, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import type { FakeProvider } from './fake-provider.js';
+import { codeOf, conversationOf, NO_RATE_LIMIT, newThread, ok, startTestServer, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 
 /**
  * What the provider receives (truncation strategies on the assistant and the thread) and the
@@ -38,15 +38,8 @@ describe('truncation strategies', () => {
   let fake: FakeProvider;
   let server: TestServer;
 
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, env: NO_RATE_LIMIT });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ env: NO_RATE_LIMIT })));
+  afterAll(() => stopWithFakeProvider(server, fake));
   beforeEach(() => fake.reset());
 
   async function createAssistant(input: Record<string, unknown>) {
@@ -268,15 +261,8 @@ describe.each(['responses', 'chat'] as const)('usage (LLM_API=%s)', (llmApi) => 
   let server: TestServer;
   const USAGE = 'usage { inputTokens outputTokens totalTokens }';
 
-  beforeAll(async () => {
-    fake = await startFakeProvider();
-    server = await startTestServer({ provider: fake, llmApi, env: NO_RATE_LIMIT });
-  });
-  afterAll(async () => {
-    await server.stop();
-    await fake.close();
-    removeTempDirs();
-  });
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ llmApi, env: NO_RATE_LIMIT })));
+  afterAll(() => stopWithFakeProvider(server, fake));
   beforeEach(() => fake.reset());
 
   async function sendAndRead(threadId: string, content: string) {
