@@ -2,7 +2,7 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'sqlite',
-  schema: './src/db/schema.ts',
-  out: './src/db/migrations',
+  schema: './src/store/sqlite/tables.ts',
+  out: './src/store/sqlite/migrations',
   dbCredentials: { url: process.env.DATABASE_URL ?? './data/threadql.db' },
 });

@@ -9,7 +9,7 @@ import { serveControl } from './child-control.js';
  */
 
 const server = await startServer(loadConfig());
-const sqlite = server.services.db.$client;
+const sqlite = server.services.store.db.$client;
 
 /**
  * Counts SQLite write transactions by wrapping the Statement methods of better-sqlite3 (the

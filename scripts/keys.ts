@@ -1,7 +1,7 @@
 // `npm run keys -- create --owner alice | list | revoke <id>`: manages API keys in DATABASE_URL.
 import { createApiKey, listApiKeys, revokeApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
-import { closeDb, createDb } from '../src/db/client.js';
+import { createSqliteStore } from '../src/store/sqlite/index.js';
 
 const usage = `Usage:
   npm run keys -- create --owner <owner>   create a key (shown once)
@@ -9,17 +9,17 @@ const usage = `Usage:
   npm run keys -- revoke <key id>          revoke a key at once`;
 
 const [command, ...rest] = process.argv.slice(2);
-const db = createDb(loadConfig().databaseUrl);
+const store = createSqliteStore(loadConfig().databaseUrl);
 let exitCode = 0;
 try {
   if (command === 'create') {
     const ownerIndex = rest.indexOf('--owner');
     const owner = ownerIndex >= 0 ? rest[ownerIndex + 1] : undefined;
     if (!owner) throw new Error(`create needs --owner <owner>\n${usage}`);
-    const { row, key } = createApiKey(db, owner);
+    const { row, key } = await createApiKey(store.keys, owner);
     console.log(`Created key ${row.id} for owner "${owner}". It is shown only now; store it safely:\n${key}`);
   } else if (command === 'list') {
-    const rows = listApiKeys(db);
+    const rows = await listApiKeys(store.keys);
     if (rows.length === 0) console.log('No keys.');
     for (const r of rows) {
       const state = r.revokedAt ? `revoked ${r.revokedAt.toISOString()}` : 'active';
@@ -28,7 +28,7 @@ try {
   } else if (command === 'revoke') {
     const id = rest[0];
     if (!id) throw new Error(`revoke needs a key id\n${usage}`);
-    if (!revokeApiKey(db, id)) throw new Error(`No key with id "${id}".`);
+    if (!(await revokeApiKey(store.keys, id))) throw new Error(`No key with id "${id}".`);
     console.log(`Revoked ${id}.`);
   } else {
     throw new Error(usage);
@@ -37,6 +37,6 @@ try {
   console.error(err instanceof Error ? err.message : err);
   exitCode = 1;
 } finally {
-  closeDb(db);
+  await store.close();
 }
 process.exit(exitCode);

@@ -9,7 +9,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from './auth/access.js';
 import { useHttpAuth } from './auth/http-auth.js';
-import type { Context, Services } from './context.js';
+import type { Context } from './context.js';
+import type { Services } from './services/index.js';
 import { exampleOperation } from './graphiql-example.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { schema } from './schema/index.js';
@@ -31,10 +32,10 @@ export function createApp(services: Services): App {
   const callers = new WeakMap<Request, Caller>();
   const yoga: Yoga = createYoga<{ caller?: Caller }, Context>({
     schema,
-    context: ({ request, caller }) => {
+    context: ({ request, caller, socket }: { request: Request; caller?: Caller; socket?: Context['socket'] }) => {
       const who = caller ?? callers.get(request);
       if (!who) throw new Error('request reached GraphQL without authentication');
-      return { ...services, owner: who.owner, keyId: who.keyId };
+      return { services, owner: who.owner, keyId: who.keyId, loaders: services.loaders(), socket };
     },
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -65,11 +66,11 @@ export function createApp(services: Services): App {
           execute: (args: any) => args.rootValue.execute(args),
           subscribe: (args: any) => args.rootValue.subscribe(args),
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
-          onConnect: (ctx) => {
+          onConnect: async (ctx) => {
             const params = ctx.connectionParams ?? {};
-            const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
+            const header = params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
             try {
-              const caller = access.authenticate(header);
+              const caller = await access.authenticate(header);
               sockets.set(ctx.extra.socket, caller);
               const untrack = access.trackSession(caller.keyId, () => ctx.extra.socket.close(4401, 'API key revoked'));
               ctx.extra.socket.once('close', untrack);
@@ -86,7 +87,7 @@ export function createApp(services: Services): App {
           onSubscribe: async (ctx, _id, params) => {
             const caller = sockets.get(ctx.extra.socket)!;
             // A key revoked since the socket opened stops working at once, not at the next sweep.
-            if (!access.isLive(caller)) {
+            if (!(await access.isLive(caller))) {
               ctx.extra.socket.close(4401, 'API key revoked');
               return [toGraphQLError(new UnauthenticatedError('The API key was revoked.'))];
             }

@@ -38,6 +38,8 @@ const envSchema = z.object({
   MAX_TITLE_CHARS: int(512, 1),
   MAX_INSTRUCTIONS_CHARS: int(32_000, 1),
   MAX_THREAD_MESSAGES: int(100, 1),
+  /** Open subscriptions (SSE and WebSocket together) one owner may hold. */
+  MAX_SUBSCRIPTIONS_PER_OWNER: int(1000, 1),
   MAX_BODY_BYTES: int(1024 * 1024, 1),
   /** Serve without API keys on a non-loopback HOST (logged as a warning on every start). */
   ALLOW_UNAUTHENTICATED: flag.default(false),
@@ -68,6 +70,7 @@ export interface Limits {
   instructionsChars: number;
   threadMessages: number;
   bodyBytes: number;
+  subscriptionsPerOwner: number;
 }
 
 export interface QueryLimits {
@@ -161,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       instructionsChars: e.MAX_INSTRUCTIONS_CHARS,
       threadMessages: e.MAX_THREAD_MESSAGES,
       bodyBytes: e.MAX_BODY_BYTES,
+      subscriptionsPerOwner: e.MAX_SUBSCRIPTIONS_PER_OWNER,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -1,23 +1,18 @@
-import type { Logger } from 'pino';
-import type { AccessControl } from './auth/access.js';
-import type { Config } from './config.js';
-import type { Db } from './db/client.js';
-import type { EventLog } from './events/event-log.js';
-import type { RunEngine } from './runs/engine.js';
+import type { WebSocket } from 'ws';
+import type { Loaders } from './services/loaders.js';
+import type { Services } from './services/index.js';
 
-/** What every resolver receives: the services, never module-level singletons. */
-export interface Services {
-  db: Db;
-  runs: RunEngine;
-  events: EventLog;
-  config: Config;
-  access: AccessControl;
-  logger: Logger;
-}
+export type { Services };
 
-export interface Context extends Services {
+/** What every resolver receives: the services (never a database), the caller, and per-request loaders. */
+export interface Context {
+  services: Services;
   /** Who is calling: the owner of the request's API key (LOCAL_OWNER in open mode). */
   owner: string;
   /** The API key's id; null in open mode. */
   keyId: string | null;
+  /** Batched lookups of rows whose parent was already authorized (nested fields). */
+  loaders: Loaders;
+  /** The WebSocket of a graphql-ws operation (for backpressure); undefined over HTTP. */
+  socket?: WebSocket;
 }

@@ -4,7 +4,7 @@
  * them into GraphQL errors. Anything else thrown is unexpected and reaches clients masked.
  */
 
-export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED';
+export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'STORAGE_ERROR';
 
 export class AppError extends Error {
   constructor(
@@ -53,5 +53,12 @@ export class RateLimitedError extends AppError {
     const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
     super('RATE_LIMITED', `Too many ${what}; retry after ${retryAfter} s.`, { retryAfter });
     this.retryAfter = retryAfter;
+  }
+}
+
+/** The database refused a write (disk full, I/O error): nothing of the request was stored; retry later. */
+export class StorageUnavailableError extends AppError {
+  constructor() {
+    super('STORAGE_ERROR', 'The database refused the write (for example, the disk is full); nothing was stored. Retry later.', { retryable: true });
   }
 }

@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { handleStreamOrSingleExecutionResult, maskError, type Plugin } from 'graphql-yoga';
-import { AppError, RateLimitedError, UnauthenticatedError } from './errors.js';
+import { AppError, RateLimitedError, StorageUnavailableError, UnauthenticatedError } from './errors.js';
+import { StorageError } from './store/errors.js';
 
 /** HTTP status of an error answered before GraphQL runs (authentication, rate limits). */
 export function httpStatusOf(error: AppError): number {
@@ -32,7 +33,12 @@ export function toGraphQLError(error: AppError, located?: GraphQLError): GraphQL
  */
 export function createErrorMasker(logUnexpected: (error: unknown) => void) {
   return (error: unknown, message: string): Error => {
-    const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
+    let original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
+    if (original instanceof StorageError) {
+      // The operator needs the cause; the client a clear, retryable refusal without internals.
+      logUnexpected(original);
+      original = new StorageUnavailableError();
+    }
     if (original instanceof AppError) return toGraphQLError(original, error instanceof GraphQLError ? error : undefined);
     if (error instanceof GraphQLError && (original === null || original instanceof GraphQLError)) return withContractCode(error);
     logUnexpected(original);

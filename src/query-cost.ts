@@ -1,7 +1,7 @@
 import { GraphQLError, Kind, getNamedType, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { Plugin } from 'graphql-yoga';
-import { DEFAULT_PAGE_SIZE } from './schema/pagination.js';
+import { DEFAULT_PAGE_SIZE } from './services/pagination.js';
 
 type CostArgs = { schema: GraphQLSchema; document: DocumentNode; variableValues?: unknown; operationName?: string | null };
 

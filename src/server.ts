@@ -4,8 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
 import { limitBodySize } from './body-limit.js';
 import { loadConfig, type Config } from './config.js';
-import { keysExist } from './auth/keys.js';
-import { createServices, type AppServices } from './services.js';
+import { createServices, type AppServices } from './services/index.js';
 
 export interface RunningServer {
   url: string;
@@ -17,9 +16,9 @@ export interface RunningServer {
 
 /** Builds everything and listens; PORT=0 picks a free port (tests). */
 export async function startServer(config: Config, overrides: Parameters<typeof createServices>[1] = {}): Promise<RunningServer> {
-  const services = createServices(config, overrides);
+  const services = await createServices(config, overrides);
   try {
-    checkExposure(config, services);
+    await checkExposure(config, services);
   } catch (error) {
     await services.close(0);
     throw error;
@@ -59,8 +58,8 @@ export function isLoopback(host: string): boolean {
  * Safe defaults: with no API keys the server is open, which is fine on loopback only. On any
  * other address it refuses to start unless ALLOW_UNAUTHENTICATED says otherwise (then it warns).
  */
-function checkExposure(config: Config, services: AppServices): void {
-  if (keysExist(services.db)) return;
+async function checkExposure(config: Config, services: AppServices): Promise<void> {
+  if (await services.access.keysRequired()) return;
   if (isLoopback(config.host)) {
     services.logger.info('No API keys yet: open mode, for local development (only this machine can connect).');
     return;

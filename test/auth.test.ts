@@ -50,8 +50,8 @@ describe('API keys on a running server (alice, bob)', () => {
     expect(open.status).toBe(200);
     expect(open.body.errors).toBeUndefined();
 
-    const a = createApiKey(server.services.db, 'alice');
-    const b = createApiKey(server.services.db, 'bob');
+    const a = (await createApiKey(server.services.store.keys, 'alice'));
+    const b = (await createApiKey(server.services.store.keys, 'bob'));
     alice = { id: a.row.id, key: a.key };
     bob = { id: b.row.id, key: b.key };
   });
@@ -82,11 +82,11 @@ describe('API keys on a running server (alice, bob)', () => {
     expect(get.status).toBe(401);
     expect(((await get.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');
 
-    const before = server.services.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
+    const before = server.services.store.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
     const res = await post(server.url, null, CREATE_THREAD, { input: { title: 'anonymous' } });
     expect(res.status).toBe(401);
     expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    const after = server.services.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
+    const after = server.services.store.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
     expect(after.n).toBe(before.n);
   });
 
@@ -186,8 +186,8 @@ describe('API keys on a running server (alice, bob)', () => {
 
   it('revoking a key: HTTP is 401 at once; its open SSE and WebSocket subscriptions end within 2 s; bob is unaffected', async () => {
     // A second key for alice, so her other key keeps working: revocation is per key.
-    const spare = createApiKey(server.services.db, 'alice');
-    const victim = createApiKey(server.services.db, 'alice');
+    const spare = (await createApiKey(server.services.store.keys, 'alice'));
+    const victim = (await createApiKey(server.services.store.keys, 'alice'));
     const created = await post(server.url, victim.key, CREATE_THREAD, { input: { title: 'revocation', messages: [{ role: 'USER', content: 'hi' }] } });
     expect(created.body.errors).toBeUndefined();
     const threadId = created.body.data.createThread.thread.id;
@@ -201,7 +201,7 @@ describe('API keys on a running server (alice, bob)', () => {
     await Promise.all([overSse.waitFor(1), overWs.waitFor(1), bobWs.waitFor(1)]);
 
     const revokedAt = Date.now();
-    expect(revokeApiKey(server.services.db, victim.row.id)).toBe(true);
+    expect(await revokeApiKey(server.services.store.keys, victim.row.id)).toBe(true);
 
     // HTTP: at once, not after a sweep.
     const after = await post(server.url, victim.key, WHO);
@@ -240,13 +240,13 @@ describe('API keys on a running server (alice, bob)', () => {
   });
 
   it('revoking a key: a NEW subscription on an already open WebSocket is refused at once (not only after the sweep)', async () => {
-    const victim = createApiKey(server.services.db, 'alice');
+    const victim = (await createApiKey(server.services.store.keys, 'alice'));
     const created = await post(server.url, victim.key, CREATE_THREAD, { input: { title: 'ws-at-once', messages: [{ role: 'USER', content: 'hi' }] } });
     const threadId = created.body.data.createThread.thread.id;
     const first = subscribeWs(server.url, THREAD_EVENTS, { threadId, after: 0 }, { params: { authorization: `Bearer ${victim.key}` } });
     await first.waitFor(1);
 
-    revokeApiKey(server.services.db, victim.row.id);
+    await revokeApiKey(server.services.store.keys, victim.row.id);
     // Same client, same socket, right after the revocation: replaying the thread must not be allowed.
     const results: any[] = [];
     const outcome = await within(
@@ -264,14 +264,14 @@ describe('API keys on a running server (alice, bob)', () => {
   });
 
   it('revoking one key of an owner while that owner has another open subscription on another key leaves the latter open', async () => {
-    const k1 = createApiKey(server.services.db, 'dora');
-    const k2 = createApiKey(server.services.db, 'dora');
+    const k1 = (await createApiKey(server.services.store.keys, 'dora'));
+    const k2 = (await createApiKey(server.services.store.keys, 'dora'));
     const created = await post(server.url, k1.key, CREATE_THREAD, { input: { title: 'dora', messages: [{ role: 'USER', content: 'hi' }] } });
     const threadId = created.body.data.createThread.thread.id;
     const s1 = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 }, k1.key);
     const s2 = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 }, k2.key);
     await Promise.all([s1.waitFor(1), s2.waitFor(1)]);
-    revokeApiKey(server.services.db, k1.row.id);
+    await revokeApiKey(server.services.store.keys, k1.row.id);
     await within(s1.completed, 2000, 'SSE of the revoked key ends');
     // s2 still receives events after the sweep that ended s1.
     const n = s2.results.length;

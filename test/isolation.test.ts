@@ -186,8 +186,8 @@ describe('isolation between owners: bob on alice\'s ids answers exactly like an 
   beforeAll(async () => {
     fake = await startFakeProvider();
     server = await startTestServer({ provider: fake });
-    aliceKey = createApiKey(server.services.db, 'alice').key;
-    bobKey = createApiKey(server.services.db, 'bob').key;
+    aliceKey = (await createApiKey(server.services.store.keys, 'alice')).key;
+    bobKey = (await createApiKey(server.services.store.keys, 'bob')).key;
 
     const asst = await asAlice(
       'mutation { createAssistant(input: { name: "Alice\'s secret assistant", instructions: "alice-only instructions", metadata: { team: "alice" } }) { assistant { id } } }',
@@ -343,7 +343,7 @@ describe('isolation between owners: bob on alice\'s ids answers exactly like an 
     expect(after.body).toEqual(aliceViewBefore);
     expect(fake.requests.length).toBe(providerRequestsBefore);
     // No row of alice's threads belongs to bob or was written by him.
-    const db = server.services.db.$client;
+    const db = server.services.store.db.$client;
     const foreign = db
       .prepare(
         `select count(*) as n from messages where thread_id in (select id from threads where owner = 'alice') and (owner != 'alice' or content like '%bob%')`,

@@ -105,14 +105,14 @@ describe('query limits (defaults)', () => {
   let key: string;
   let threadId: string;
   const assistantsNamed = (prefix: string) =>
-    (server.services.db.$client.prepare(`select count(*) as n from assistants where name like ?`).get(`${prefix}%`) as { n: number }).n;
+    (server.services.store.db.$client.prepare(`select count(*) as n from assistants where name like ?`).get(`${prefix}%`) as { n: number }).n;
 
   beforeAll(async () => {
     fake = await startFakeProvider();
     fake.setDefault({ text: 'Short answer.' });
     // Runs are rate-limited per window; this file starts ~55 runs, well within a raised limit.
     server = await startTestServer({ provider: fake, env: { RATE_LIMIT_RUNS: '1000', RATE_LIMIT_REQUESTS: '10000' } });
-    key = createApiKey(server.services.db, 'alice').key;
+    key = (await createApiKey(server.services.store.keys, 'alice')).key;
   });
   afterAll(async () => {
     await server?.stop();
@@ -437,8 +437,8 @@ describe('rate limits per owner', () => {
   it('RATE_LIMIT_REQUESTS=5: the 6th request in the window is HTTP 429 RATE_LIMITED with a retry-after hint, not executed; bob is unaffected', async () => {
     const server = await startTestServer({ provider: fake, env: { RATE_LIMIT_REQUESTS: '5' } });
     try {
-      const alice = createApiKey(server.services.db, 'alice').key;
-      const bob = createApiKey(server.services.db, 'bob').key;
+      const alice = (await createApiKey(server.services.store.keys, 'alice')).key;
+      const bob = (await createApiKey(server.services.store.keys, 'bob')).key;
       for (let i = 0; i < 5; i++) {
         const res = await post(server.url, alice, '{ threads { edges { node { id } } } }');
         expect(res.status, `request ${i + 1}`).toBe(200);
@@ -451,7 +451,7 @@ describe('rate limits per owner', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(sixth.headers.get('retry-after')).toBe(String(retryAfter));
-      expect(server.services.db.$client.prepare(`select count(*) as n from assistants where name = 'sixth'`).get()).toEqual({ n: 0 });
+      expect(server.services.store.db.$client.prepare(`select count(*) as n from assistants where name = 'sixth'`).get()).toEqual({ n: 0 });
 
       // Still limited on every transport: SSE and WebSocket.
       const sse = await fetch(server.url, {
@@ -485,7 +485,7 @@ describe('rate limits per owner', () => {
   it('the window resets: after retry-after, requests pass again', async () => {
     const server = await startTestServer({ provider: fake, env: { RATE_LIMIT_REQUESTS: '2', RATE_LIMIT_WINDOW_MS: '600' } });
     try {
-      const alice = createApiKey(server.services.db, 'alice').key;
+      const alice = (await createApiKey(server.services.store.keys, 'alice')).key;
       const q = '{ assistants { edges { node { id } } } }';
       expect((await post(server.url, alice, q)).status).toBe(200);
       expect((await post(server.url, alice, q)).status).toBe(200);
@@ -514,8 +514,8 @@ describe('rate limits per owner', () => {
       fake.reset();
       fake.setDefault({ text: 'ok' });
       server = await startTestServer({ provider: fake, env: { RATE_LIMIT_RUNS: '2' } });
-      alice = createApiKey(server.services.db, 'alice').key;
-      bob = createApiKey(server.services.db, 'bob').key;
+      alice = (await createApiKey(server.services.store.keys, 'alice')).key;
+      bob = (await createApiKey(server.services.store.keys, 'bob')).key;
       const created = await post(server.url, alice, 'mutation { createThread(input: { title: "runs" }) { thread { id } run { id } } }');
       expect(created.body.data.createThread.run).toBeNull(); // no run: does not count
       threadId = created.body.data.createThread.thread.id;
@@ -534,7 +534,7 @@ describe('rate limits per owner', () => {
       expect(answer.body.errors[0].extensions.code).toBe('RATE_LIMITED');
       expect(answer.body.errors[0].extensions.retryAfter).toEqual(expect.any(Number));
       expect(answer.body.errors[0].extensions.retryAfter).toBeGreaterThanOrEqual(1);
-      const db = server.services.db.$client;
+      const db = server.services.store.db.$client;
       expect(db.prepare(`select content from messages where thread_id = ? and role = 'USER' order by pos`).all(threadId)).toEqual([{ content: 'one' }, { content: 'two' }]);
       expect(db.prepare(`select count(*) as n from runs where thread_id = ?`).get(threadId)).toEqual({ n: 2 });
     });
@@ -548,7 +548,7 @@ describe('rate limits per owner', () => {
     });
 
     it('createThread with a USER message starts a run: refused too, nothing stored; bob has his own budget', async () => {
-      const db = server.services.db.$client;
+      const db = server.services.store.db.$client;
       const threadsBefore = (db.prepare(`select count(*) as n from threads`).get() as { n: number }).n;
       const more = await post(server.url, alice, 'mutation { createThread(input: { title: "too many", messages: [{ role: USER, content: "hi" }] }) { thread { id } } }');
       expect(more.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
-import { closeDb, createDb } from '../src/db/client.js';
+import { createSqliteStore } from '../src/store/sqlite/index.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { bearer, post, request } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
@@ -47,7 +47,7 @@ describe('NODE_ENV=production', () => {
   let key: string;
   beforeAll(async () => {
     server = await startTestServer({ env: { NODE_ENV: 'production', CORS_ORIGINS: 'https://app.example' } });
-    key = createApiKey(server.services.db, 'alice').key;
+    key = (await createApiKey(server.services.store.keys, 'alice')).key;
   });
   afterAll(async () => {
     await server?.stop();
@@ -97,7 +97,7 @@ describe('NODE_ENV=production', () => {
       body: JSON.stringify({ query: 'mutation { createThread(input: { title: "csrf" }) { thread { id } } }' }),
     });
     expect(res.status).toBe(403);
-    const count = server.services.db.$client.prepare(`select count(*) as n from threads where title = 'csrf'`).get() as { n: number };
+    const count = server.services.store.db.$client.prepare(`select count(*) as n from threads where title = 'csrf'`).get() as { n: number };
     expect(count.n).toBe(0);
   });
 
@@ -122,7 +122,7 @@ describe('CORS with several origins', () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startTestServer({ env: { NODE_ENV: 'production', CORS_ORIGINS: 'https://app.example, https://admin.example' } });
-    createApiKey(server.services.db, 'alice');
+    (await createApiKey(server.services.store.keys, 'alice'));
   });
   afterAll(async () => {
     await server?.stop();
@@ -148,7 +148,7 @@ describe('production mode with GRAPHIQL=true and INTROSPECTION=true', () => {
   let key: string;
   beforeAll(async () => {
     server = await startTestServer({ env: { NODE_ENV: 'production', GRAPHIQL: 'true', INTROSPECTION: 'true' } });
-    key = createApiKey(server.services.db, 'alice').key;
+    key = (await createApiKey(server.services.store.keys, 'alice')).key;
   });
   afterAll(async () => {
     await server?.stop();
@@ -210,14 +210,14 @@ describe('masked internal errors (production)', () => {
   it('a resolver failing inside (a missing table) answers only "Unexpected error." with INTERNAL_SERVER_ERROR', async () => {
     const server = await startTestServer({ provider: fake, env: { NODE_ENV: 'production' } });
     try {
-      const key = createApiKey(server.services.db, 'alice').key;
-      server.services.db.$client.exec('ALTER TABLE threads RENAME TO threads_gone');
+      const key = (await createApiKey(server.services.store.keys, 'alice')).key;
+      server.services.store.db.$client.exec('ALTER TABLE threads RENAME TO threads_gone');
       const res = await post(server.url, key, THREADS);
       expect(res.body.errors).toHaveLength(1);
       expect(res.body.errors[0].message).toBe('Unexpected error.');
       expect(res.body.errors[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
       leaks(res.text, key);
-      server.services.db.$client.exec('ALTER TABLE threads_gone RENAME TO threads');
+      server.services.store.db.$client.exec('ALTER TABLE threads_gone RENAME TO threads');
     } finally {
       await server.stop();
     }
@@ -225,9 +225,9 @@ describe('masked internal errors (production)', () => {
 
   it('the database closed under the server: every answer is only "Unexpected error." (no internal message, not a 401)', async () => {
     const server = await startTestServer({ provider: fake, env: { NODE_ENV: 'production' } });
-    const key = createApiKey(server.services.db, 'alice').key;
+    const key = (await createApiKey(server.services.store.keys, 'alice')).key;
     try {
-      server.services.db.$client.close();
+      server.services.store.db.$client.close();
       const res = await post(server.url, key, THREADS);
       // Authentication itself needs the database: its failure is an internal error, not a bad key.
       expect(res.status).not.toBe(401);
@@ -242,9 +242,9 @@ describe('masked internal errors (production)', () => {
 
   it('the database closed under the server: a WebSocket is not told "bad key" (4401) nor the internal message', async () => {
     const server = await startTestServer({ provider: fake, env: { NODE_ENV: 'production' } });
-    const key = createApiKey(server.services.db, 'alice').key;
+    const key = (await createApiKey(server.services.store.keys, 'alice')).key;
     try {
-      server.services.db.$client.close();
+      server.services.store.db.$client.close();
       const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
         const socket = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
         const timer = setTimeout(() => reject(new Error('socket not closed within 3 s')), 3000);
@@ -303,9 +303,9 @@ describe('start-up on an exposed HOST', () => {
 
   it('with a key in the database it starts, and requires the key', async () => {
     const databaseFile = tempDatabaseFile();
-    const db = createDb(databaseFile);
-    const { key } = createApiKey(db, 'ops');
-    closeDb(db);
+    const store = createSqliteStore(databaseFile);
+    const { key } = await createApiKey(store.keys, 'ops');
+    await store.close();
     const server = await startServer(exposedConfig(databaseFile), { logger: captureLogs().logger });
     servers.push(server);
     const port = new URL(server.url).port;
@@ -315,10 +315,10 @@ describe('start-up on an exposed HOST', () => {
 
   it('a revoked-only key database still counts as "keys exist" (no silent fallback to open mode)', async () => {
     const databaseFile = tempDatabaseFile();
-    const db = createDb(databaseFile);
-    const { row, key } = createApiKey(db, 'ops');
-    db.$client.prepare('update api_keys set revoked_at = ? where id = ?').run(Date.now(), row.id);
-    closeDb(db);
+    const store = createSqliteStore(databaseFile);
+    const { row, key } = await createApiKey(store.keys, 'ops');
+    store.db.$client.prepare('update api_keys set revoked_at = ? where id = ?').run(Date.now(), row.id);
+    await store.close();
     const server = await startServer(exposedConfig(databaseFile), { logger: captureLogs().logger });
     servers.push(server);
     const port = new URL(server.url).port;
@@ -351,7 +351,7 @@ describe('secrets never leave the server (production, captured logs)', () => {
       }),
       { logger: captured.logger },
     );
-    key = createApiKey(server.services.db, 'alice').key;
+    key = (await createApiKey(server.services.store.keys, 'alice')).key;
   });
   afterAll(async () => {
     await server?.stop();
@@ -395,9 +395,9 @@ describe('secrets never leave the server (production, captured logs)', () => {
 
   it('the logs hold neither the provider key nor any API key, and do hold lines (the capture works)', async () => {
     // Something that is logged: an internal error.
-    server.services.db.$client.exec('ALTER TABLE assistants RENAME TO assistants_gone');
+    server.services.store.db.$client.exec('ALTER TABLE assistants RENAME TO assistants_gone');
     const failed = await post(server.url, key, '{ assistants { edges { node { id } } } }');
-    server.services.db.$client.exec('ALTER TABLE assistants_gone RENAME TO assistants');
+    server.services.store.db.$client.exec('ALTER TABLE assistants_gone RENAME TO assistants');
     expect(failed.body.errors[0].message).toBe('Unexpected error.');
     // A request with a wrong key (which must not be logged either).
     await post(server.url, 'tql_wrong_key_that_must_not_be_logged', THREADS);

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { threadEventStream } from '../src/events/subscriptions.js';
-import type { ThreadEvent } from '../src/events/types.js';
+import type { ThreadEvent } from '../src/services/events/types.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { applyEvents, deferred, endedRun, eventsOf, removeTempDirs, sendMessage, startTestServer, startThread, threadOf, type TestServer, startWithFakeProvider, stopWithFakeProvider } from './helpers.js';
 import { THREAD_EVENTS } from './operations.js';
@@ -58,11 +57,12 @@ describe('a replay still being read when the server shuts down', () => {
       await fake.waitForRequests(2);
 
       // The stream as the threadEvents resolver builds it: one page read, then the server stops
-      // (its wait for slow readers runs out), then the client reads what it was sent.
-      const stream = threadEventStream(server.services.db, server.services.events, threadId, 0, 'local');
+      // while the client keeps reading; the rest arrives page by page, up to the terminal event.
+      const stream = await server.services.events.threadEvents('local', threadId, 0);
       const received: ThreadEvent[] = [(await stream.next()).value as ThreadEvent];
-      await server.stop();
+      const stopping = server.stop();
       for (let r = await stream.next(); !r.done; r = await stream.next()) received.push(r.value);
+      await stopping;
 
       const seqs = received.map((e) => e.seq);
       expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));

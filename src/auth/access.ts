@@ -1,9 +1,8 @@
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
-import { apiKeys, LOCAL_OWNER } from '../db/schema.js';
 import { RateLimitedError, UnauthenticatedError } from '../errors.js';
-import { findLiveKey, keysExist } from './keys.js';
+import { LOCAL_OWNER, type KeyStore } from '../store/types.js';
+import { findLiveKey } from './keys.js';
 import { FixedWindowLimiter } from './rate-limit.js';
 
 export interface Caller {
@@ -25,40 +24,47 @@ export class AccessControl {
   private keysExist = false;
 
   constructor(
-    private readonly db: Db,
+    private readonly keys: KeyStore,
     config: Config,
+    private readonly logger: Logger,
     sweepIntervalMs = 500,
   ) {
     this.requests = new FixedWindowLimiter(config.rateLimit.requests, config.rateLimit.windowMs);
     this.runs = new FixedWindowLimiter(config.rateLimit.runs, config.rateLimit.windowMs);
-    this.sweep = setInterval(() => this.closeRevokedSessions(), sweepIntervalMs);
+    // A failed sweep (the database busy or gone) is logged and tried again next time, never thrown from a timer.
+    this.sweep = setInterval(() => {
+      this.closeRevokedSessions().catch((err: unknown) => this.logger.warn({ err }, 'could not check for revoked keys; trying again'));
+    }, sweepIntervalMs);
     this.sweep.unref();
   }
 
   /** From an `Authorization` value (`Bearer tql_…`). Throws UNAUTHENTICATED. */
-  authenticate(authorization: string | null | undefined): Caller {
+  async authenticate(authorization: unknown): Promise<Caller> {
+    if (authorization != null && typeof authorization !== 'string') {
+      throw new UnauthenticatedError('The API key must be a string ("Bearer <key>").');
+    }
     if (authorization) {
       const key = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
-      const row = key ? findLiveKey(this.db, key) : undefined;
+      const row = key ? await findLiveKey(this.keys, key) : undefined;
       if (!row) throw new UnauthenticatedError('The API key is not valid (unknown or revoked).');
       return { owner: row.owner, keyId: row.id };
     }
-    if (this.keysRequired()) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
+    if (await this.keysRequired()) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
     return { owner: LOCAL_OWNER, keyId: null };
   }
 
   /** Whether the caller's key is still live (open mode: always). */
-  isLive(caller: Caller): boolean {
+  async isLive(caller: Caller): Promise<boolean> {
     if (caller.keyId === null) return true;
-    return !this.db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, caller.keyId)).get()?.revokedAt;
+    return !(await this.keys.find(caller.keyId))?.revokedAt;
   }
 
   /**
    * Once any key exists (created by the CLI, maybe in another process) every request needs one.
    * Keys are revoked, never deleted, so a yes is final and needs no further query.
    */
-  private keysRequired(): boolean {
-    this.keysExist ||= keysExist(this.db);
+  async keysRequired(): Promise<boolean> {
+    this.keysExist ||= await this.keys.any();
     return this.keysExist;
   }
 
@@ -86,14 +92,10 @@ export class AccessControl {
     };
   }
 
-  closeRevokedSessions(): void {
+  async closeRevokedSessions(): Promise<void> {
     if (this.sessions.size === 0) return;
-    const revoked = this.db
-      .select({ id: apiKeys.id })
-      .from(apiKeys)
-      .where(and(inArray(apiKeys.id, [...this.sessions.keys()]), isNotNull(apiKeys.revokedAt)))
-      .all();
-    for (const { id } of revoked) {
+    const revoked = await this.keys.revokedAmong([...this.sessions.keys()]);
+    for (const id of revoked) {
       for (const close of [...(this.sessions.get(id) ?? [])]) close();
       this.sessions.delete(id);
     }

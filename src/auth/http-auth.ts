@@ -14,12 +14,12 @@ export function useHttpAuth(
   options: { graphiql: boolean; onUnexpected: (error: unknown) => void },
 ): Plugin {
   return {
-    onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, endResponse }) {
       if (request.method === 'OPTIONS') return;
       const wantsGraphiQL = request.method === 'GET' && request.headers.get('accept')?.includes('text/html') && !url.searchParams.has('query');
       if (options.graphiql && wantsGraphiQL) return;
       try {
-        const caller = access.authenticate(request.headers.get('authorization'));
+        const caller = await access.authenticate(request.headers.get('authorization'));
         access.takeRequest(caller.owner);
         callers.set(request, caller);
       } catch (error) {

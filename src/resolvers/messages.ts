@@ -1,9 +1,6 @@
 import { builder } from '../schema/builder.js';
 import { OnActiveRunEnum } from '../schema/enums.js';
-import { MessageRef } from '../schema/message.js';
-import { RunRef } from '../schema/run.js';
-import { replyOf } from './reply.js';
-import { checkMetadata, checkName, checkOptionalText, checkText } from './validate.js';
+import { MessageRef, RunRef } from '../schema/refs.js';
 
 builder.relayMutationField(
   'sendMessage',
@@ -22,20 +19,8 @@ builder.relayMutationField(
   },
   {
     description: 'Adds a user message to a thread and starts a run that answers it.',
-    resolve: (_root, { input }, ctx) => {
-      const { limits } = ctx.config;
-      const content = checkText('input.content', input.content, limits.contentChars);
-      return ctx.runs.sendMessage({
-        owner: ctx.owner,
-        threadId: input.threadId,
-        content,
-        idempotencyKey: checkName('input.idempotencyKey', input.idempotencyKey),
-        model: checkName('input.model', input.model),
-        instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
-        metadata: checkMetadata('input.metadata', input.metadata, limits),
-        onActiveRun: input.onActiveRun ?? 'REJECT',
-      }, () => ctx.access.takeRun(ctx.owner));
-    },
+    resolve: (_root, { input: { threadId, ...input } }, ctx) =>
+      ctx.services.messages.send(ctx.owner, threadId, input, () => ctx.services.access.takeRun(ctx.owner)),
   },
   {
     outputFields: (t) => ({
@@ -45,7 +30,7 @@ builder.relayMutationField(
         type: MessageRef,
         nullable: true,
         description: 'Resolves when the run ends (use @defer): its reply, or null.',
-        resolve: (p, _args, ctx) => replyOf(p.run, ctx),
+        resolve: (p, _args, ctx) => ctx.services.messages.replyWhenEnded(p.run.id),
       }),
     }),
   },

@@ -1,6 +1,5 @@
-import { findRun, required } from '../db/lookups.js';
 import { builder } from '../schema/builder.js';
-import { RunRef } from '../schema/run.js';
+import { RunRef } from '../schema/refs.js';
 
 builder.queryField('run', (t) =>
   t.field({
@@ -8,7 +7,7 @@ builder.queryField('run', (t) =>
     nullable: true,
     description: 'A run by id (NOT_FOUND when unknown).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => required(findRun(ctx.db, id, ctx.owner), 'run', id),
+    resolve: (_root, { id }, ctx) => ctx.services.runs.get(ctx.owner, id),
   }),
 );
 
@@ -17,7 +16,7 @@ builder.relayMutationField(
   { inputFields: (t) => ({ runId: t.id({ required: true }) }) },
   {
     description: 'Cancels a run; its partial reply is kept as INCOMPLETE. A finished run is returned unchanged.',
-    resolve: async (_root, { input }, ctx) => ({ run: await ctx.runs.cancel(input.runId, ctx.owner) }),
+    resolve: async (_root, { input }, ctx) => ({ run: await ctx.services.runs.cancel(input.runId, ctx.owner) }),
   },
   { outputFields: (t) => ({ run: t.field({ type: RunRef, resolve: (p) => p.run }) }) },
 );

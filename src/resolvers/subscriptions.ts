@@ -1,14 +1,31 @@
-import { runEventStream, threadEventStream } from '../events/subscriptions.js';
-import { builder } from '../schema/builder.js';
-import { ThreadEventRef } from '../schema/events.js';
-import type { ThreadEvent } from '../events/types.js';
 import type { Context } from '../context.js';
-import type { EventQueue } from '../events/event-queue.js';
 import { UnauthenticatedError } from '../errors.js';
+import type { LogStream } from '../services/events/log-stream.js';
+import type { ThreadEvent } from '../services/events/types.js';
+import { builder } from '../schema/builder.js';
+import { ThreadEventRef } from '../schema/refs.js';
+
+/** A WebSocket whose send buffer holds more than this is not handed further events until it drains. */
+const SOCKET_HIGH_WATER_BYTES = 1 << 20;
+
+/**
+ * Backpressure for graphql-ws: it writes every event it pulls to the socket, so a client that
+ * stops reading would pile them up in the socket's buffer. Pulling waits instead; the stream's
+ * own bounded buffer then takes over (it reads the stored log when the client is ready again).
+ */
+function writableOf(ctx: Context): (() => Promise<void>) | undefined {
+  const socket = ctx.socket;
+  if (!socket) return undefined;
+  return async () => {
+    while (socket.readyState === socket.OPEN && socket.bufferedAmount > SOCKET_HIGH_WATER_BYTES) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  };
+}
 
 /** A revoked key ends its open subscriptions with UNAUTHENTICATED. */
-function endOnRevoke(ctx: Context, stream: EventQueue<ThreadEvent>): EventQueue<ThreadEvent> {
-  stream.onEnd(ctx.access.trackSession(ctx.keyId, () => stream.fail(new UnauthenticatedError('The API key was revoked.'))));
+function endOnRevoke(ctx: Context, stream: LogStream): LogStream {
+  stream.onEnd(ctx.services.access.trackSession(ctx.keyId, () => stream.fail(new UnauthenticatedError('The API key was revoked.'))));
   return stream;
 }
 
@@ -18,7 +35,8 @@ builder.subscriptionField('runEvents', (t) =>
     description:
       'A snapshot of the run (its reply so far, then its status, both at the thread\'s current seq), then its live events; completes after the terminal RunStatusEvent.',
     args: { runId: t.arg.id({ required: true }) },
-    subscribe: (_root, { runId }, ctx) => endOnRevoke(ctx, runEventStream(ctx.db, ctx.events, runId, ctx.owner)),
+    subscribe: async (_root, { runId }, ctx) =>
+      endOnRevoke(ctx, await ctx.services.events.runEvents(ctx.owner, runId, { writable: writableOf(ctx) })),
     resolve: (event: ThreadEvent) => event,
   }),
 );
@@ -26,10 +44,11 @@ builder.subscriptionField('runEvents', (t) =>
 builder.subscriptionField('threadEvents', (t) =>
   t.field({
     type: ThreadEventRef,
-    description: 'Events with seq > after replayed from the log, then live events. Without after: live only. Never completes by itself.',
+    description:
+      'Events with seq > after replayed from the log, then live events (after must not exceed the thread\'s lastEventSeq). Without after: live only. Never completes by itself.',
     args: { threadId: t.arg.id({ required: true }), after: t.arg.int() },
-    subscribe: (_root, { threadId, after }, ctx) =>
-      endOnRevoke(ctx, threadEventStream(ctx.db, ctx.events, threadId, after ?? null, ctx.owner)),
+    subscribe: async (_root, { threadId, after }, ctx) =>
+      endOnRevoke(ctx, await ctx.services.events.threadEvents(ctx.owner, threadId, after ?? null, { writable: writableOf(ctx) })),
     resolve: (event: ThreadEvent) => event,
   }),
 );

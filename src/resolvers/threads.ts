@@ -1,16 +1,7 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm';
-import { findThread, required } from '../db/lookups.js';
-import { threads } from '../db/schema.js';
-import { BadUserInputError } from '../errors.js';
 import { builder } from '../schema/builder.js';
 import { MessageRoleEnum } from '../schema/enums.js';
-import { MessageRef } from '../schema/message.js';
-import { filteredRows, paginate } from '../schema/pagination.js';
+import { MessageRef, RunRef, ThreadConnectionRef, ThreadRef } from '../schema/refs.js';
 import { TruncationStrategyInput } from '../schema/truncation.js';
-import { RunRef } from '../schema/run.js';
-import { ThreadConnectionRef, ThreadRef } from '../schema/thread.js';
-import { replyOf } from './reply.js';
-import { checkMetadata, checkTruncation, checkName, checkOptionalText, checkText } from './validate.js';
 
 builder.queryField('thread', (t) =>
   t.field({
@@ -18,7 +9,7 @@ builder.queryField('thread', (t) =>
     nullable: true,
     description: 'A thread by id (NOT_FOUND when unknown).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => required(findThread(ctx.db, id, ctx.owner), 'thread', id),
+    resolve: (_root, { id }, ctx) => ctx.services.threads.get(ctx.owner, id),
   }),
 );
 
@@ -30,14 +21,7 @@ builder.queryField('threads', (t) =>
       assistantId: t.arg.id(),
       metadata: t.arg({ type: 'JSONObject', description: 'Threads whose metadata has every key with the given value.' }),
     },
-    resolve: (_root, args, ctx) => {
-      const filters: SQL[] = [eq(threads.owner, ctx.owner)];
-      if (args.assistantId) filters.push(eq(threads.assistantId, args.assistantId));
-      for (const [key, value] of Object.entries(checkMetadata('metadata', args.metadata, ctx.config.limits))) {
-        filters.push(sql`exists (select 1 from json_each(${threads.metadata}) where key = ${key} and value = ${value})`);
-      }
-      return paginate(args, filteredRows(ctx.db, threads, and(...filters), true), true);
-    },
+    resolve: (_root, args, ctx) => ctx.services.threads.list(ctx.owner, args),
   }, ThreadConnectionRef),
 );
 
@@ -65,28 +49,7 @@ builder.relayMutationField(
   },
   {
     description: 'Creates a thread with its first messages; a run starts when the last message is from the user.',
-    resolve: (_root, { input }, ctx) => {
-      const { limits } = ctx.config;
-      const messages = input.messages ?? [];
-      if (messages.length > limits.threadMessages) {
-        throw new BadUserInputError('input.messages', `has ${messages.length} messages; the limit is ${limits.threadMessages}`);
-      }
-      const checked = messages.map((m, i) => ({
-        role: m.role,
-        content: checkText(`input.messages[${i}].content`, m.content, limits.contentChars),
-        metadata: checkMetadata(`input.messages[${i}].metadata`, m.metadata, limits),
-      }));
-      return ctx.runs.createThread({
-        owner: ctx.owner,
-        assistantId: input.assistantId ?? null,
-        model: checkName('input.model', input.model),
-        instructions: checkOptionalText('input.instructions', input.instructions, limits.instructionsChars),
-        title: checkOptionalText('input.title', input.title, limits.titleChars),
-        truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy),
-        metadata: checkMetadata('input.metadata', input.metadata, limits),
-        messages: checked,
-      }, () => ctx.access.takeRun(ctx.owner));
-    },
+    resolve: (_root, { input }, ctx) => ctx.services.threads.create(ctx.owner, input, () => ctx.services.access.takeRun(ctx.owner)),
   },
   {
     outputFields: (t) => ({
@@ -96,7 +59,7 @@ builder.relayMutationField(
         type: MessageRef,
         nullable: true,
         description: 'Resolves when the run ends (use @defer): its reply, or null.',
-        resolve: (p, _args, ctx) => replyOf(p.run, ctx),
+        resolve: (p, _args, ctx) => (p.run ? ctx.services.messages.replyWhenEnded(p.run.id) : null),
       }),
     }),
   },
@@ -114,22 +77,7 @@ builder.relayMutationField(
   },
   {
     description: 'Changes the title and/or metadata; fields left out keep their value.',
-    resolve: (_root, { input }, ctx) => {
-      const { limits } = ctx.config;
-      required(findThread(ctx.db, input.threadId, ctx.owner), 'thread', input.threadId);
-      const thread = ctx.db
-        .update(threads)
-        .set({
-          title: checkOptionalText('input.title', input.title, limits.titleChars) ?? undefined,
-          truncation: checkTruncation('input.truncationStrategy', input.truncationStrategy) ?? undefined,
-          metadata: input.metadata == null ? undefined : checkMetadata('input.metadata', input.metadata, limits),
-          updatedAt: new Date(),
-        })
-        .where(eq(threads.id, input.threadId))
-        .returning()
-        .get();
-      return { thread };
-    },
+    resolve: async (_root, { input: { threadId, ...changes } }, ctx) => ({ thread: await ctx.services.threads.update(ctx.owner, threadId, changes) }),
   },
   { outputFields: (t) => ({ thread: t.field({ type: ThreadRef, resolve: (p) => p.thread }) }) },
 );
@@ -140,7 +88,7 @@ builder.relayMutationField(
   {
     description: 'Deletes a thread with its messages, runs and events; an active run is cancelled first.',
     resolve: async (_root, { input }, ctx) => {
-      await ctx.runs.deleteThread(input.threadId, ctx.owner);
+      await ctx.services.threads.delete(ctx.owner, input.threadId);
       return { deletedThreadId: input.threadId };
     },
   },

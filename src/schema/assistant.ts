@@ -1,24 +1,13 @@
-import { hasIdPrefix } from '../db/ids.js';
-import { findAssistant } from '../db/lookups.js';
-import { threads, type AssistantRow } from '../db/schema.js';
+import { hasIdPrefix } from '../ids.js';
 import { builder } from './builder.js';
+import { AssistantRef, ThreadConnectionRef, ThreadRef } from './refs.js';
 import { TruncationStrategyRef } from './truncation.js';
-import { paginate, scopedRows } from './pagination.js';
-import { ThreadConnectionRef, ThreadRef } from './thread.js';
-
-export const AssistantRef = builder.objectRef<AssistantRow>('Assistant');
-
-/** One connection type per node type, shared by every field that lists assistants. */
-export const AssistantConnectionRef = builder.connectionObject(
-  { type: AssistantRef, name: 'AssistantConnection' },
-  { name: 'AssistantEdge' },
-);
 
 builder.node(AssistantRef, {
   description: 'A model configuration that threads talk to: model, instructions, temperature.',
   id: { resolve: (a) => a.id },
   isTypeOf: (value) => hasIdPrefix(value, 'asst_'),
-  loadOne: (id, ctx) => findAssistant(ctx.db, id, ctx.owner) ?? null,
+  loadOne: (id, ctx) => ctx.services.assistants.find(ctx.owner, id),
   fields: (t) => ({
     name: t.exposeString('name', { nullable: true }),
     model: t.exposeString('model', { nullable: true, description: 'Model for this assistant\'s runs; null: the server\'s DEFAULT_MODEL.' }),
@@ -36,8 +25,7 @@ builder.node(AssistantRef, {
     threads: t.connection({
       type: ThreadRef,
       description: 'Threads of this assistant, newest first.',
-      resolve: (assistant, args, ctx) =>
-        paginate(args, scopedRows(ctx.db, threads, { column: threads.assistantId, value: assistant.id }, true), true),
+      resolve: (assistant, args, ctx) => ctx.services.threads.list(assistant.owner, { ...args, assistantId: assistant.id }),
     }, ThreadConnectionRef),
   }),
 });

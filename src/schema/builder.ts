@@ -1,9 +1,9 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Context } from '../context.js';
-import { nodeTypeOf } from '../db/ids.js';
+import { nodeTypeOf } from '../ids.js';
 import { NotFoundError } from '../errors.js';
-import type { Metadata } from '../db/schema.js';
+import type { Metadata } from '../store/types.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;

@@ -1,4 +1,4 @@
-import { messageRoles, messageStatuses, runStatuses } from '../db/schema.js';
+import { messageRoles, messageStatuses, runStatuses } from '../store/types.js';
 import { builder } from './builder.js';
 
 export const MessageRoleEnum = builder.enumType('MessageRole', {

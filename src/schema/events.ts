@@ -1,11 +1,10 @@
-import type { MessageDeltaEvent, MessageEvent, RunStatusEvent, ThreadEvent } from '../events/types.js';
+import type { MessageDeltaEvent, MessageEvent, RunStatusEvent } from '../services/events/types.js';
 import { builder } from './builder.js';
-import { MessageRef } from './message.js';
-import { RunRef } from './run.js';
+import { MessageRef, RunRef, ThreadEventRef } from './refs.js';
 
 const typeNames = { RUN_STATUS: 'RunStatusEvent', MESSAGE: 'MessageEvent', MESSAGE_DELTA: 'MessageDeltaEvent' } as const;
 
-export const ThreadEventRef = builder.interfaceRef<ThreadEvent>('ThreadEvent').implement({
+ThreadEventRef.implement({
   description: 'A change on a thread. seq is per thread and strictly increasing; replay with threadEvents(after:).',
   resolveType: (event) => typeNames[event.kind],
   fields: (t) => ({

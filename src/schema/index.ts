@@ -1,5 +1,6 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
+import './refs.js';
 import './scalars.js';
 import './enums.js';
 import './truncation.js';

@@ -1,14 +1,9 @@
-import { hasIdPrefix } from '../db/ids.js';
-import { findAssistant, findMessage, findRun, findThread } from '../db/lookups.js';
-import type { RunRow } from '../db/schema.js';
-import type { LlmUsage } from '../llm/types.js';
-import { AssistantRef } from './assistant.js';
+import { hasIdPrefix } from '../ids.js';
 import { builder } from './builder.js';
 import { RunStatusEnum } from './enums.js';
-import { MessageRef } from './message.js';
-import { ThreadRef } from './thread.js';
+import { AssistantRef, MessageRef, RunRef, ThreadRef, UsageRef } from './refs.js';
 
-export const UsageRef = builder.objectRef<LlmUsage>('Usage').implement({
+UsageRef.implement({
   description: 'Token counts reported by the provider.',
   fields: (t) => ({
     inputTokens: t.exposeInt('inputTokens'),
@@ -18,29 +13,21 @@ export const UsageRef = builder.objectRef<LlmUsage>('Usage').implement({
 });
 
 export const RunErrorRef = builder.objectRef<{ code: string; message: string }>('RunError').implement({
-  description: 'Why a run FAILED. code: PROVIDER_ERROR, PROVIDER_AUTH, PROVIDER_RATE_LIMITED, PROVIDER_TIMEOUT, SERVER_RESTARTED or SERVER_SHUTDOWN.',
+  description: 'Why a run FAILED. code: PROVIDER_ERROR, PROVIDER_AUTH, PROVIDER_RATE_LIMITED, PROVIDER_TIMEOUT, SERVER_RESTARTED, SERVER_SHUTDOWN or STORAGE_ERROR.',
   fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
 });
-
-export const RunRef = builder.objectRef<RunRow>('Run');
-
-/** One connection type per node type, shared by every field that lists runs. */
-export const RunConnectionRef = builder.connectionObject(
-  { type: RunRef, name: 'RunConnection' },
-  { name: 'RunEdge' },
-);
 
 builder.node(RunRef, {
   description: 'One model call answering a thread: queued, streamed into a reply, then ended.',
   id: { resolve: (r) => r.id },
   isTypeOf: (value) => hasIdPrefix(value, 'run_'),
-  loadOne: (id, ctx) => findRun(ctx.db, id, ctx.owner) ?? null,
+  loadOne: (id, ctx) => ctx.services.runs.find(ctx.owner, id),
   fields: (t) => ({
-    thread: t.field({ type: ThreadRef, resolve: (r, _args, ctx) => findThread(ctx.db, r.threadId)! }),
+    thread: t.field({ type: ThreadRef, resolve: async (r, _args, ctx) => (await ctx.loaders.thread.load(r.threadId))! }),
     assistant: t.field({
       type: AssistantRef,
       nullable: true,
-      resolve: (r, _args, ctx) => findAssistant(ctx.db, r.assistantId) ?? null,
+      resolve: async (r, _args, ctx) => (r.assistantId ? ((await ctx.loaders.assistant.load(r.assistantId)) ?? null) : null),
     }),
     status: t.expose('status', { type: RunStatusEnum }),
     model: t.exposeString('model'),
@@ -48,7 +35,7 @@ builder.node(RunRef, {
       type: MessageRef,
       nullable: true,
       description: 'The assistant message this run writes; exists once output starts.',
-      resolve: (r, _args, ctx) => (r.replyMessageId ? (findMessage(ctx.db, r.replyMessageId) ?? null) : null),
+      resolve: async (r, _args, ctx) => (r.replyMessageId ? ((await ctx.loaders.message.load(r.replyMessageId)) ?? null) : null),
     }),
     error: t.field({
       type: RunErrorRef,

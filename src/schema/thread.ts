@@ -1,33 +1,19 @@
-import { hasIdPrefix } from '../db/ids.js';
-import { eq, sql } from 'drizzle-orm';
-import { activeRuns, findAssistant, findThread } from '../db/lookups.js';
-import { messages, runs, type ThreadRow } from '../db/schema.js';
-import { AssistantRef } from './assistant.js';
+import { hasIdPrefix } from '../ids.js';
 import { builder } from './builder.js';
+import { AssistantRef, MessageConnectionRef, MessageRef, RunConnectionRef, RunRef, ThreadRef, UsageRef } from './refs.js';
 import { TruncationStrategyRef } from './truncation.js';
-import { MessageConnectionRef, MessageRef } from './message.js';
-import { paginate, scopedRows } from './pagination.js';
-import { RunConnectionRef, RunRef, UsageRef } from './run.js';
-
-export const ThreadRef = builder.objectRef<ThreadRow>('Thread');
-
-/** One connection type per node type, shared by every field that lists threads. */
-export const ThreadConnectionRef = builder.connectionObject(
-  { type: ThreadRef, name: 'ThreadConnection' },
-  { name: 'ThreadEdge' },
-);
 
 builder.node(ThreadRef, {
   description: 'A conversation: its messages, the runs that answered them, and its event log.',
   id: { resolve: (t) => t.id },
   isTypeOf: (value) => hasIdPrefix(value, 'thread_'),
-  loadOne: (id, ctx) => findThread(ctx.db, id, ctx.owner) ?? null,
+  loadOne: (id, ctx) => ctx.services.threads.find(ctx.owner, id),
   fields: (t) => ({
     title: t.exposeString('title', { nullable: true }),
     assistant: t.field({
       type: AssistantRef,
       nullable: true,
-      resolve: (thread, _args, ctx) => findAssistant(ctx.db, thread.assistantId) ?? null,
+      resolve: async (thread, _args, ctx) => (thread.assistantId ? ((await ctx.loaders.assistant.load(thread.assistantId)) ?? null) : null),
     }),
     truncationStrategy: t.field({
       type: TruncationStrategyRef,
@@ -41,20 +27,18 @@ builder.node(ThreadRef, {
     messages: t.connection({
       type: MessageRef,
       description: 'Messages, oldest first.',
-      resolve: (thread, args, ctx) =>
-        paginate(args, scopedRows(ctx.db, messages, { column: messages.threadId, value: thread.id })),
+      resolve: (thread, args, ctx) => ctx.services.messages.list(thread.id, args),
     }, MessageConnectionRef),
     runs: t.connection({
       type: RunRef,
       description: 'Runs, oldest first.',
-      resolve: (thread, args, ctx) =>
-        paginate(args, scopedRows(ctx.db, runs, { column: runs.threadId, value: thread.id })),
+      resolve: (thread, args, ctx) => ctx.services.runs.list(thread.id, args),
     }, RunConnectionRef),
     activeRun: t.field({
       type: RunRef,
       nullable: true,
       description: 'The QUEUED or IN_PROGRESS run, if any (the one executing, else the next to start).',
-      resolve: (thread, _args, ctx) => activeRuns(ctx.db, thread.id)[0] ?? null,
+      resolve: async (thread, _args, ctx) => (await ctx.services.runs.activeRuns(thread.id))[0] ?? null,
     }),
     lastEventSeq: t.exposeInt('lastEventSeq', {
       description: 'Highest event seq stored for this thread: subscribe threadEvents(after: lastEventSeq) to continue without loss.',
@@ -62,16 +46,7 @@ builder.node(ThreadRef, {
     usage: t.field({
       type: UsageRef,
       description: 'Token totals over the thread\'s runs.',
-      resolve: (thread, _args, ctx) =>
-        ctx.db
-          .select({
-            inputTokens: sql<number>`coalesce(sum(${runs.inputTokens}), 0)`,
-            outputTokens: sql<number>`coalesce(sum(${runs.outputTokens}), 0)`,
-            totalTokens: sql<number>`coalesce(sum(${runs.totalTokens}), 0)`,
-          })
-          .from(runs)
-          .where(eq(runs.threadId, thread.id))
-          .get()!,
+      resolve: (thread, _args, ctx) => ctx.loaders.usage.load(thread.id),
     }),
   }),
 });

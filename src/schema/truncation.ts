@@ -1,4 +1,4 @@
-import type { TruncationStrategy } from '../db/schema.js';
+import type { TruncationStrategy } from '../store/types.js';
 import { builder } from './builder.js';
 
 const TruncationTypeEnum = builder.enumType('TruncationType', {

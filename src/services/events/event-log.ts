@@ -1,0 +1,238 @@
+import { StorageError } from '../../store/errors.js';
+import type { Store, StoreTx } from '../../store/types.js';
+import type { EventListener, PubSub } from './pubsub.js';
+import { ThreadSeqs, type ThreadState } from './thread-seqs.js';
+import type { MessageDeltaEvent, NewThreadEvent, ThreadEvent } from './types.js';
+
+export interface FlushOptions {
+  intervalMs: number;
+  maxChars: number;
+  /** A flush that failed (it is retried, with backoff). */
+  onFlushError: (error: unknown, threadIds: string[]) => void;
+}
+
+/** Flush when this many deltas of one thread wait. */
+const FLUSH_AT_DELTAS = 128;
+/**
+ * Never more than this many unstored deltas per thread: it bounds the seqs a crash can lose,
+ * which skipUnstoredSeqs() jumps over after a restart. A run whose deltas cannot be stored
+ * (the flushes keep failing) is refused further deltas and ends STORAGE_ERROR.
+ */
+export const MAX_UNSTORED_DELTAS = 256;
+const MAX_FLUSH_BACKOFF_MS = 5000;
+
+/**
+ * The per-thread event log: allocates `seq`, stores events, publishes them live.
+ *
+ * Status changes and message snapshots are stored in the transaction of the change they
+ * describe, with seqs the store allocates from the thread's counter. Streamed text (deltas)
+ * is published at once, with the next seq, and stored in batches (by time or size, one
+ * transaction for all threads) with the message content it appends: one transaction per
+ * flush, never one per token. A commit stores the thread's pending deltas first, and deltas
+ * that arrive while it allocates seqs wait for it, so stored order is publish order.
+ */
+export class EventLog {
+  private readonly seqs = new ThreadSeqs();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushFailures = 0;
+
+  constructor(
+    private readonly store: Store,
+    readonly pubsub: PubSub,
+    private readonly options: FlushOptions,
+  ) {}
+
+  /**
+   * Runs `write` and stores the events it returns in one transaction (after the thread's
+   * pending deltas), then publishes them. Returns `write`'s result.
+   */
+  async commit<T>(threadId: string, write: (tx: StoreTx) => Promise<{ result: T; events: NewThreadEvent[] }>): Promise<T> {
+    return this.seqs.exclusive(threadId, async (state) => {
+      state.allocating = true;
+      const batch = state.takePending();
+      try {
+        const { result, stored } = await this.store.transaction(async (tx) => {
+          await storeDeltas(tx, threadId, batch);
+          const out = await write(tx);
+          const stored: ThreadEvent[] = [];
+          if (out.events.length > 0) {
+            const last = await tx.allocateSeqs(threadId, out.events.length, batch.at(-1)?.seq ?? 0);
+            out.events.forEach((e, i) => stored.push({ ...e, seq: last - out.events.length + 1 + i, threadId } as ThreadEvent));
+            await tx.insertEvents(stored, new Date());
+          }
+          return { result: out.result, stored };
+        });
+        state.settle(batch);
+        if (stored.length > 0) state.lastSeq = stored.at(-1)!.seq;
+        for (const event of stored) this.pubsub.publish(event);
+        return result;
+      } catch (error) {
+        state.restorePending(batch);
+        throw error;
+      } finally {
+        state.allocating = false;
+        this.releaseHeld(state);
+      }
+    });
+  }
+
+  /** Publishes streamed text now (or right after a commit in flight); stores it with the next flush. */
+  appendDelta(threadId: string, runId: string, messageId: string, delta: string): void {
+    const state = this.seqs.get(threadId);
+    if (state.unstoredCount() >= MAX_UNSTORED_DELTAS) {
+      this.flushSoon();
+      throw new StorageError(`the streamed text could not be stored: ${MAX_UNSTORED_DELTAS} deltas are waiting for the database`);
+    }
+    if (state.allocating || state.lastSeq === null) {
+      state.held.push({ runId, messageId, delta });
+      if (state.lastSeq === null) void this.loadLastSeq(state);
+      return;
+    }
+    this.emit(state, runId, messageId, delta);
+  }
+
+  /** The highest seq published on the thread by this process (null: none yet). */
+  lastPublishedSeq(threadId: string): number | null {
+    return this.seqs.peek(threadId)?.lastSeq ?? null;
+  }
+
+  /** Published deltas not yet stored (pending or being stored), oldest first: replays add them after the stored events. */
+  unstored(threadId: string): MessageDeltaEvent[] {
+    return this.seqs.peek(threadId)?.unstored() ?? [];
+  }
+
+  /** Stores the thread's pending deltas now. */
+  async flush(threadId: string): Promise<void> {
+    if (!this.seqs.peek(threadId)?.hasPending()) return;
+    await this.seqs.exclusive(threadId, (state) => this.storeBatches([state]));
+  }
+
+  /** Stores every thread's pending deltas: one transaction, or one per thread if that fails. */
+  async flushAll(): Promise<void> {
+    const ready = this.seqs.withPending().filter((s) => !s.busy);
+    if (ready.length === 0) return;
+    await this.seqs.exclusiveAll(ready, () => this.storeBatches(ready));
+  }
+
+  /**
+   * After a crash: the dead process may have published up to MAX_UNSTORED_DELTAS deltas on this
+   * thread that it never stored. Their seqs are skipped, so no seq a client saw is reused.
+   */
+  async skipUnstoredSeqs(threadId: string): Promise<void> {
+    await this.seqs.exclusive(threadId, async (state) => {
+      const last = await this.store.transaction((tx) => tx.allocateSeqs(threadId, MAX_UNSTORED_DELTAS, 0));
+      state.lastSeq = last;
+    });
+  }
+
+  /** Drops what is known of a deleted thread. */
+  forget(threadId: string): void {
+    this.seqs.delete(threadId);
+  }
+
+  /** Subscribes to the thread's live events; returns the function that unsubscribes. */
+  subscribe(threadId: string, listener: EventListener): () => void {
+    return this.pubsub.subscribe(threadId, listener);
+  }
+
+  readStored(threadId: string, after: number, limit: number): Promise<ThreadEvent[]> {
+    return this.store.events.readAfter(threadId, after, limit);
+  }
+
+  stop(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+  }
+
+  private emit(state: ThreadState, runId: string, messageId: string, delta: string): void {
+    const event: MessageDeltaEvent = { kind: 'MESSAGE_DELTA', seq: ++state.lastSeq!, threadId: state.threadId, runId, messageId, delta };
+    state.addPending(event);
+    this.pubsub.publish(event);
+    if (state.pendingChars >= this.options.maxChars || state.pendingCount() >= FLUSH_AT_DELTAS) this.flushSoon();
+    else this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
+  }
+
+  private releaseHeld(state: ThreadState): void {
+    if (state.allocating || state.lastSeq === null) return;
+    for (const held of state.held.splice(0)) this.emit(state, held.runId, held.messageId, held.delta);
+  }
+
+  /** A thread this process has not written to yet: its seq continues from the stored one. */
+  private async loadLastSeq(state: ThreadState): Promise<void> {
+    if (state.loading) return;
+    state.loading = true;
+    try {
+      const thread = await this.store.threads.find(state.threadId);
+      state.lastSeq ??= thread?.lastEventSeq ?? 0;
+    } finally {
+      state.loading = false;
+      this.releaseHeld(state);
+    }
+  }
+
+  private async storeBatches(states: ThreadState[]): Promise<void> {
+    const batches = states.map((s) => ({ state: s, batch: s.takePending() })).filter((b) => b.batch.length > 0);
+    if (batches.length === 0) return;
+    try {
+      await this.store.transaction(async (tx) => {
+        for (const { state, batch } of batches) await storeDeltas(tx, state.threadId, batch);
+      });
+      for (const { state, batch } of batches) state.settle(batch);
+      return;
+    } catch (error) {
+      if (batches.length === 1) {
+        batches[0]!.state.restorePending(batches[0]!.batch);
+        throw error;
+      }
+    }
+    // One thread's failing batch must not keep the others unstored: store them one by one.
+    const failures: unknown[] = [];
+    for (const { state, batch } of batches) {
+      try {
+        await this.store.transaction((tx) => storeDeltas(tx, state.threadId, batch));
+        state.settle(batch);
+      } catch (error) {
+        state.restorePending(batch);
+        failures.push(error);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  }
+
+  private flushSoon(): void {
+    if (this.flushTimer && this.flushFailures > 0) return; // backing off after failures
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = this.scheduleFlush(0);
+  }
+
+  /** The timed flush; a failure is reported and retried with backoff, never thrown from a timer. */
+  private scheduleFlush(delayMs: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flushAll().then(
+        () => {
+          this.flushFailures = 0;
+          if (this.seqs.withPending().length > 0) this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
+        },
+        (error: unknown) => {
+          this.flushFailures++;
+          this.options.onFlushError(error, this.seqs.withPending().map((s) => s.threadId));
+          const backoff = Math.min(MAX_FLUSH_BACKOFF_MS, this.options.intervalMs * 2 ** this.flushFailures);
+          this.flushTimer ??= this.scheduleFlush(backoff);
+        },
+      );
+    }, delayMs);
+    timer.unref();
+    return timer;
+  }
+}
+
+/** Stores deltas (seqs already published) and appends their text to their messages. */
+async function storeDeltas(tx: StoreTx, threadId: string, batch: MessageDeltaEvent[]): Promise<void> {
+  if (batch.length === 0) return;
+  await tx.insertEvents(batch, new Date());
+  const textByMessage = new Map<string, string>();
+  for (const event of batch) textByMessage.set(event.messageId, (textByMessage.get(event.messageId) ?? '') + event.delta);
+  for (const [messageId, text] of textByMessage) await tx.appendMessageText(messageId, text);
+  await tx.allocateSeqs(threadId, 0, batch.at(-1)!.seq);
+}

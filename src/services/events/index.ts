@@ -1,0 +1,119 @@
+import { BadUserInputError, NotFoundError, RateLimitedError } from '../../errors.js';
+import type { Store } from '../../store/types.js';
+import type { EventLog } from './event-log.js';
+import { LogStream } from './log-stream.js';
+import { isTerminalRunStatus, type ThreadEvent } from './types.js';
+
+export interface StreamOptions {
+  /** Resolves when the transport can take another event (backpressure). */
+  writable?: () => Promise<void>;
+}
+
+/**
+ * Subscriptions to threads' events (the events service): who may open them, how many, from
+ * where they start, and ending them at shutdown or when a thread is deleted.
+ */
+export class EventService {
+  private readonly open = new Map<LogStream, string>();
+  private readonly perOwner = new Map<string, number>();
+
+  constructor(
+    readonly log: EventLog,
+    private readonly store: Store,
+    private readonly maxPerOwner: number,
+  ) {}
+
+  get pubsub() {
+    return this.log.pubsub;
+  }
+
+  /** threadEvents: events with seq > after replayed from the log, then live ones (after null: live only). */
+  async threadEvents(owner: string, threadId: string, after: number | null, options: StreamOptions = {}): Promise<LogStream> {
+    const thread = await this.store.threads.find(threadId, owner);
+    if (!thread) throw new NotFoundError('thread', threadId);
+    const last = Math.max(thread.lastEventSeq, this.log.lastPublishedSeq(threadId) ?? 0);
+    if (after !== null && after < 0) throw new BadUserInputError('after', 'must be 0 or more');
+    if (after !== null && after > last) {
+      throw new BadUserInputError('after', `is ${after}, beyond the thread's lastEventSeq (${last}); pass a seq this thread has reached`);
+    }
+    this.reserve(owner);
+    const stream = new LogStream(this.log, { threadId, after: after ?? last, replay: after !== null, writable: options.writable });
+    return this.track(stream, threadId, owner);
+  }
+
+  /**
+   * runEvents: a snapshot (the reply so far, then the run's status, both at the seq they were
+   * stored at), the run's events after it, then live ones; ends after the terminal status.
+   */
+  async runEvents(owner: string, runId: string, options: StreamOptions = {}): Promise<LogStream> {
+    const found = await this.store.runs.find(runId, owner);
+    if (!found) throw new NotFoundError('run', runId);
+    // One read: the stored reply, status and seq describe the same moment.
+    const { run, reply, lastEventSeq: seq } = (await this.store.runs.snapshot(runId))!;
+    const preface: ThreadEvent[] = [];
+    if (reply) preface.push({ kind: 'MESSAGE', seq, threadId: run.threadId, message: reply });
+    preface.push({ kind: 'RUN_STATUS', seq, threadId: run.threadId, run });
+    this.reserve(owner);
+    const ended = isTerminalRunStatus(run.status);
+    const stream = new LogStream(this.log, {
+      threadId: run.threadId,
+      after: seq,
+      replay: !ended,
+      preface,
+      accept: (event) => belongsToRun(event, runId),
+      isLast: (event) => event.kind === 'RUN_STATUS' && event.run.id === runId && isTerminalRunStatus(event.run.status),
+      writable: options.writable,
+    });
+    return this.track(stream, run.threadId, owner);
+  }
+
+  /** Open subscriptions (of one owner, or all). */
+  openCount(owner?: string): number {
+    return owner === undefined ? this.open.size : (this.perOwner.get(owner) ?? 0);
+  }
+
+  /**
+   * Ends the open streams (of one thread, or all): each completes once it has sent what was
+   * published so far, read page by page as its consumer reads. Those not drained within
+   * `timeoutMs` are cut.
+   */
+  async endStreams(timeoutMs: number, threadId?: string): Promise<void> {
+    const streams = [...this.open].filter(([, t]) => threadId === undefined || t === threadId).map(([s]) => s);
+    for (const stream of streams) stream.end();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.all(streams.map((s) => s.drained)), timeout]);
+    clearTimeout(timer);
+    for (const stream of streams) stream.close();
+  }
+
+  private reserve(owner: string): void {
+    const count = this.perOwner.get(owner) ?? 0;
+    if (count >= this.maxPerOwner) {
+      throw new RateLimitedError(`open subscriptions (the limit is ${this.maxPerOwner} per owner, MAX_SUBSCRIPTIONS_PER_OWNER); close one first`, 1000);
+    }
+    this.perOwner.set(owner, count + 1);
+  }
+
+  private track(stream: LogStream, threadId: string, owner: string): LogStream {
+    this.open.set(stream, threadId);
+    stream.onEnd(() => {
+      this.open.delete(stream);
+      const count = (this.perOwner.get(owner) ?? 1) - 1;
+      if (count > 0) this.perOwner.set(owner, count);
+      else this.perOwner.delete(owner);
+    });
+    return stream;
+  }
+}
+
+function belongsToRun(event: ThreadEvent, runId: string): boolean {
+  switch (event.kind) {
+    case 'RUN_STATUS':
+      return event.run.id === runId;
+    case 'MESSAGE_DELTA':
+      return event.runId === runId;
+    case 'MESSAGE':
+      return event.message.role === 'ASSISTANT' && event.message.runId === runId;
+  }
+}

@@ -1,0 +1,38 @@
+import type { EventRow, MessageRow, RunRow } from '../../store/types.js';
+import type { ThreadEvent } from './types.js';
+
+/** Events are stored as JSON; dates travel as epoch milliseconds and come back as Dates. */
+
+const runDates = ['createdAt', 'startedAt', 'completedAt'] as const;
+
+export function eventPayload(event: ThreadEvent): unknown {
+  switch (event.kind) {
+    case 'MESSAGE_DELTA':
+      return { runId: event.runId, messageId: event.messageId, delta: event.delta };
+    case 'MESSAGE':
+      return { message: { ...event.message, createdAt: event.message.createdAt.getTime() } };
+    case 'RUN_STATUS': {
+      const run: Record<string, unknown> = { ...event.run };
+      for (const key of runDates) run[key] = event.run[key]?.getTime() ?? null;
+      return { run };
+    }
+  }
+}
+
+export function eventFromRow(row: EventRow): ThreadEvent {
+  const base = { seq: row.seq, threadId: row.threadId };
+  const payload = row.payload as Record<string, any>;
+  switch (row.type) {
+    case 'MESSAGE_DELTA':
+      return { kind: 'MESSAGE_DELTA', ...base, runId: payload.runId, messageId: payload.messageId, delta: payload.delta };
+    case 'MESSAGE': {
+      const message = { ...payload.message, createdAt: new Date(payload.message.createdAt) } as MessageRow;
+      return { kind: 'MESSAGE', ...base, message };
+    }
+    case 'RUN_STATUS': {
+      const run = { ...payload.run } as Record<string, unknown>;
+      for (const key of runDates) run[key] = run[key] == null ? null : new Date(run[key] as number);
+      return { kind: 'RUN_STATUS', ...base, run: run as RunRow };
+    }
+  }
+}

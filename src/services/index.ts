@@ -1,0 +1,97 @@
+import { pino, type Logger } from 'pino';
+import { AccessControl } from '../auth/access.js';
+import type { Config } from '../config.js';
+import { createLlmProvider } from '../llm/index.js';
+import type { LlmProvider } from '../llm/types.js';
+import { createSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
+import { AssistantService } from './assistants.js';
+import { scheduleCompaction } from './events/compaction.js';
+import { EventLog } from './events/event-log.js';
+import { EventService } from './events/index.js';
+import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
+import { createLoaders, type Loaders } from './loaders.js';
+import { MessageService } from './messages.js';
+import { RunEngine } from './runs/engine.js';
+import { recoverRuns } from './runs/recovery.js';
+import { ThreadService } from './threads.js';
+
+/** What surfaces (resolvers, routes) reach through their context: the services, never a database. */
+export interface Services {
+  assistants: AssistantService;
+  threads: ThreadService;
+  messages: MessageService;
+  runs: RunEngine;
+  events: EventService;
+  access: AccessControl;
+  config: Config;
+  logger: Logger;
+  /** Batched lookups for one request's nested fields. */
+  loaders(): Loaders;
+}
+
+export interface AppServices extends Services {
+  /** The store itself: the server's start-up checks and tests reach it; surfaces never do. */
+  store: SqliteStore;
+  /** Ends runs (after the grace period), stores pending events and closes the store. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Opens the store (migrating it), recovers runs a previous process left behind, and wires the
+ * services. Tests pass their own provider, pubsub or logger.
+ */
+export async function createServices(
+  config: Config,
+  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
+): Promise<AppServices> {
+  const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
+  const store = createSqliteStore(config.databaseUrl);
+  const log = new EventLog(store, overrides.pubsub ?? new InMemoryPubSub(), {
+    intervalMs: config.flush.intervalMs,
+    maxChars: config.flush.maxChars,
+    onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
+  });
+  const events = new EventService(log, store, config.limits.subscriptionsPerOwner);
+  const runs = new RunEngine({
+    store,
+    events: log,
+    llm: overrides.llm ?? createLlmProvider(config.llm),
+    logger,
+    defaultModel: config.llm.defaultModel,
+    offline: config.llm.offline,
+    maxInputTokens: config.llm.maxInputTokens,
+  });
+
+  const recovered = await recoverRuns(store, log);
+  if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
+  runs.resumeQueued(recovered.queuedThreads);
+  const stopCompaction = scheduleCompaction(store, config.eventRetentionMs, logger);
+  const access = new AccessControl(store.keys, config, logger);
+
+  let closing: Promise<void> | null = null;
+  return {
+    store,
+    assistants: new AssistantService(store, config.limits),
+    threads: new ThreadService(store, log, events, runs, config.limits),
+    messages: new MessageService(store, log, runs, config.limits),
+    runs,
+    events,
+    loaders: () => createLoaders(store),
+    access,
+    config,
+    logger,
+    close(graceMs = config.shutdownGraceMs) {
+      closing ??= (async () => {
+        stopCompaction();
+        access.stop();
+        await runs.shutdown(graceMs);
+        await log.flushAll().catch((err: unknown) => logger.error({ err }, 'could not store the last streamed text at shutdown'));
+        log.stop();
+        // Runs ended above sent their terminal events; now every subscription completes.
+        await events.endStreams(1000);
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { newId } from '../ids.js';
+import type { MessageRow, Metadata, RunRow, StoreTx, ThreadRow } from '../store/types.js';
+import type { NewThreadEvent } from './events/types.js';
+
+/**
+ * Every write of a message, in one place (inside a transaction of the event log): the messages
+ * a client sends, the assistant reply a run creates, and the reply's final status. Streamed
+ * text is appended by the event log when it stores the deltas.
+ */
+
+export interface NewMessage {
+  role: MessageRow['role'];
+  content: string;
+  metadata: Metadata;
+  idempotencyKey?: string | null;
+}
+
+/** Inserts messages in order; the last one is linked to `runId` (the run it starts). */
+export async function writeMessages(
+  tx: StoreTx,
+  thread: ThreadRow,
+  newMessages: NewMessage[],
+  runId: string | null,
+  at: Date,
+): Promise<{ messages: MessageRow[]; events: NewThreadEvent[] }> {
+  const rows: MessageRow[] = [];
+  for (const [i, m] of newMessages.entries()) {
+    rows.push(
+      await tx.insertMessage({
+        id: newId('Message'),
+        owner: thread.owner,
+        threadId: thread.id,
+        role: m.role,
+        content: m.content,
+        status: 'COMPLETED',
+        runId: i === newMessages.length - 1 ? runId : null,
+        idempotencyKey: m.idempotencyKey ?? null,
+        metadata: m.metadata,
+        createdAt: at,
+      }),
+    );
+  }
+  if (rows.length > 0) await tx.touchThread(thread.id, at);
+  return { messages: rows, events: rows.map((message) => ({ kind: 'MESSAGE', message })) };
+}
+
+/** The run's assistant message, created when its first output arrives. */
+export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRow; reply: MessageRow; events: NewThreadEvent[] }> {
+  const reply = await tx.insertMessage({
+    id: newId('Message'),
+    owner: run.owner,
+    threadId: run.threadId,
+    role: 'ASSISTANT',
+    content: '',
+    status: 'IN_PROGRESS',
+    runId: run.id,
+    idempotencyKey: null,
+    metadata: {},
+    createdAt: new Date(),
+  });
+  const updated = await tx.setRunReply(run.id, reply.id);
+  return { run: updated, reply, events: [{ kind: 'MESSAGE', message: reply }] };
+}
+
+/** A reply ends COMPLETED with its run, INCOMPLETE otherwise, keeping every character streamed. */
+export async function endReply(tx: StoreTx, run: RunRow): Promise<NewThreadEvent[]> {
+  if (!run.replyMessageId) return [];
+  const reply = await tx.setMessageStatus(run.replyMessageId, run.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE');
+  return reply ? [{ kind: 'MESSAGE', message: reply }] : [];
+}

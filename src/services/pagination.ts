@@ -1,0 +1,78 @@
+import { BadUserInputError } from '../errors.js';
+import type { PageWindow } from '../store/types.js';
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export interface ConnectionArgs {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+export interface Connection<T> {
+  edges: { cursor: string; node: T }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+}
+
+/** Cursors are opaque to clients; inside they carry the row's `pos`. */
+export function encodeCursor(pos: number): string {
+  return Buffer.from(`pos:${pos}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string, field: string): number {
+  const match = /^pos:(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new BadUserInputError(field, 'is not a cursor returned by this connection');
+  return Number(match[1]);
+}
+
+function pageSize(value: number | null | undefined, field: string): number | null {
+  if (value == null) return null;
+  if (value < 0 || value > MAX_PAGE_SIZE) throw new BadUserInputError(field, `must be between 0 and ${MAX_PAGE_SIZE}`);
+  return value;
+}
+
+/** Reads a window of rows (a store's `page`). */
+export type PageReader<T> = (window: PageWindow) => Promise<T[]>;
+
+/**
+ * Relay pagination over rows ordered by their integer `pos`. `newestFirst` flips the display
+ * order (the reader must apply the same order).
+ */
+export async function paginate<T extends { pos: number }>(args: ConnectionArgs, read: PageReader<T>, newestFirst = false): Promise<Connection<T>> {
+  const first = pageSize(args.first, 'first');
+  const last = pageSize(args.last, 'last');
+  if (first !== null && last !== null) throw new BadUserInputError('last', 'cannot be combined with first');
+  const afterPos = args.after ? decodeCursor(args.after, 'after') : null;
+  const beforePos = args.before ? decodeCursor(args.before, 'before') : null;
+  // One step later / earlier in display order, to turn "at or beyond a cursor" into "beyond".
+  const step = newestFirst ? -1 : 1;
+  const anyRow = async (window: Omit<PageWindow, 'fromEnd' | 'limit'>) => (await read({ ...window, fromEnd: false, limit: 1 })).length > 0;
+
+  let rows: T[];
+  let hasNextPage: boolean;
+  let hasPreviousPage: boolean;
+  if (last !== null) {
+    rows = await read({ after: afterPos, before: beforePos, fromEnd: true, limit: last + 1 });
+    hasPreviousPage = rows.length > last;
+    rows = rows.slice(0, last).reverse();
+    hasNextPage = beforePos !== null && (await anyRow({ after: beforePos - step, before: null }));
+  } else {
+    const limit = first ?? DEFAULT_PAGE_SIZE;
+    rows = await read({ after: afterPos, before: beforePos, fromEnd: false, limit: limit + 1 });
+    hasNextPage = rows.length > limit;
+    rows = rows.slice(0, limit);
+    hasPreviousPage = afterPos !== null && (await anyRow({ after: null, before: afterPos + step }));
+  }
+  const edges = rows.map((node) => ({ cursor: encodeCursor(node.pos), node }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage,
+      hasPreviousPage,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import { StorageError } from '../../store/errors.js';
+import type { MessageRow, RunRow, Store } from '../../store/types.js';
+import type { EventLog } from '../events/event-log.js';
+import { ProviderError, type FinishReason, type LlmProvider, type LlmUsage } from '../../llm/types.js';
+import { buildRunInput } from './history.js';
+import { createReply, type RunOutcome } from './run-writes.js';
+
+/** Why the engine aborted a run; the abort reason decides how the run ends. */
+export type AbortReason = 'CANCELLED' | 'SERVER_SHUTDOWN';
+
+export interface ExecuteDeps {
+  store: Store;
+  events: EventLog;
+  llm: LlmProvider;
+  logger: Logger;
+  /** Token budget for a run's input when no truncation strategy sets one. */
+  maxInputTokens: number;
+}
+
+/**
+ * Streams one started (IN_PROGRESS) run's reply from the provider into an assistant message,
+ * publishing every delta, and says how the run ends. Never throws; the engine stores the end.
+ */
+export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunOutcome> {
+  const internal = new AbortController();
+  const both = AbortSignal.any([signal, internal.signal]);
+  try {
+    return await streamReply(deps, run, both, internal);
+  } catch (err) {
+    // The signal, not the error's type, says whether we aborted: a provider's own abort is a failure.
+    if (signal.aborted) return abortedOutcome(signal);
+    if (err instanceof StorageError) {
+      deps.logger.error({ err, runId: run.id }, 'a write the run needed was refused; the run ends STORAGE_ERROR');
+      return failed('STORAGE_ERROR', 'The database refused a write this run needed (for example, the disk is full).');
+    }
+    if (err instanceof ProviderError) return failed(err.code, err.message);
+    deps.logger.error({ err, runId: run.id }, 'run failed with an unexpected error');
+    return failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
+  } finally {
+    internal.abort('run done');
+  }
+}
+
+async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, internal: AbortController): Promise<RunOutcome> {
+  let reply: MessageRow | null = null;
+  let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
+  const input = await buildRunInput(deps.store, run, deps.maxInputTokens);
+  try {
+    for await (const event of deps.llm.stream({ ...input, model: run.model, signal })) {
+      if (signal.aborted) break;
+      if (event.type === 'done') {
+        finish = { reason: event.finishReason, usage: event.usage };
+        continue;
+      }
+      if (event.text === '') continue;
+      reply ??= (await createReply(deps.events, run)).reply;
+      deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
+    }
+  } catch (err) {
+    // A refused write ends the provider request too; its error is the run's.
+    if (err instanceof StorageError) internal.abort('storage');
+    throw err;
+  }
+  if (signal.aborted) return abortedOutcome(signal);
+  if (!finish) return failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');
+  if (finish.reason === 'stop') return { status: 'COMPLETED', usage: finish.usage };
+  return { status: 'INCOMPLETE', incompleteReason: finish.reason, usage: finish.usage };
+}
+
+function failed(code: string, message: string): RunOutcome {
+  return { status: 'FAILED', error: { code, message } };
+}
+
+function abortedOutcome(signal: AbortSignal): RunOutcome {
+  const reason = signal.reason as AbortReason | undefined;
+  if (reason === 'SERVER_SHUTDOWN') return failed('SERVER_SHUTDOWN', 'The server shut down before the run ended.');
+  return { status: 'CANCELLED' };
+}

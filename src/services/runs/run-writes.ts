@@ -1,0 +1,91 @@
+import { newId } from '../../ids.js';
+import type { RunRow, RunStatus, StoreTx, ThreadRow } from '../../store/types.js';
+import type { EventLog } from '../events/event-log.js';
+import type { NewThreadEvent } from '../events/types.js';
+import type { LlmUsage } from '../../llm/types.js';
+import { endReply, writeReply } from '../messages-writes.js';
+
+/** The stored transitions of a run, each in one transaction with the events it causes. */
+
+export interface RunOutcome {
+  status: Exclude<RunStatus, 'QUEUED' | 'IN_PROGRESS'>;
+  error?: { code: string; message: string };
+  incompleteReason?: string;
+  usage?: LlmUsage | null;
+}
+
+export async function insertQueuedRun(
+  tx: StoreTx,
+  thread: ThreadRow,
+  run: { id: string; model: string; instructions: string | null },
+  at: Date,
+): Promise<{ run: RunRow; events: NewThreadEvent[] }> {
+  const row = await tx.insertRun({
+    id: run.id,
+    owner: thread.owner,
+    threadId: thread.id,
+    assistantId: thread.assistantId,
+    status: 'QUEUED',
+    model: run.model,
+    instructions: run.instructions,
+    replyMessageId: null,
+    errorCode: null,
+    errorMessage: null,
+    incompleteReason: null,
+    inputTokens: null,
+    outputTokens: null,
+    totalTokens: null,
+    createdAt: at,
+    startedAt: null,
+    completedAt: null,
+  });
+  return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
+}
+
+export const newRunId = () => newId('Run');
+
+/** QUEUED → IN_PROGRESS when the database agrees (oldest queued, none executing); null otherwise. */
+export async function startRunInTx(tx: StoreTx, runId: string, events: NewThreadEvent[]): Promise<RunRow | null> {
+  const started = await tx.startRun(runId, new Date());
+  if (started) events.push({ kind: 'RUN_STATUS', run: started });
+  return started;
+}
+
+export function markRunStarted(log: EventLog, run: RunRow): Promise<RunRow | null> {
+  return log.commit(run.threadId, async (tx) => {
+    const events: NewThreadEvent[] = [];
+    return { result: await startRunInTx(tx, run.id, events), events };
+  });
+}
+
+export function createReply(log: EventLog, run: RunRow) {
+  return log.commit(run.threadId, async (tx) => {
+    const out = await writeReply(tx, run);
+    return { result: out, events: out.events };
+  });
+}
+
+/**
+ * Ends a run whose status is one of `from` (idempotent: a retried end that already landed
+ * changes nothing and returns null). Its reply becomes COMPLETED or INCOMPLETE.
+ */
+export function finishRun(log: EventLog, run: Pick<RunRow, 'id' | 'threadId'>, outcome: RunOutcome, from: readonly RunStatus[]): Promise<RunRow | null> {
+  return log.commit(run.threadId, async (tx) => {
+    const ended = await tx.endRun(
+      run.id,
+      {
+        status: outcome.status,
+        completedAt: new Date(),
+        errorCode: outcome.error?.code ?? null,
+        errorMessage: outcome.error?.message ?? null,
+        incompleteReason: outcome.incompleteReason ?? null,
+        inputTokens: outcome.usage?.inputTokens ?? null,
+        outputTokens: outcome.usage?.outputTokens ?? null,
+        totalTokens: outcome.usage?.totalTokens ?? null,
+      },
+      from,
+    );
+    if (!ended) return { result: null, events: [] };
+    return { result: ended, events: [...(await endReply(tx, ended)), { kind: 'RUN_STATUS', run: ended }] };
+  });
+}

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import type { Limits } from '../config.js';
+import { NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Metadata, RunRow, Store, ThreadRow } from '../store/types.js';
+import type { EventService } from './events/index.js';
+import type { EventLog } from './events/event-log.js';
+import type { NewThreadEvent } from './events/types.js';
+import { writeMessages } from './messages-writes.js';
+import { paginate, type ConnectionArgs } from './pagination.js';
+import type { RunEngine } from './runs/engine.js';
+import { insertQueuedRun, newRunId } from './runs/run-writes.js';
+import { metadata, name, parseInput, text, truncationStrategy } from './validation.js';
+
+/** Called just before a new run is stored (not for idempotent repeats or refusals): rate limits. */
+export type BeforeNewRun = () => void | Promise<void>;
+
+function threadSchemas(limits: Limits) {
+  const fields = {
+    title: text(limits.titleChars, { allowEmpty: true }).nullish(),
+    truncationStrategy: truncationStrategy().nullish(),
+    metadata: metadata(limits),
+  };
+  const message = z.object({
+    role: z.enum(['USER', 'ASSISTANT', 'SYSTEM'], { error: 'must be USER, ASSISTANT or SYSTEM' }),
+    content: text(limits.contentChars),
+    metadata: metadata(limits),
+  });
+  return {
+    update: z.object(fields),
+    create: z.object({
+      ...fields,
+      assistantId: z.string().nullish(),
+      model: name().nullish(),
+      instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
+      messages: z
+        .array(message)
+        .nullish()
+        .superRefine((list, ctx) => {
+          if (list && list.length > limits.threadMessages) {
+            ctx.addIssue({ code: 'custom', message: `has ${list.length} messages; the limit is ${limits.threadMessages}` });
+          }
+        }),
+    }),
+  };
+}
+
+export type CreateThreadInput = Partial<Record<keyof z.input<ReturnType<typeof threadSchemas>['create']>, unknown>>;
+export type UpdateThreadInput = Partial<Record<'title' | 'truncationStrategy' | 'metadata', unknown>>;
+
+/** Threads: creating one (with its first messages and run), changing, listing and deleting them. */
+export class ThreadService {
+  private readonly schemas;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: EventLog,
+    private readonly events: EventService,
+    private readonly runs: RunEngine,
+    private readonly limits: Limits,
+  ) {
+    this.schemas = threadSchemas(limits);
+  }
+
+  async create(owner: string, input: CreateThreadInput, beforeNewRun: BeforeNewRun = () => {}, prefix = 'input'): Promise<{ thread: ThreadRow; run: RunRow | null }> {
+    // Checked before validation so that an oversized list is refused before its items are read.
+    if (Array.isArray(input.messages) && input.messages.length > 0) {
+      parseInput(this.schemas.create.pick({ messages: true }), { messages: input.messages }, prefix);
+    }
+    const v = parseInput(this.schemas.create, input, prefix);
+    const assistantId = v.assistantId ?? null;
+    const assistant = assistantId === null ? undefined : await this.store.assistants.find(assistantId, owner);
+    if (assistantId !== null && !assistant) throw new NotFoundError('assistant', assistantId);
+    const messages = v.messages ?? [];
+    const startsRun = messages.at(-1)?.role === 'USER';
+    if (startsRun) await beforeNewRun();
+
+    const threadId = newId('Thread');
+    const now = new Date();
+    const { run, started } = await this.log.commit(threadId, async (tx) => {
+      const thread = await tx.insertThread({
+        id: threadId,
+        owner,
+        assistantId,
+        title: v.title ?? null,
+        truncation: v.truncationStrategy ?? null,
+        metadata: v.metadata,
+        lastEventSeq: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const runId = startsRun ? newRunId() : null;
+      const written = await writeMessages(tx, thread, messages, runId, now);
+      const events: NewThreadEvent[] = written.events;
+      let run: RunRow | null = null;
+      let started: RunRow | null = null;
+      if (runId) {
+        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null }, now);
+        events.push(...queued.events);
+        run = queued.run;
+        if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
+      }
+      return { result: { run, started }, events };
+    });
+    if (started) this.runs.launch(threadId, started);
+    // Read back after the commit and the start: lastEventSeq and the run's status are current.
+    const [thread, current] = await Promise.all([this.store.threads.find(threadId), run ? this.store.runs.find(run.id) : undefined]);
+    return { thread: thread!, run: current ?? started ?? run };
+  }
+
+  /** Changes the title, truncation strategy and/or metadata; fields left out keep their value. */
+  async update(owner: string, threadId: string, input: UpdateThreadInput, prefix = 'input'): Promise<ThreadRow> {
+    await this.get(owner, threadId);
+    const v = parseInput(this.schemas.update, input, prefix);
+    const updated = await this.store.threads.update(
+      threadId,
+      { title: v.title ?? undefined, truncation: v.truncationStrategy ?? undefined, metadata: input.metadata == null ? undefined : v.metadata },
+      new Date(),
+    );
+    if (!updated) throw new NotFoundError('thread', threadId);
+    return updated;
+  }
+
+  /**
+   * Deletes a thread with its messages, runs and events. Its runs end CANCELLED first and its
+   * subscribers receive those terminal events before their streams end, so nobody waits forever.
+   */
+  async delete(owner: string, threadId: string): Promise<void> {
+    await this.get(owner, threadId);
+    await this.runs.whileClosing(threadId, async () => {
+      await this.log.flush(threadId);
+      await this.events.endStreams(1000, threadId);
+      this.log.forget(threadId);
+      await this.store.threads.delete(threadId);
+      // A subscription opened while the delete waited is ended too (it can receive nothing more).
+      await this.events.endStreams(0, threadId);
+    });
+  }
+
+  async get(owner: string, threadId: string): Promise<ThreadRow> {
+    const row = await this.store.threads.find(threadId, owner);
+    if (!row || this.runs.isClosing(threadId)) throw new NotFoundError('thread', threadId);
+    return row;
+  }
+
+  async find(owner: string, threadId: string): Promise<ThreadRow | null> {
+    return (await this.store.threads.find(threadId, owner)) ?? null;
+  }
+
+  /** Newest first; optionally of one assistant and with all the given metadata key/values. */
+  list(owner: string, args: ConnectionArgs & { assistantId?: string | null; metadata?: unknown }) {
+    const filter: { owner: string; assistantId?: string | null; metadata?: Metadata } = { owner, assistantId: args.assistantId ?? null };
+    if (args.metadata != null) filter.metadata = parseInput(metadata(this.limits), args.metadata, 'metadata');
+    return paginate(args, (w) => this.store.threads.page(filter, w), true);
+  }
+}

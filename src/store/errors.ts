@@ -1,0 +1,29 @@
+/**
+ * What a store throws besides its rows. Services turn these into domain outcomes: a refused
+ * write becomes STORAGE_ERROR (a run's error code, or the request's), a duplicate idempotency
+ * key means "this send was already stored".
+ */
+
+/** The database refused a write or a read (disk full, I/O error, closed): nothing of it was stored. */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}
+
+/** A message with this (thread, idempotency key) exists already. */
+export class DuplicateIdempotencyKeyError extends Error {
+  constructor() {
+    super('a message with this idempotency key exists on this thread');
+    this.name = 'DuplicateIdempotencyKeyError';
+  }
+}
+
+/** A row the write refers to (a thread, an assistant) no longer exists. */
+export class MissingReferenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MissingReferenceError';
+  }
+}

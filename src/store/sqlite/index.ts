@@ -1,0 +1,69 @@
+import { sql } from 'drizzle-orm';
+import type { Store, StoreTx } from '../types.js';
+import { closeDb, createDb, type Db } from './client.js';
+import { guarded } from './driver-errors.js';
+import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
+import { sqliteTx } from './tx.js';
+
+export interface SqliteStore extends Store {
+  /** The Drizzle database (tests and the CLI reach it; services never do). */
+  readonly db: Db;
+}
+
+/**
+ * The SQLite store. better-sqlite3 is synchronous and has one connection, so an asynchronous
+ * transaction must keep everything else off that connection until it ends, or another
+ * request's write would land in it (and vanish with its rollback). Every operation therefore
+ * waits while a transaction is open; transactions run one after another.
+ */
+export function createSqliteStore(url: string): SqliteStore {
+  const db = createDb(url);
+  let open: Promise<void> | null = null;
+  const tx = sqliteTx(db);
+  // Prepared, like every other statement (the bench counts transactions by their BEGIN).
+  const begin = db.$client.prepare('begin immediate');
+  const commit = db.$client.prepare('commit');
+  const rollback = db.$client.prepare('rollback');
+
+  const run = async <T>(call: () => T): Promise<T> => {
+    while (open) await open;
+    return guarded(call);
+  };
+
+  async function transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    while (open) await open;
+    let release!: () => void;
+    open = new Promise<void>((resolve) => (release = resolve));
+    try {
+      guarded(() => begin.run());
+      try {
+        const result = await work(tx);
+        guarded(() => commit.run());
+        return result;
+      } catch (error) {
+        // SQLite may have rolled back by itself (SQLITE_FULL); the work's own errors pass unchanged.
+        if (db.$client.open && db.$client.inTransaction) rollback.run();
+        throw error;
+      }
+    } finally {
+      open = null;
+      release();
+    }
+  }
+
+  return {
+    db,
+    assistants: assistantStore(db, run),
+    threads: threadStore(db, run),
+    messages: messageStore(db, run),
+    runs: runStore(db, run),
+    events: eventStore(db, run),
+    keys: keyStore(db, run),
+    transaction,
+    ping: () => run(() => void db.get(sql`select 1`)),
+    async close() {
+      while (open) await open;
+      closeDb(db);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX `runs_one_in_progress_idx` ON `runs` (`thread_id`) WHERE status = 'IN_PROGRESS';

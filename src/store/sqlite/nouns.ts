@@ -1,0 +1,227 @@
+import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql } from 'drizzle-orm';
+import { eventFromRow } from '../../services/events/serialize.js';
+import type { AssistantStore, EventStore, KeyStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
+import type { Db } from './client.js';
+import { filteredPage, scopedPage } from './pages.js';
+import { prepared } from './prepared.js';
+import { apiKeys, assistants, events, messages, runs, threads } from './tables.js';
+
+/**
+ * The SQLite store's operations by noun, outside transactions. Each is a synchronous driver
+ * call; `run` (from index.ts) waits for an open transaction and translates driver errors.
+ */
+export type Runner = <T>(call: () => T) => Promise<T>;
+
+const id = sql.placeholder('id');
+const owner = sql.placeholder('owner');
+
+type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
+
+function finders<T extends Table>(db: Db, table: T, name: string) {
+  type Row = T['$inferSelect'];
+  return {
+    find(rowId: string, rowOwner?: string): Row | undefined {
+      if (rowOwner === undefined) {
+        const q = prepared(db, `${name}.byId`, () => db.select().from(table as typeof threads).where(eq(table.id, id)).prepare());
+        return q.get({ id: rowId }) as Row | undefined;
+      }
+      const q = prepared(db, `${name}.byIdAndOwner`, () =>
+        db.select().from(table as typeof threads).where(and(eq(table.id, id), eq(table.owner, owner))).prepare(),
+      );
+      return q.get({ id: rowId, owner: rowOwner }) as Row | undefined;
+    },
+    findMany(ids: readonly string[]): Row[] {
+      if (ids.length === 0) return [];
+      if (ids.length === 1) return [this.find(ids[0]!)].filter((r): r is Row => r !== undefined);
+      return db.select().from(table as typeof threads).where(inArray(table.id, [...ids])).all() as Row[];
+    },
+  };
+}
+
+export function assistantStore(db: Db, run: Runner): AssistantStore {
+  const f = finders(db, assistants, 'assistant');
+  return {
+    insert: (row) => run(() => db.insert(assistants).values(row).returning().get()),
+    update: (rowId, changes, updatedAt) =>
+      run(() => db.update(assistants).set({ ...changes, updatedAt }).where(eq(assistants.id, rowId)).returning().get()),
+    delete: (rowId) => run(() => void db.delete(assistants).where(eq(assistants.id, rowId)).run()),
+    find: (rowId, rowOwner) => run(() => f.find(rowId, rowOwner)),
+    findMany: (ids) => run(() => f.findMany(ids)),
+    page: (o, w) => run(() => scopedPage(db, assistants, { column: assistants.owner, value: o }, w, true)),
+  };
+}
+
+export function threadStore(db: Db, run: Runner): ThreadStore {
+  const f = finders(db, threads, 'thread');
+  return {
+    find: (rowId, rowOwner) => run(() => f.find(rowId, rowOwner)),
+    findMany: (ids) => run(() => f.findMany(ids)),
+    page: (filter, w) =>
+      run(() => {
+        if (filter.assistantId == null && !filter.metadata) return scopedPage(db, threads, { column: threads.owner, value: filter.owner }, w, true);
+        const conditions = [eq(threads.owner, filter.owner)];
+        if (filter.assistantId != null) conditions.push(eq(threads.assistantId, filter.assistantId));
+        for (const [key, value] of Object.entries(filter.metadata ?? {})) {
+          conditions.push(sql`exists (select 1 from json_each(${threads.metadata}) where key = ${key} and value = ${value})`);
+        }
+        return filteredPage(db, threads, and(...conditions), w, true);
+      }),
+    update: (rowId, changes, updatedAt) =>
+      run(() => db.update(threads).set({ ...changes, updatedAt }).where(eq(threads.id, rowId)).returning().get()),
+    delete: (rowId) => run(() => void db.delete(threads).where(eq(threads.id, rowId)).run()),
+    usage: (ids) =>
+      run(() => {
+        const rows = db
+          .select({
+            threadId: runs.threadId,
+            inputTokens: sql<number>`coalesce(sum(${runs.inputTokens}), 0)`,
+            outputTokens: sql<number>`coalesce(sum(${runs.outputTokens}), 0)`,
+            totalTokens: sql<number>`coalesce(sum(${runs.totalTokens}), 0)`,
+          })
+          .from(runs)
+          .where(inArray(runs.threadId, [...ids]))
+          .groupBy(runs.threadId)
+          .all();
+        const usage = new Map<string, Usage>();
+        for (const { threadId, ...totals } of rows) usage.set(threadId, totals);
+        return usage;
+      }),
+  };
+}
+
+export function messageStore(db: Db, run: Runner): MessageStore {
+  const f = finders(db, messages, 'message');
+  return {
+    find: (rowId, rowOwner) => run(() => f.find(rowId, rowOwner)),
+    findMany: (ids) => run(() => f.findMany(ids)),
+    page: (threadId, w) => run(() => scopedPage(db, messages, { column: messages.threadId, value: threadId }, w)),
+    byIdempotencyKey: (threadId, key) =>
+      run(() => {
+        const q = prepared(db, 'messages.byKey', () =>
+          db
+            .select()
+            .from(messages)
+            .where(and(eq(messages.threadId, sql.placeholder('threadId')), eq(messages.idempotencyKey, sql.placeholder('key'))))
+            .prepare(),
+        );
+        return q.get({ threadId, key });
+      }),
+    newestFirst: (threadId, beforePos, limit) =>
+      run(() => {
+        const q = prepared(db, 'messages.newestFirst', () =>
+          db
+            .select()
+            .from(messages)
+            .where(and(eq(messages.threadId, sql.placeholder('threadId')), lt(messages.pos, sql.placeholder('before'))))
+            .orderBy(desc(messages.pos))
+            .limit(sql.placeholder('limit'))
+            .prepare(),
+        );
+        return q.all({ threadId, before: beforePos ?? Number.MAX_SAFE_INTEGER, limit });
+      }),
+    repliesOf: (runIds) => run(() => byRun(db, runIds, 'ASSISTANT')),
+    startersOf: (runIds) => run(() => byRun(db, runIds, 'USER')),
+  };
+}
+
+function byRun(db: Db, runIds: readonly string[], role: 'USER' | 'ASSISTANT') {
+  if (runIds.length === 0) return [];
+  return db.select().from(messages).where(and(inArray(messages.runId, [...runIds]), eq(messages.role, role))).all();
+}
+
+export function runStore(db: Db, run: Runner): RunStore {
+  const f = finders(db, runs, 'run');
+  return {
+    find: (rowId, rowOwner) => run(() => f.find(rowId, rowOwner)),
+    findMany: (ids) => run(() => f.findMany(ids)),
+    page: (threadId, w) => run(() => scopedPage(db, runs, { column: runs.threadId, value: threadId }, w)),
+    active: (threadId) =>
+      run(() => {
+        const q = prepared(db, 'runs.active', () =>
+          db
+            .select()
+            .from(runs)
+            .where(and(eq(runs.threadId, sql.placeholder('threadId')), inArray(runs.status, ['QUEUED', 'IN_PROGRESS'])))
+            .orderBy(sql`${runs.status} = 'IN_PROGRESS' desc`, asc(runs.pos))
+            .prepare(),
+        );
+        return q.all({ threadId });
+      }),
+    nextQueued: (threadId) =>
+      run(() => {
+        const q = prepared(db, 'runs.nextQueued', () =>
+          db
+            .select()
+            .from(runs)
+            .where(and(eq(runs.threadId, sql.placeholder('threadId')), eq(runs.status, 'QUEUED')))
+            .orderBy(asc(runs.pos))
+            .limit(1)
+            .prepare(),
+        );
+        return q.get({ threadId });
+      }),
+    snapshot: (runId) =>
+      run(() => {
+        const row = f.find(runId);
+        if (!row) return undefined;
+        const reply = row.replyMessageId ? finders(db, messages, 'message').find(row.replyMessageId) : undefined;
+        const thread = finders(db, threads, 'thread').find(row.threadId);
+        return { run: row, reply, lastEventSeq: thread?.lastEventSeq ?? 0 };
+      }),
+    withStatus: (status) => run(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos)).all()),
+  };
+}
+
+export function eventStore(db: Db, run: Runner): EventStore {
+  return {
+    readAfter: (threadId, after, limit) =>
+      run(() => {
+        const q = prepared(db, 'events.page', () =>
+          db
+            .select()
+            .from(events)
+            .where(and(eq(events.threadId, sql.placeholder('threadId')), sql`${events.seq} > ${sql.placeholder('after')}`))
+            .orderBy(asc(events.seq))
+            .limit(sql.placeholder('limit'))
+            .prepare(),
+        );
+        return q.all({ threadId, after, limit }).map(eventFromRow);
+      }),
+    compactDeltas: (before, batch) =>
+      run(() => {
+        const finished = db.select({ id: messages.id }).from(messages).where(ne(messages.status, 'IN_PROGRESS'));
+        const victims = db
+          .select({ rowid: sql<number>`rowid` })
+          .from(events)
+          .where(and(eq(events.type, 'MESSAGE_DELTA'), lt(events.createdAt, before), inArray(events.messageId, finished)))
+          .limit(batch);
+        return db.delete(events).where(sql`rowid in ${victims}`).run().changes;
+      }),
+  };
+}
+
+export function keyStore(db: Db, run: Runner): KeyStore {
+  return {
+    insert: (row) => run(() => db.insert(apiKeys).values(row).returning().get()),
+    list: () => run(() => db.select().from(apiKeys).orderBy(desc(apiKeys.pos)).all()),
+    find: (keyId) => run(() => db.select().from(apiKeys).where(eq(apiKeys.id, keyId)).get()),
+    byHash: (hash) =>
+      run(() => {
+        const q = prepared(db, 'apiKeys.byHash', () => db.select().from(apiKeys).where(eq(apiKeys.hash, sql.placeholder('hash'))).prepare());
+        return q.get({ hash });
+      }),
+    revoke: (keyId, at) => run(() => void db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, keyId), sql`${apiKeys.revokedAt} is null`)).run()),
+    any: () => run(() => db.select({ id: apiKeys.id }).from(apiKeys).limit(1).get() !== undefined),
+    revokedAmong: (ids) =>
+      run(() =>
+        ids.length === 0
+          ? []
+          : db
+              .select({ id: apiKeys.id })
+              .from(apiKeys)
+              .where(and(inArray(apiKeys.id, [...ids]), isNotNull(apiKeys.revokedAt)))
+              .all()
+              .map((r) => r.id),
+      ),
+  };
+}

@@ -1,0 +1,167 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, real, sqliteTable, text, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
+
+/**
+ * Every table has an integer `pos` (SQLite's rowid alias): it orders rows of equal timestamps
+ * and is what pagination cursors encode. The public `id` is the prefixed random string.
+ */
+
+export type Metadata = Record<string, string>;
+
+/**
+ * How much of a long thread a run sends (like the Assistants API's truncation_strategy):
+ * AUTO keeps the newest messages that fit an approximate token budget; LAST_MESSAGES keeps
+ * the newest N, and the budget still applies.
+ */
+export interface TruncationStrategy {
+  type: 'AUTO' | 'LAST_MESSAGES';
+  lastMessages?: number | null;
+  maxInputTokens?: number | null;
+}
+
+const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull();
+
+/**
+ * Every object belongs to the owner of the API key that created it. With no keys (local,
+ * open mode) the owner is LOCAL_OWNER.
+ */
+export const LOCAL_OWNER = 'local';
+const owner = () => text('owner').notNull().default(LOCAL_OWNER);
+
+export const assistants = sqliteTable('assistants', {
+  pos: integer('pos').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull().unique(),
+  owner: owner(),
+  name: text('name'),
+  model: text('model'),
+  instructions: text('instructions'),
+  temperature: real('temperature'),
+  truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
+  metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
+  createdAt: createdAt(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+export const threads = sqliteTable(
+  'threads',
+  {
+    pos: integer('pos').primaryKey({ autoIncrement: true }),
+    id: text('id').notNull().unique(),
+    owner: owner(),
+    // A deleted assistant leaves its threads readable, without an assistant.
+    assistantId: text('assistant_id').references(() => assistants.id, { onDelete: 'set null' }),
+    title: text('title'),
+    /** Overrides the assistant's truncation strategy for this thread. */
+    truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
+    metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
+    /** Highest seq stored in `events` for this thread. */
+    lastEventSeq: integer('last_event_seq').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('threads_assistant_idx').on(t.assistantId, t.pos), index('threads_owner_idx').on(t.owner, t.pos)],
+);
+
+export const messageRoles = ['USER', 'ASSISTANT', 'SYSTEM'] as const;
+export const messageStatuses = ['IN_PROGRESS', 'COMPLETED', 'INCOMPLETE'] as const;
+
+export const messages = sqliteTable(
+  'messages',
+  {
+    pos: integer('pos').primaryKey({ autoIncrement: true }),
+    id: text('id').notNull().unique(),
+    owner: owner(),
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: messageRoles }).notNull(),
+    content: text('content').notNull(),
+    status: text('status', { enum: messageStatuses }).notNull(),
+    /** For a USER message: the run it started. For an ASSISTANT message: the run that wrote it. */
+    runId: text('run_id'),
+    /** Exactly-once sends: a retried sendMessage with the same key finds this row. */
+    idempotencyKey: text('idempotency_key'),
+    metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('messages_thread_idx').on(t.threadId, t.pos),
+    uniqueIndex('messages_idempotency_idx').on(t.threadId, t.idempotencyKey),
+  ],
+);
+
+export const runStatuses = ['QUEUED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'INCOMPLETE'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+
+export const runs = sqliteTable(
+  'runs',
+  {
+    pos: integer('pos').primaryKey({ autoIncrement: true }),
+    id: text('id').notNull().unique(),
+    owner: owner(),
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id, { onDelete: 'cascade' }),
+    assistantId: text('assistant_id'),
+    status: text('status', { enum: runStatuses }).notNull(),
+    model: text('model').notNull(),
+    /** Instructions given with the request that started the run; null: the assistant's. */
+    instructions: text('instructions'),
+    replyMessageId: text('reply_message_id'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    /** Why the provider stopped early, for INCOMPLETE runs (`length`, `content_filter`). */
+    incompleteReason: text('incomplete_reason'),
+    inputTokens: integer('input_tokens'),
+    outputTokens: integer('output_tokens'),
+    totalTokens: integer('total_tokens'),
+    createdAt: createdAt(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    completedAt: integer('completed_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('runs_thread_idx').on(t.threadId, t.pos),
+    index('runs_status_idx').on(t.status).where(sql`status in ('QUEUED', 'IN_PROGRESS')`),
+    // At most one executing run per thread, whatever races to start one.
+    uniqueIndex('runs_one_in_progress_idx').on(t.threadId).where(sql`status = 'IN_PROGRESS'`),
+  ],
+);
+
+export const eventTypes = ['RUN_STATUS', 'MESSAGE', 'MESSAGE_DELTA'] as const;
+
+/** The per-thread event log: what live subscribers received, replayable by seq. */
+export const events = sqliteTable(
+  'events',
+  {
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    type: text('type', { enum: eventTypes }).notNull(),
+    /** For MESSAGE_DELTA: the message it appends to (compaction deletes by it). */
+    messageId: text('message_id'),
+    payload: text('payload', { mode: 'json' }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.threadId, t.seq] }), index('events_delta_idx').on(t.type, t.createdAt)],
+);
+
+/** API keys: only a hash is stored; the key itself is shown once, at creation. */
+export const apiKeys = sqliteTable('api_keys', {
+  pos: integer('pos').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull().unique(),
+  owner: text('owner').notNull(),
+  /** SHA-256 of the whole key, hex. Keys carry 256 random bits, so a fast hash is enough. */
+  hash: text('hash').notNull().unique(),
+  /** The first characters of the key, to recognise it in `keys list`. */
+  prefix: text('prefix').notNull(),
+  createdAt: createdAt(),
+  revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+});
+
+export type AssistantRow = typeof assistants.$inferSelect;
+export type ThreadRow = typeof threads.$inferSelect;
+export type MessageRow = typeof messages.$inferSelect;
+export type RunRow = typeof runs.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

@@ -1,0 +1,166 @@
+import type { ThreadEvent } from '../services/events/types.js';
+import type {
+  ApiKeyRow,
+  AssistantRow,
+  MessageRow,
+  MessageStatus,
+  Metadata,
+  RunRow,
+  RunStatus,
+  ThreadRow,
+  TruncationStrategy,
+} from './rows.js';
+
+export * from './rows.js';
+
+/**
+ * The storage behind the services. Every method is asynchronous so that a PostgreSQL store can
+ * implement the same interface; the SQLite store answers from synchronous better-sqlite3 calls.
+ * Rules that must hold under concurrency live in the database, not in the callers' timing:
+ * a unique (thread, idempotency key) index, at most one IN_PROGRESS run per thread (a partial
+ * unique index), conditional run transitions, and seqs allocated by the thread row's counter.
+ */
+export interface Store {
+  readonly assistants: AssistantStore;
+  readonly threads: ThreadStore;
+  readonly messages: MessageStore;
+  readonly runs: RunStore;
+  readonly events: EventStore;
+  readonly keys: KeyStore;
+  /** Runs `work` in one transaction: all of its writes commit, or none. */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query (readiness checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Which rows a page needs: strictly after / before the cursors' positions, from the far end for `last`. */
+export interface PageWindow {
+  after: number | null;
+  before: number | null;
+  fromEnd: boolean;
+  limit: number;
+}
+
+export type NewAssistant = Omit<AssistantRow, 'pos'>;
+export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'metadata'>>;
+
+export interface AssistantStore {
+  insert(row: NewAssistant): Promise<AssistantRow>;
+  update(id: string, changes: AssistantChanges, updatedAt: Date): Promise<AssistantRow | undefined>;
+  delete(id: string): Promise<void>;
+  find(id: string, owner?: string): Promise<AssistantRow | undefined>;
+  findMany(ids: readonly string[]): Promise<AssistantRow[]>;
+  /** The owner's assistants, newest first. */
+  page(owner: string, window: PageWindow): Promise<AssistantRow[]>;
+}
+
+export interface ThreadFilter {
+  owner: string;
+  assistantId?: string | null;
+  /** Threads whose metadata has every key with the given value. */
+  metadata?: Metadata;
+}
+
+export type ThreadChanges = Partial<Pick<ThreadRow, 'title' | 'truncation' | 'metadata'>>;
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+}
+
+export interface ThreadStore {
+  find(id: string, owner?: string): Promise<ThreadRow | undefined>;
+  findMany(ids: readonly string[]): Promise<ThreadRow[]>;
+  /** Newest first. */
+  page(filter: ThreadFilter, window: PageWindow): Promise<ThreadRow[]>;
+  update(id: string, changes: ThreadChanges, updatedAt: Date): Promise<ThreadRow | undefined>;
+  /** Deletes the thread with its messages, runs and events. */
+  delete(id: string): Promise<void>;
+  /** Token totals over each thread's runs. */
+  usage(threadIds: readonly string[]): Promise<Map<string, Usage>>;
+}
+
+export interface MessageStore {
+  find(id: string, owner?: string): Promise<MessageRow | undefined>;
+  findMany(ids: readonly string[]): Promise<MessageRow[]>;
+  /** Oldest first. */
+  page(threadId: string, window: PageWindow): Promise<MessageRow[]>;
+  byIdempotencyKey(threadId: string, key: string): Promise<MessageRow | undefined>;
+  /** The thread's messages with pos < beforePos (all when null), newest first, at most `limit`. */
+  newestFirst(threadId: string, beforePos: number | null, limit: number): Promise<MessageRow[]>;
+  /** The assistant replies of these runs. */
+  repliesOf(runIds: readonly string[]): Promise<MessageRow[]>;
+  /** The user messages that started these runs. */
+  startersOf(runIds: readonly string[]): Promise<MessageRow[]>;
+}
+
+export interface RunStore {
+  find(id: string, owner?: string): Promise<RunRow | undefined>;
+  findMany(ids: readonly string[]): Promise<RunRow[]>;
+  /** Oldest first. */
+  page(threadId: string, window: PageWindow): Promise<RunRow[]>;
+  /** The thread's active runs: the IN_PROGRESS one first, then the QUEUED ones in order. */
+  active(threadId: string): Promise<RunRow[]>;
+  nextQueued(threadId: string): Promise<RunRow | undefined>;
+  withStatus(status: RunStatus): Promise<RunRow[]>;
+  /** The run, its reply and its thread's lastEventSeq, read at one moment. */
+  snapshot(runId: string): Promise<{ run: RunRow; reply: MessageRow | undefined; lastEventSeq: number } | undefined>;
+}
+
+export interface EventStore {
+  /** Stored events with seq > after, oldest first, at most `limit`. */
+  readAfter(threadId: string, after: number, limit: number): Promise<ThreadEvent[]>;
+  /** Deletes at most `batch` stored deltas of finished messages older than `before`; returns how many. */
+  compactDeltas(before: Date, batch: number): Promise<number>;
+}
+
+export interface KeyStore {
+  insert(row: Omit<ApiKeyRow, 'pos'>): Promise<ApiKeyRow>;
+  list(): Promise<ApiKeyRow[]>;
+  find(id: string): Promise<ApiKeyRow | undefined>;
+  byHash(hash: string): Promise<ApiKeyRow | undefined>;
+  revoke(id: string, at: Date): Promise<void>;
+  any(): Promise<boolean>;
+  revokedAmong(ids: readonly string[]): Promise<string[]>;
+}
+
+export type NewMessageRow = Omit<MessageRow, 'pos'>;
+export type NewRunRow = Omit<RunRow, 'pos'>;
+export type NewThreadRow = Omit<ThreadRow, 'pos'>;
+
+/** How a run ends, as stored. */
+export interface RunEnd {
+  status: Exclude<RunStatus, 'QUEUED' | 'IN_PROGRESS'>;
+  completedAt: Date;
+  errorCode: string | null;
+  errorMessage: string | null;
+  incompleteReason: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  totalTokens: number | null;
+}
+
+/** The writes, available inside a transaction only. */
+export interface StoreTx {
+  insertThread(row: NewThreadRow): Promise<ThreadRow>;
+  touchThread(threadId: string, at: Date): Promise<void>;
+  insertMessage(row: NewMessageRow): Promise<MessageRow>;
+  appendMessageText(messageId: string, text: string): Promise<void>;
+  setMessageStatus(messageId: string, status: MessageStatus, refusal?: string | null): Promise<MessageRow | undefined>;
+  insertRun(row: NewRunRow): Promise<RunRow>;
+  /** QUEUED → IN_PROGRESS; null when the run is no longer QUEUED or its thread already has an IN_PROGRESS run. */
+  startRun(runId: string, at: Date): Promise<RunRow | null>;
+  setRunReply(runId: string, messageId: string): Promise<RunRow>;
+  /** Ends the run if its status is one of `from`; null otherwise (the end was already stored). */
+  endRun(runId: string, end: RunEnd, from: readonly RunStatus[]): Promise<RunRow | null>;
+  /**
+   * Allocates `count` seqs on the thread, after its last stored seq and after `atLeast`; returns
+   * the last seq allocated (the first is that minus count plus one).
+   */
+  allocateSeqs(threadId: string, count: number, atLeast: number): Promise<number>;
+  insertEvents(events: readonly ThreadEvent[], at: Date): Promise<void>;
+}
+
+export type { TruncationStrategy, Metadata };
