@@ -28,7 +28,7 @@ export function text(max: number, { allowEmpty = false } = {}) {
 export const name = () => text(256);
 
 export function metadata(limits: Limits) {
-  return z.unknown().transform((value, ctx): Record<string, string> => {
+  return z.unknown().optional().transform((value, ctx): Record<string, string> => {
     if (value == null) return {};
     if (typeof value !== 'object' || Array.isArray(value)) {
       ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
