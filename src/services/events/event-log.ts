@@ -18,7 +18,7 @@ const FLUSH_AT_DELTAS = 128;
  * which skipUnstoredSeqs() jumps over after a restart. A run whose deltas cannot be stored
  * (the flushes keep failing) is refused further deltas and ends STORAGE_ERROR.
  */
-export const MAX_UNSTORED_DELTAS = 256;
+export const MAX_UNSTORED_DELTAS = 1024;
 const MAX_FLUSH_BACKOFF_MS = 5000;
 
 /**
@@ -148,7 +148,7 @@ export class EventLog {
     const event: MessageDeltaEvent = { kind: 'MESSAGE_DELTA', seq: ++state.lastSeq!, threadId: state.threadId, runId, messageId, delta };
     state.addPending(event);
     this.pubsub.publish(event);
-    if (state.pendingChars >= this.options.maxChars || state.pendingCount() >= FLUSH_AT_DELTAS) this.flushSoon();
+    if (state.pendingChars >= this.options.maxChars || state.pendingCount() >= FLUSH_AT_DELTAS) this.flushThreadNow(state);
     else this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
   }
 
@@ -197,6 +197,19 @@ export class EventLog {
       }
     }
     if (failures.length > 0) throw failures[0];
+  }
+
+  /**
+   * A large batch is stored at once, not at the next timer: a fast provider can deliver
+   * hundreds of deltas without the event loop reaching a timer. Failures fall back to the timer.
+   */
+  private flushThreadNow(state: ThreadState): void {
+    if (state.busy || this.flushFailures > 0) return;
+    this.flush(state.threadId).catch((error: unknown) => {
+      this.flushFailures++;
+      this.options.onFlushError(error, [state.threadId]);
+      this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
+    });
   }
 
   private flushSoon(): void {

@@ -48,7 +48,9 @@ export class EventService {
   async runEvents(owner: string, runId: string, options: StreamOptions = {}): Promise<LogStream> {
     const found = await this.store.runs.find(runId, owner);
     if (!found) throw new NotFoundError('run', runId);
-    // One read: the stored reply, status and seq describe the same moment.
+    // Store what was published, so the snapshot is at the thread's current seq; then one read:
+    // the stored reply, status and seq describe the same moment (what follows comes from the log).
+    await this.log.flush(found.threadId);
     const { run, reply, lastEventSeq: seq } = (await this.store.runs.snapshot(runId))!;
     const preface: ThreadEvent[] = [];
     if (reply) preface.push({ kind: 'MESSAGE', seq, threadId: run.threadId, message: reply });
