@@ -30,6 +30,8 @@ export interface FakeBehaviour {
   retryAfter?: string;
   /** Delay before the response starts, headers included (exercises the SDK's own timeout). */
   delayFirstMs?: number;
+  /** Never answer, not even headers: the socket stays open until the client aborts or reset()/close(). */
+  noHeaders?: boolean;
   /** Delay between two delta chunks. */
   paceMs?: number;
   /** Destroy the socket after N delta chunks. */
@@ -120,6 +122,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       changes.emit('change');
     });
 
+    if (b.noHeaders) return;
     if (b.delayFirstMs) await sleep(b.delayFirstMs);
     if (ex.closed) return;
     const kind = recorded.path.startsWith('/v1/responses')
