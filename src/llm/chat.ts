@@ -42,6 +42,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
         if (req.signal.aborted) throw abortError();
         const choice = chunk.choices[0];
         if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
+        if (choice?.delta?.refusal) yield { type: 'refusal', text: choice.delta.refusal };
         if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
         if (chunk.usage) usage = toUsage(chunk.usage);
       }

@@ -39,6 +39,10 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
           case 'response.output_text.delta':
             if (event.delta) yield { type: 'delta', text: event.delta };
             break;
+          // A refusal is a content part of its own; its `.done` event repeats the deltas, so it is not needed.
+          case 'response.refusal.delta':
+            if (event.delta) yield { type: 'refusal', text: event.delta };
+            break;
           case 'response.completed':
             yield { type: 'done', finishReason: 'stop', usage: toUsage(event.response.usage) };
             return;

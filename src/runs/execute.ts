@@ -24,8 +24,10 @@ export interface ExecuteDeps {
  */
 export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunRow> {
   let outcome: RunOutcome;
+  // Filled as the refusal streams; stored with the end of the run, whichever way it ends.
+  const refusal = { text: '' };
   try {
-    outcome = await streamReply(deps, run, signal);
+    outcome = await streamReply(deps, run, signal, refusal);
   } catch (err) {
     // The signal, not the error's type, says whether we aborted: a provider's own abort is a failure.
     if (signal.aborted) outcome = abortedOutcome(signal);
@@ -35,6 +37,7 @@ export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSi
       outcome = failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
     }
   }
+  if (refusal.text !== '') outcome = { ...outcome, refusal: refusal.text };
   // Let the last delta's socket write go out before the final transaction and its events.
   await new Promise((resolve) => setImmediate(resolve));
   try {
@@ -49,7 +52,7 @@ export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSi
 }
 
 /** Streams the provider's reply into the run's assistant message; returns how the run ends. */
-async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunOutcome> {
+async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, refusal: { text: string }): Promise<RunOutcome> {
   let reply: MessageRow | null = null;
   let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
   const input = buildRunInput(deps.db, run, deps.maxInputTokens);
@@ -61,7 +64,9 @@ async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal):
     }
     if (event.text === '') continue;
     reply ??= createReply(deps.events, run).reply;
-    deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
+    // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
+    if (event.type === 'refusal') refusal.text += event.text;
+    else deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
   }
   if (signal.aborted) return abortedOutcome(signal);
   if (!finish) return failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');

@@ -59,11 +59,13 @@ export interface RunOutcome {
   error?: { code: string; message: string };
   incompleteReason?: string;
   usage?: LlmUsage | null;
+  /** The model's refusal text, stored on the reply. */
+  refusal?: string;
 }
 
 /**
  * Ends a run: its reply (if any) becomes COMPLETED when the run completed, INCOMPLETE
- * otherwise, and keeps every character streamed so far.
+ * otherwise, and keeps every character streamed so far (and the refusal, if the model refused).
  */
 export function finishRun(log: EventLog, runId: string, threadId: string, outcome: RunOutcome): RunRow {
   return log.commit(threadId, (db) => {
@@ -97,10 +99,19 @@ export function finishRun(log: EventLog, runId: string, threadId: string, outcom
       totalTokens: outcome.usage?.totalTokens ?? null,
     })!;
     if (run.replyMessageId) {
-      const setStatus = prepared(db, 'messages.setStatus', () =>
-        db.update(messages).set({ status: param('status') }).where(eq(messages.id, sql.placeholder('id'))).returning().prepare(),
+      const finishReply = prepared(db, 'messages.finish', () =>
+        db
+          .update(messages)
+          .set({ status: param('status'), refusal: param('refusal') })
+          .where(eq(messages.id, sql.placeholder('id')))
+          .returning()
+          .prepare(),
       );
-      const reply = setStatus.get({ id: run.replyMessageId, status: outcome.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE' })!;
+      const reply = finishReply.get({
+        id: run.replyMessageId,
+        status: outcome.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE',
+        refusal: outcome.refusal ?? null,
+      })!;
       events.push({ kind: 'MESSAGE', message: reply });
     }
     events.push({ kind: 'RUN_STATUS', run });
