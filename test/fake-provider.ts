@@ -20,6 +20,12 @@ export interface FakeBehaviour {
   text?: string;
   /** Explicit delta chunks; default: `text` split into words, each keeping its following space. */
   chunks?: string[];
+  /**
+   * The model refuses: these refusal pieces follow the text, in OpenAI's wire format (Responses:
+   * a `refusal` content part with `response.refusal.delta`/`.done`; chat: `delta.refusal`).
+   * With `chunks: []` the refusal is the whole answer, as it usually is.
+   */
+  refusal?: string[];
   /** Answer with this HTTP error status and an OpenAI-style `{ error: { message, type, code } }` body. */
   status?: number;
   errorMessage?: string;
@@ -30,6 +36,8 @@ export interface FakeBehaviour {
   retryAfter?: string;
   /** Delay before the response starts, headers included (exercises the SDK's own timeout). */
   delayFirstMs?: number;
+  /** Never answer, not even headers: the socket stays open until the client aborts or reset()/close(). */
+  noHeaders?: boolean;
   /** Delay between two delta chunks. */
   paceMs?: number;
   /** Destroy the socket after N delta chunks. */
@@ -120,6 +128,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       changes.emit('change');
     });
 
+    if (b.noHeaders) return;
     if (b.delayFirstMs) await sleep(b.delayFirstMs);
     if (ex.closed) return;
     const kind = recorded.path.startsWith('/v1/responses')
@@ -139,7 +148,10 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     const chunks = b.chunks ?? text.split(/(?<=\s)(?=\S)/).filter((c) => c !== '');
     const input = b.usage?.input ?? Math.max(1, Math.ceil(JSON.stringify(body.input ?? body.messages ?? '').length / 4));
     const output = b.usage?.output ?? chunks.length;
-    const wire = kind === 'responses' ? responsesWire(body, text, { input, output }) : chatWire(body, { input, output }, !b.omitUsage);
+    const wire =
+      kind === 'responses'
+        ? responsesWire(body, text, { input, output }, b.refusal)
+        : chatWire(body, { input, output }, !b.omitUsage, b.refusal);
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': 'req_fake' });
     const write = (s: string) => new Promise<void>((resolve) => (ex.closed ? resolve() : res.write(s, () => resolve())));
@@ -264,7 +276,7 @@ interface Wire {
   truncatedEnd: string[];
 }
 
-function responsesWire(body: any, text: string, usage: { input: number; output: number }): Wire {
+function responsesWire(body: any, text: string, usage: { input: number; output: number }, refusal?: string[]): Wire {
   const id = `resp_fake${Date.now()}`;
   const itemId = `msg_fake${Date.now()}`;
   let seq = 0;
@@ -284,8 +296,22 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
     ...extra,
   });
   const part = (t: string) => ({ type: 'output_text', text: t, annotations: [] });
-  const item = (status: string, t: string) => ({ id: itemId, type: 'message', status, role: 'assistant', content: [part(t)] });
+  const refusalPart = (r: string) => ({ type: 'refusal', refusal: r });
+  // A refusal-only answer has no output_text part at all; otherwise the refusal part comes second.
+  const hasText = text !== '' || !refusal;
+  const refusalText = refusal?.join('') ?? '';
+  const content = (t: string) => [...(hasText ? [part(t)] : []), ...(refusal ? [refusalPart(refusalText)] : [])];
+  const item = (status: string, t: string) => ({ id: itemId, type: 'message', status, role: 'assistant', content: content(t) });
   const loc = { item_id: itemId, output_index: 0, content_index: 0 };
+  const refusalLoc = { ...loc, content_index: hasText ? 1 : 0 };
+  const refusalEvents = refusal
+    ? [
+        sse('response.content_part.added', { ...refusalLoc, part: refusalPart('') }),
+        ...refusal.map((delta) => sse('response.refusal.delta', { ...refusalLoc, delta })),
+        sse('response.refusal.done', { ...refusalLoc, refusal: refusalText }),
+        sse('response.content_part.done', { ...refusalLoc, part: refusalPart(refusalText) }),
+      ]
+    : [];
   const usageBody = {
     input_tokens: usage.input,
     input_tokens_details: { cached_tokens: 0 },
@@ -298,7 +324,7 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
       sse('response.created', { response: response('in_progress') }),
       sse('response.in_progress', { response: response('in_progress') }),
       sse('response.output_item.added', { output_index: 0, item: { ...item('in_progress', ''), content: [] } }),
-      sse('response.content_part.added', { ...loc, part: part('') }),
+      ...(hasText ? [sse('response.content_part.added', { ...loc, part: part('') })] : []),
     ],
     delta: (delta) => sse('response.output_text.delta', { ...loc, delta, logprobs: [] }),
     error: (message, event = 'response.failed') =>
@@ -308,8 +334,10 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
     malformed: 'event: response.output_text.delta\ndata: {this is not json\n\n',
     end: (reason) => {
       const done = [
-        sse('response.output_text.done', { ...loc, text, logprobs: [] }),
-        sse('response.content_part.done', { ...loc, part: part(text) }),
+        ...(hasText
+          ? [sse('response.output_text.done', { ...loc, text, logprobs: [] }), sse('response.content_part.done', { ...loc, part: part(text) })]
+          : []),
+        ...refusalEvents,
       ];
       if (reason === 'stop') {
         return [
@@ -331,7 +359,7 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
   };
 }
 
-function chatWire(body: any, usage: { input: number; output: number }, sendUsage: boolean): Wire {
+function chatWire(body: any, usage: { input: number; output: number }, sendUsage: boolean, refusal?: string[]): Wire {
   const base = { id: `chatcmpl-fake${Date.now()}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model, system_fingerprint: null };
   const data = (d: object) => `data: ${JSON.stringify(d)}\n\n`;
   const chunk = (delta: object, finish_reason: string | null = null) =>
@@ -343,11 +371,17 @@ function chatWire(body: any, usage: { input: number; output: number }, sendUsage
     usage: { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output },
   });
   return {
-    start: [chunk({ role: 'assistant', content: '' })],
+    // OpenAI's first chunk: content '' and refusal null, or the other way round when the model refuses.
+    start: [chunk(refusal ? { role: 'assistant', content: null, refusal: '' } : { role: 'assistant', content: '', refusal: null })],
     delta: (content) => chunk({ content }),
     error: (message) => data({ error: { message, type: 'server_error', param: null, code: null } }),
     malformed: 'data: {this is not json\n\n',
-    end: (reason) => [chunk({}, reason), ...(includeUsage ? [usageChunk] : []), 'data: [DONE]\n\n'],
+    end: (reason) => [
+      ...(refusal ?? []).map((r) => chunk({ refusal: r })),
+      chunk({}, reason),
+      ...(includeUsage ? [usageChunk] : []),
+      'data: [DONE]\n\n',
+    ],
     truncatedEnd: ['data: [DONE]\n\n'],
   };
 }

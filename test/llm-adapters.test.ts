@@ -34,15 +34,17 @@ function request(overrides: Partial<LlmRequest> = {}): LlmRequest {
 
 interface Outcome {
   deltas: string[];
+  refusals: string[];
   done: Extract<LlmStreamEvent, { type: 'done' }> | undefined;
   error: unknown;
 }
 
 async function run(provider: LlmProvider, req: LlmRequest = request()): Promise<Outcome> {
-  const out: Outcome = { deltas: [], done: undefined, error: undefined };
+  const out: Outcome = { deltas: [], refusals: [], done: undefined, error: undefined };
   try {
     for await (const ev of provider.stream(req)) {
       if (ev.type === 'delta') out.deltas.push(ev.text);
+      else if (ev.type === 'refusal') out.refusals.push(ev.text);
       else out.done = ev;
     }
   } catch (err) {
@@ -76,6 +78,23 @@ describe.each(adapters)('$api adapter', ({ api, create }) => {
     // A completed stream is not an abort, even though the client stops reading at the final event.
     expect(fake.aborted).toBe(0);
     expect(fake.inFlight).toBe(0);
+  });
+
+  it('streams a refusal as refusal events (not deltas), then a normal done', async () => {
+    fake.enqueue({ chunks: [], refusal: ["I'm sorry, ", 'I cannot help with that.'] });
+    const out = await run(provider());
+    expect(out.error).toBeUndefined();
+    expect(out.deltas).toEqual([]);
+    expect(out.refusals).toEqual(["I'm sorry, ", 'I cannot help with that.']);
+    expect(out.done).toMatchObject({ type: 'done', finishReason: 'stop' });
+  });
+
+  it('text and a refusal in one answer: both kept apart', async () => {
+    fake.enqueue({ chunks: ['Well. '], refusal: ['No.'] });
+    const out = await run(provider());
+    expect(out.deltas).toEqual(['Well. ']);
+    expect(out.refusals).toEqual(['No.']);
+    expect(out.done).toMatchObject({ type: 'done', finishReason: 'stop' });
   });
 
   it('pauseAfter holds the stream until resumeWhen; reset() ends a stalled stream', async () => {

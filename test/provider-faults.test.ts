@@ -264,6 +264,63 @@ describe.each(['responses', 'chat'] as const)('provider faults (LLM_API=%s)', (l
     });
   });
 
+  /**
+   * PROVIDER_TIMEOUT_MS bounds the whole wait for the provider's headers, retries included. The
+   * SDK's own timeout is per attempt: without the overall deadline these runs took 3 × 1500 ms
+   * (or 2 × 1500 ms after a quick 500), which the `< 2 × 1500 ms` bounds below rule out.
+   */
+  describe('with PROVIDER_TIMEOUT_MS=1500 and PROVIDER_MAX_RETRIES=2', () => {
+    const TIMEOUT_MS = 1500;
+    let budgeted: TestServer;
+    beforeAll(async () => {
+      budgeted = await startTestServer({
+        provider: fake,
+        llmApi,
+        env: { ...NO_RATE_LIMIT, PROVIDER_TIMEOUT_MS: String(TIMEOUT_MS), PROVIDER_MAX_RETRIES: '2' },
+      });
+    });
+    afterAll(async () => {
+      await budgeted.stop();
+    });
+
+    it('a provider that never sends headers: FAILED PROVIDER_TIMEOUT within one timeout, retries included', async () => {
+      fake.setDefault({ noHeaders: true });
+      const threadId = await newThread(budgeted);
+      const t0 = Date.now();
+      const run = await sendAndWait(threadId, 'Hello, anyone?', budgeted);
+      const elapsed = Date.now() - t0;
+      expect(run).toMatchObject({ status: 'FAILED', error: { code: 'PROVIDER_TIMEOUT' }, reply: null });
+      expect(run.error.message).toContain(`${TIMEOUT_MS} ms`);
+      expect(elapsed).toBeLessThan(2 * TIMEOUT_MS);
+      // The hanging request is torn down, not left open at the provider.
+      await fake.waitForAborted(fake.requests.length);
+      await expectThreadUsable(threadId, 'Hello, anyone?', budgeted);
+    });
+
+    it('HTTP 500, then a retry that never sends headers: FAILED PROVIDER_TIMEOUT within one timeout', async () => {
+      fake.enqueue({ status: 500 });
+      fake.setDefault({ noHeaders: true });
+      const threadId = await newThread(budgeted);
+      const t0 = Date.now();
+      const run = await sendAndWait(threadId, 'Fail, then hang', budgeted);
+      const elapsed = Date.now() - t0;
+      expect(run).toMatchObject({ status: 'FAILED', error: { code: 'PROVIDER_TIMEOUT' }, reply: null });
+      expect(elapsed).toBeLessThan(2 * TIMEOUT_MS);
+      expect(fake.requests.length).toBeGreaterThanOrEqual(2);
+      await fake.waitForAborted(fake.requests.length - 1);
+    });
+
+    it('a Retry-After longer than what is left of the budget is not waited: FAILED PROVIDER_RATE_LIMITED after 1 request', async () => {
+      // Headers after 1000 ms of the 1500: a 1 s Retry-After fits the per-attempt timeout but not the budget left.
+      fake.setDefault({ status: 429, retryAfter: '1', delayFirstMs: 1000 });
+      const threadId = await newThread(budgeted);
+      const run = await sendAndWait(threadId, 'Rate limited late', budgeted);
+      // Waiting it out would end PROVIDER_TIMEOUT when the deadline strikes during the SDK's sleep.
+      expect(run).toMatchObject({ status: 'FAILED', error: { code: 'PROVIDER_RATE_LIMITED' }, reply: null });
+      expect(fake.requests).toHaveLength(1);
+    });
+  });
+
   describe('with PROVIDER_MAX_RETRIES=0 and PROVIDER_TIMEOUT_MS=300', () => {
     let strict: TestServer;
     beforeAll(async () => {

@@ -1,7 +1,8 @@
 import type OpenAI from 'openai';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
-import { createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { ProviderError } from './types.js';
 import type { FinishReason, LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
 
@@ -12,13 +13,14 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
   async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
     const internal = new AbortController();
     const signal = AbortSignal.any([req.signal, internal.signal]);
+    const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     try {
       const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
         ...(req.instructions !== null ? [{ role: 'system' as const, content: req.instructions }] : []),
         ...req.messages.map((m) => ({ role: m.role, content: m.content })),
       ];
       const chunks = await untilAborted(
-        client.chat.completions.create(
+        clientWithin(client, deadline).chat.completions.create(
           {
             model: req.model,
             messages,
@@ -28,8 +30,10 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
           },
           { signal },
         ),
-        req.signal,
+        // The combined signal: the deadline must also cut the SDK's sleep between retries short.
+        signal,
       );
+      deadline.clear();
       let finishReason: FinishReason | null = null;
       let usage: LlmUsage | null = null;
       // Read to the end: the usage chunk (choices: []) comes after the finish_reason chunk.
@@ -38,6 +42,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
         if (req.signal.aborted) throw abortError();
         const choice = chunk.choices[0];
         if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
+        if (choice?.delta?.refusal) yield { type: 'refusal', text: choice.delta.refusal };
         if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
         if (chunk.usage) usage = toUsage(chunk.usage);
       }
@@ -49,8 +54,10 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
       yield { type: 'done', finishReason, usage };
     } catch (err) {
       if (req.signal.aborted) throw abortError();
+      if (deadline.expired) throw headersTimeoutError(opts.timeoutMs);
       throw toProviderError(err, opts.apiKey);
     } finally {
+      deadline.clear();
       // Releases the HTTP response if the provider kept it open; a plain reason spares building a DOMException per run.
       internal.abort('stream done');
     }

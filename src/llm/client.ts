@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import type { HeadersDeadline } from './headers-deadline.js';
 
 export interface OpenAiProviderOptions {
   apiKey?: string | undefined;
@@ -15,22 +16,31 @@ export function createOpenAiClient(opts: OpenAiProviderOptions): OpenAI {
     baseURL: opts.baseURL ?? null,
     maxRetries: opts.maxRetries,
     timeout: opts.timeoutMs,
-    fetch: capRetryAfter(opts.timeoutMs),
+    fetch: capRetryAfter(() => opts.timeoutMs),
   });
+}
+
+/**
+ * The client for one stream() call: its Retry-After cap is what is left of that call's
+ * headers deadline (a client costs microseconds; a run is an HTTP request).
+ */
+export function clientWithin(client: OpenAI, deadline: HeadersDeadline): OpenAI {
+  return client.withOptions({ fetch: capRetryAfter(deadline.remainingMs) });
 }
 
 /**
  * The SDK sleeps for whatever Retry-After says before retrying, without bound; a provider
  * asking for an hour would keep the run (and its thread) busy for an hour. A wait longer than
- * the provider timeout is not worth waiting: `x-should-retry: false` makes the SDK fail at once,
- * and the run ends PROVIDER_RATE_LIMITED.
+ * the time left to get an answer (PROVIDER_TIMEOUT_MS) is not worth waiting: `x-should-retry:
+ * false` makes the SDK fail at once, and the run ends PROVIDER_RATE_LIMITED (or PROVIDER_ERROR
+ * for a 5xx) rather than PROVIDER_TIMEOUT after a pointless wait.
  */
-function capRetryAfter(maxWaitMs: number): typeof fetch {
+function capRetryAfter(maxWaitMs: () => number): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init);
     if (response.ok) return response;
     const waitMs = retryAfterMs(response.headers);
-    if (waitMs === null || waitMs <= maxWaitMs) return response;
+    if (waitMs === null || waitMs <= maxWaitMs()) return response;
     const headers = new Headers(response.headers);
     headers.set('x-should-retry', 'false');
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });

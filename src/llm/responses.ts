@@ -1,5 +1,6 @@
 import type OpenAI from 'openai';
-import { createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
 import { ProviderError } from './types.js';
@@ -10,12 +11,13 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
   const client = createOpenAiClient(opts);
 
   async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
-    // Internal controller: the idle timeout tears the request down without touching the caller's signal.
+    // Internal controller: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
     const internal = new AbortController();
     const signal = AbortSignal.any([req.signal, internal.signal]);
+    const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     try {
       const events = await untilAborted(
-        client.responses.create(
+        clientWithin(client, deadline).responses.create(
           {
             model: req.model,
             ...(req.instructions !== null && { instructions: req.instructions }),
@@ -26,14 +28,20 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
           },
           { signal },
         ),
-        req.signal,
+        // The combined signal: the deadline must also cut the SDK's sleep between retries short.
+        signal,
       );
+      deadline.clear();
       for await (const event of withIdleTimeout(events, opts.idleTimeoutMs, () => internal.abort())) {
         // Already-buffered events may still arrive after a cancel: none of them is wanted.
         if (req.signal.aborted) throw abortError();
         switch (event.type) {
           case 'response.output_text.delta':
             if (event.delta) yield { type: 'delta', text: event.delta };
+            break;
+          // A refusal is a content part of its own; its `.done` event repeats the deltas, so it is not needed.
+          case 'response.refusal.delta':
+            if (event.delta) yield { type: 'refusal', text: event.delta };
             break;
           case 'response.completed':
             yield { type: 'done', finishReason: 'stop', usage: toUsage(event.response.usage) };
@@ -58,8 +66,10 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
       throw new ProviderError('PROVIDER_ERROR', 'stream ended before the response completed');
     } catch (err) {
       if (req.signal.aborted) throw abortError();
+      if (deadline.expired) throw headersTimeoutError(opts.timeoutMs);
       throw toProviderError(err, opts.apiKey);
     } finally {
+      deadline.clear();
       // Releases the HTTP response if the provider kept it open; a plain reason spares building a DOMException per run.
       internal.abort('stream done');
     }

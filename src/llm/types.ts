@@ -30,10 +30,12 @@ export type FinishReason = 'stop' | 'length' | 'content_filter';
 
 export type LlmStreamEvent =
   | { type: 'delta'; text: string }
+  /** A piece of the model's refusal to answer (pieces concatenate); not reply text. */
+  | { type: 'refusal'; text: string }
   | { type: 'done'; finishReason: FinishReason; usage: LlmUsage | null };
 
 export interface LlmProvider {
-  /** Yields deltas, then exactly one `done`. Anything else ends in a thrown ProviderError. */
+  /** Yields deltas and refusal pieces, then exactly one `done`. Anything else ends in a thrown ProviderError. */
   stream(request: LlmRequest): AsyncIterable<LlmStreamEvent>;
 }
 

@@ -12,6 +12,10 @@ builder.node(MessageRef, {
     thread: t.field({ type: ThreadRef, resolve: async (m, _args, ctx) => (await ctx.loaders.thread.load(m.threadId))! }),
     role: t.expose('role', { type: MessageRoleEnum }),
     content: t.exposeString('content'),
+    refusal: t.exposeString('refusal', {
+      nullable: true,
+      description: 'When the model declined to answer: its refusal text; content then holds whatever it wrote besides.',
+    }),
     status: t.expose('status', { type: MessageStatusEnum }),
     run: t.field({
       type: RunRef,

@@ -35,6 +35,7 @@ export async function writeMessages(
         status: 'COMPLETED',
         runId: i === newMessages.length - 1 ? runId : null,
         idempotencyKey: m.idempotencyKey ?? null,
+        refusal: null,
         metadata: m.metadata,
         createdAt: at,
       }),
@@ -55,6 +56,7 @@ export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRo
     status: 'IN_PROGRESS',
     runId: run.id,
     idempotencyKey: null,
+    refusal: null,
     metadata: {},
     createdAt: new Date(),
   });
@@ -62,9 +64,12 @@ export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRo
   return { run: updated, reply, events: [{ kind: 'MESSAGE', message: reply }] };
 }
 
-/** A reply ends COMPLETED with its run, INCOMPLETE otherwise, keeping every character streamed. */
-export async function endReply(tx: StoreTx, run: RunRow): Promise<NewThreadEvent[]> {
+/**
+ * A reply ends COMPLETED with its run, INCOMPLETE otherwise, keeping every character streamed
+ * (and the refusal, if the model declined).
+ */
+export async function endReply(tx: StoreTx, run: RunRow, refusal: string | null): Promise<NewThreadEvent[]> {
   if (!run.replyMessageId) return [];
-  const reply = await tx.setMessageStatus(run.replyMessageId, run.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE');
+  const reply = await tx.setMessageStatus(run.replyMessageId, run.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE', refusal);
   return reply ? [{ kind: 'MESSAGE', message: reply }] : [];
 }

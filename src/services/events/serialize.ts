@@ -26,7 +26,8 @@ export function eventFromRow(row: EventRow): ThreadEvent {
     case 'MESSAGE_DELTA':
       return { kind: 'MESSAGE_DELTA', ...base, runId: payload.runId, messageId: payload.messageId, delta: payload.delta };
     case 'MESSAGE': {
-      const message = { ...payload.message, createdAt: new Date(payload.message.createdAt) } as MessageRow;
+      // Events stored before messages had a refusal column lack the key.
+      const message = { refusal: null, ...payload.message, createdAt: new Date(payload.message.createdAt) } as MessageRow;
       return { kind: 'MESSAGE', ...base, message };
     }
     case 'RUN_STATUS': {

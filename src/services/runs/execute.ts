@@ -25,24 +25,37 @@ export interface ExecuteDeps {
 export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunOutcome> {
   const internal = new AbortController();
   const both = AbortSignal.any([signal, internal.signal]);
+  // Filled as a refusal streams; stored with the end of the run, whichever way it ends.
+  const refusal = { text: '' };
+  const withRefusal = (outcome: RunOutcome): RunOutcome => (refusal.text !== '' ? { ...outcome, refusal: refusal.text } : outcome);
   try {
-    return await streamReply(deps, run, both, internal);
+    return withRefusal(await streamReply(deps, run, both, internal, refusal));
   } catch (err) {
-    // The signal, not the error's type, says whether we aborted: a provider's own abort is a failure.
-    if (signal.aborted) return abortedOutcome(signal);
-    if (err instanceof StorageError) {
-      deps.logger.error({ err, runId: run.id }, 'a write the run needed was refused; the run ends STORAGE_ERROR');
-      return failed('STORAGE_ERROR', 'The database refused a write this run needed (for example, the disk is full).');
-    }
-    if (err instanceof ProviderError) return failed(err.code, err.message);
-    deps.logger.error({ err, runId: run.id }, 'run failed with an unexpected error');
-    return failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
+    return withRefusal(failureOutcome(deps, run, signal, err));
   } finally {
     internal.abort('run done');
   }
 }
 
-async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, internal: AbortController): Promise<RunOutcome> {
+function failureOutcome(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, err: unknown): RunOutcome {
+  // The signal, not the error's type, says whether we aborted: a provider's own abort is a failure.
+  if (signal.aborted) return abortedOutcome(signal);
+  if (err instanceof StorageError) {
+    deps.logger.error({ err, runId: run.id }, 'a write the run needed was refused; the run ends STORAGE_ERROR');
+    return failed('STORAGE_ERROR', 'The database refused a write this run needed (for example, the disk is full).');
+  }
+  if (err instanceof ProviderError) return failed(err.code, err.message);
+  deps.logger.error({ err, runId: run.id }, 'run failed with an unexpected error');
+  return failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
+}
+
+async function streamReply(
+  deps: ExecuteDeps,
+  run: RunRow,
+  signal: AbortSignal,
+  internal: AbortController,
+  refusal: { text: string },
+): Promise<RunOutcome> {
   let reply: MessageRow | null = null;
   let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
   const input = await buildRunInput(deps.store, run, deps.maxInputTokens);
@@ -55,7 +68,9 @@ async function streamReply(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, 
       }
       if (event.text === '') continue;
       reply ??= (await createReply(deps.events, run)).reply;
-      deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
+      // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
+      if (event.type === 'refusal') refusal.text += event.text;
+      else deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
     }
   } catch (err) {
     // A refused write ends the provider request too; its error is the run's.

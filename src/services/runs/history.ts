@@ -71,5 +71,7 @@ async function ownUserMessage(store: Store, run: RunRow): Promise<MessageRow | u
 }
 
 function toLlmMessage(m: MessageRow): LlmMessage {
-  return { role: m.role === 'USER' ? 'user' : m.role === 'ASSISTANT' ? 'assistant' : 'system', content: m.content };
+  // A refusal goes back as what the assistant said, so the model knows it refused (and no turn is empty).
+  const content = m.refusal ? [m.content, m.refusal].filter((c) => c !== '').join('\n\n') : m.content;
+  return { role: m.role === 'USER' ? 'user' : m.role === 'ASSISTANT' ? 'assistant' : 'system', content };
 }

@@ -12,6 +12,8 @@ export interface RunOutcome {
   error?: { code: string; message: string };
   incompleteReason?: string;
   usage?: LlmUsage | null;
+  /** The model's refusal text, stored on the reply. */
+  refusal?: string;
 }
 
 export async function insertQueuedRun(
@@ -86,6 +88,6 @@ export function finishRun(log: EventLog, run: Pick<RunRow, 'id' | 'threadId'>, o
       from,
     );
     if (!ended) return { result: null, events: [] };
-    return { result: ended, events: [...(await endReply(tx, ended)), { kind: 'RUN_STATUS', run: ended }] };
+    return { result: ended, events: [...(await endReply(tx, ended, outcome.refusal ?? null)), { kind: 'RUN_STATUS', run: ended }] };
   });
 }

@@ -76,6 +76,8 @@ export const messages = sqliteTable(
       .references(() => threads.id, { onDelete: 'cascade' }),
     role: text('role', { enum: messageRoles }).notNull(),
     content: text('content').notNull(),
+    /** For an ASSISTANT reply the model declined to give: its refusal text (content holds whatever else it wrote). */
+    refusal: text('refusal'),
     status: text('status', { enum: messageStatuses }).notNull(),
     /** For a USER message: the run it started. For an ASSISTANT message: the run that wrote it. */
     runId: text('run_id'),

@@ -41,8 +41,15 @@ export function sqliteTx(db: Db): StoreTx {
     touchThread: async (threadId, at) => guarded(() => void db.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId)).run()),
     insertMessage: async (row) => guarded(() => db.insert(messages).values(row).returning().get()),
     appendMessageText: async (messageId, text) => guarded(() => void appendText.run({ messageId, text })),
-    setMessageStatus: async (messageId, status) =>
-      guarded(() => db.update(messages).set({ status }).where(eq(messages.id, messageId)).returning().get()),
+    setMessageStatus: async (messageId, status, refusal) =>
+      guarded(() =>
+        db
+          .update(messages)
+          .set(refusal === undefined ? { status } : { status, refusal })
+          .where(eq(messages.id, messageId))
+          .returning()
+          .get(),
+      ),
     insertRun: async (row) => guarded(() => db.insert(runs).values(row).returning().get()),
     startRun: async (runId, at) =>
       guarded(() => {
