@@ -26,7 +26,7 @@ export interface App {
 export function createApp(services: Services): App {
   const { config, access, logger } = services;
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
-  const mask = createErrorMasker(logUnexpected);
+  const mask = createErrorMasker(logUnexpected, { bodyLimit: config.limits.bodyBytes });
   // HTTP requests are authenticated in a plugin before GraphQL runs; the context reads the result.
   const callers = new WeakMap<Request, Caller>();
   const yoga: Yoga = createYoga<{ caller?: Caller }, Context>({
@@ -39,6 +39,8 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
+    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything.
+    maxRequestBodySize: config.limits.bodyBytes,
     maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
     // The self-contained GraphiQL (no CDN): a self-hosted server may have no internet access.

@@ -30,8 +30,9 @@ export function toGraphQLError(error: AppError, located?: GraphQLError): GraphQL
  * CSRF refusals FORBIDDEN; anything else is logged and answered "Unexpected error." — never
  * a stack, not even in development.
  */
-export function createErrorMasker(logUnexpected: (error: unknown) => void) {
+export function createErrorMasker(logUnexpected: (error: unknown) => void, options: { bodyLimit: number }) {
   return (error: unknown, message: string): Error => {
+    if (isBodyTooLarge(error)) return bodyTooLarge(options.bodyLimit);
     const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
     if (original instanceof AppError) return toGraphQLError(original, error instanceof GraphQLError ? error : undefined);
     if (error instanceof GraphQLError && (original === null || original instanceof GraphQLError)) return withContractCode(error);
@@ -75,5 +76,17 @@ function withContractCode(error: GraphQLError): GraphQLError {
     nodes: error.nodes,
     path: error.path,
     extensions: { ...error.extensions, code: contractCode },
+  });
+}
+
+/** yoga's maxRequestBodySize refusal (declared or chunked body), before GraphQL parses anything. */
+function isBodyTooLarge(error: unknown): boolean {
+  return error instanceof GraphQLError && error.extensions?.code === 'REQUEST_ENTITY_TOO_LARGE';
+}
+
+/** The contract's BAD_USER_INPUT naming the limit; `http` keeps yoga's 413 (it is not sent). */
+function bodyTooLarge(limit: number): GraphQLError {
+  return new GraphQLError(`The request body is larger than the limit of ${limit} bytes.`, {
+    extensions: { code: 'BAD_USER_INPUT', limit, http: { status: 413 } },
   });
 }

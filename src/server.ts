@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
-import { limitBodySize } from './body-limit.js';
 import { loadConfig, type Config } from './config.js';
 import { keysExist } from './auth/keys.js';
 import { createServices, type AppServices } from './services.js';
@@ -25,7 +24,7 @@ export async function startServer(config: Config, overrides: Parameters<typeof c
     throw error;
   }
   const app = createApp(services);
-  const http = createServer(limitBodySize(config.limits.bodyBytes, app.yoga));
+  const http = createServer(app.yoga);
   const closeWebSockets = app.attachWebSockets(http);
   await new Promise<void>((resolve) => http.listen(config.port, config.host, resolve));
   const { port } = http.address() as AddressInfo;

@@ -6,6 +6,11 @@ import { CREATE_THREAD, RUN_EVENTS, SEND } from './operations.js';
 
 const MIB = 1024 * 1024;
 
+/** The answer to a body over MAX_BODY_BYTES (default 1 MiB), declared or chunked. */
+const TOO_LARGE = {
+  errors: [{ message: `The request body is larger than the limit of ${MIB} bytes.`, extensions: { code: 'BAD_USER_INPUT', limit: MIB } }],
+};
+
 /** POSTs a raw body with the given headers over node:http (so Content-Length/chunking is under our control). */
 function rawPost(url: string, body: string, { chunked = false } = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -204,7 +209,7 @@ describe('input validation', () => {
     });
     const res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(413);
-    await res.arrayBuffer();
+    expect(await res.json()).toEqual(TOO_LARGE);
     expect(await counts()).toEqual(before);
 
     // Just under the limit: GraphQL runs and the thread is stored.
@@ -226,6 +231,7 @@ describe('input validation', () => {
     });
     const res = await rawPost(server.url, body, { chunked: true });
     expect(res.status).toBe(413);
+    expect(JSON.parse(res.text)).toEqual(TOO_LARGE);
     expect(await counts()).toEqual(before);
   });
 
