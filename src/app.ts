@@ -60,7 +60,9 @@ export function createApp(services: Services): App {
   return {
     yoga,
     attachWebSockets(server) {
-      const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+      // MAX_BODY_BYTES bounds a frame as it bounds an HTTP body (ws's own default is 100 MiB):
+      // a bigger one closes the socket with 1009 before it is buffered whole.
+      const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.bodyBytes });
       const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
