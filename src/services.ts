@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { closeDb, createDb } from './db/client.js';
+import { lockDatabase } from './db/instance-lock.js';
 import { AccessControl } from './auth/access.js';
 import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
@@ -25,7 +26,15 @@ export function createServices(
   overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
 ): AppServices {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
-  const db = createDb(config.databaseUrl);
+  // Before opening: migrations and the recovery below must never touch another live instance's database.
+  const lock = lockDatabase(config.databaseUrl);
+  let db: ReturnType<typeof createDb>;
+  try {
+    db = createDb(config.databaseUrl);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   const events = new EventLog(db, overrides.pubsub ?? new InMemoryPubSub(), {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
@@ -62,6 +71,7 @@ export function createServices(
       access.stop();
       await runs.shutdown(graceMs);
       closeDb(db);
+      lock.release();
     },
   };
 }
