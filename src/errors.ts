@@ -4,7 +4,7 @@
  * them into GraphQL errors. Anything else thrown is unexpected and reaches clients masked.
  */
 
-export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED';
+export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'UNAVAILABLE';
 
 export class AppError extends Error {
   constructor(
@@ -52,6 +52,18 @@ export class RateLimitedError extends AppError {
   constructor(what: string, retryAfterMs: number) {
     const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
     super('RATE_LIMITED', `Too many ${what}; retry after ${retryAfter} s.`, { retryAfter });
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A request that arrived while the server stops: another instance (or this one restarted) will take it. */
+export class ShuttingDownError extends AppError {
+  /** Whole seconds to wait, also sent as the Retry-After header on HTTP. */
+  readonly retryAfter: number;
+
+  constructor(retryAfterSeconds: number) {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
+    super('UNAVAILABLE', 'The server is shutting down.', { retryAfter });
     this.retryAfter = retryAfter;
   }
 }

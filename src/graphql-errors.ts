@@ -1,18 +1,19 @@
 import { GraphQLError } from 'graphql';
 import { handleStreamOrSingleExecutionResult, maskError, type Plugin } from 'graphql-yoga';
-import { AppError, RateLimitedError, UnauthenticatedError } from './errors.js';
+import { AppError, RateLimitedError, ShuttingDownError, UnauthenticatedError } from './errors.js';
 
-/** HTTP status of an error answered before GraphQL runs (authentication, rate limits). */
+/** HTTP status of an error answered before GraphQL runs (authentication, rate limits, shutdown). */
 export function httpStatusOf(error: AppError): number {
   if (error instanceof UnauthenticatedError) return 401;
   if (error instanceof RateLimitedError) return 429;
+  if (error instanceof ShuttingDownError) return 503;
   return error.code === 'FORBIDDEN' ? 403 : 400;
 }
 
 /** Extra HTTP headers an error asks for. */
 export function httpHeadersOf(error: AppError): Record<string, string> {
   if (error instanceof UnauthenticatedError) return { 'www-authenticate': 'Bearer' };
-  if (error instanceof RateLimitedError) return { 'retry-after': String(error.retryAfter) };
+  if (error instanceof RateLimitedError || error instanceof ShuttingDownError) return { 'retry-after': String(error.retryAfter) };
   return {};
 }
 

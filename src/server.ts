@@ -10,7 +10,7 @@ export interface RunningServer {
   url: string;
   services: AppServices;
   http: Server;
-  /** Stops accepting, ends runs (after the grace period), closes sockets and the database. */
+  /** Refuses new requests (503), ends runs (after the grace period), closes sockets and the database, stops listening. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -36,10 +36,13 @@ export async function startServer(config: Config, overrides: Parameters<typeof c
     http,
     stop(graceMs) {
       stopping ??= (async () => {
-        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+        // The listener stays open through the grace period: new requests get 503 with
+        // Retry-After (and /ready says why) rather than a refused connection.
+        app.beginStop();
         // Runs end, subscribers receive their last events, then the connections close.
         await services.close(graceMs);
         await closeWebSockets();
+        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
         await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
         http.closeAllConnections();
