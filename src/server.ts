@@ -86,18 +86,34 @@ async function main(): Promise<void> {
     );
   }
   logger.info(`threadql listening on ${server.url} (GraphiQL in a browser), database ${config.databaseUrl}`);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, 'shutting down: finishing active runs');
-      server.stop().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  stopOnSignals(server, logger, config.shutdownGraceMs);
+}
+
+/**
+ * The first SIGTERM or SIGINT starts the stop; later ones are logged and ignored. They do
+ * come: a signal to the process group (`npm start`, Ctrl-C, a container runtime) reaches npm,
+ * the shell and the server, and npm forwards its own — with a one-shot handler, that second
+ * signal would kill the server mid-grace and its runs would end SERVER_RESTARTED.
+ */
+function stopOnSignals(server: RunningServer, logger: RunningServer['services']['logger'], graceMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.info({ signal }, `already shutting down: active runs have up to ${graceMs} ms (SHUTDOWN_GRACE_MS); send SIGKILL to stop at once`);
+      return;
+    }
+    stopping = true;
+    logger.info({ signal, graceMs }, 'shutting down: finishing active runs');
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
