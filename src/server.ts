@@ -91,9 +91,10 @@ async function main(): Promise<void> {
 
 /**
  * The first SIGTERM or SIGINT starts the stop; later ones are logged and ignored. They do
- * come: a signal to the process group (`npm start`, Ctrl-C, a container runtime) reaches npm,
- * the shell and the server, and npm forwards its own — with a one-shot handler, that second
- * signal would kill the server mid-grace and its runs would end SERVER_RESTARTED.
+ * come: a signal to the process group (`npm start`, Ctrl-C, a container runtime) reaches both
+ * npm and the server, and npm forwards its own — with a one-shot handler, that second signal
+ * would kill the server mid-grace and its runs would end SERVER_RESTARTED. (`npm start` execs
+ * node itself: a shell in between would die of the signal, and npm would exit 143 at once.)
  */
 function stopOnSignals(server: RunningServer, logger: RunningServer['services']['logger'], graceMs: number): void {
   let stopping = false;
