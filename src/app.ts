@@ -3,7 +3,7 @@ import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { AppError, UnauthenticatedError } from './errors.js';
+import { AppError, ShuttingDownError, UnauthenticatedError } from './errors.js';
 import { createErrorMasker, toGraphQLError, useMaskedIncrementalErrors } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -12,6 +12,8 @@ import { useHttpAuth } from './auth/http-auth.js';
 import type { Context } from './context.js';
 import type { Services } from './services/index.js';
 import { exampleOperation } from './graphiql-example.js';
+import { Lifecycle, useOpsEndpoints } from './ops/health.js';
+import { yogaLogger } from './ops/yoga-logger.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { schema } from './schema/index.js';
 
@@ -21,13 +23,23 @@ export interface App {
   yoga: Yoga;
   /** Serves graphql-transport-ws on the HTTP server's /graphql path; returns the closer. */
   attachWebSockets(server: Server): () => Promise<void>;
+  /** From now on /ready is 503 and new requests and sockets are refused (503, 1001). */
+  beginStop(): void;
 }
 
 /** Builds the GraphQL server; it never listens (server.ts and tests do). */
 export function createApp(services: Services): App {
   const { config, access, logger } = services;
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
-  const mask = createErrorMasker(logUnexpected);
+  const masker = createErrorMasker(logUnexpected, { bodyLimit: config.limits.bodyBytes });
+  // yoga logs every error its masking changed; these it need not log again (yoga-logger.ts).
+  const masked = new WeakSet<object>();
+  const mask = (error: unknown, message: string): Error => {
+    if (typeof error === 'object' && error !== null) masked.add(error);
+    return masker(error, message);
+  };
+  const lifecycle = new Lifecycle();
+  const retryAfterSeconds = Math.ceil(config.shutdownGraceMs / 1000);
   // HTTP requests are authenticated in a plugin before GraphQL runs; the context reads the result.
   const callers = new WeakMap<Request, Caller>();
   const yoga: Yoga = createYoga<{ caller?: Caller }, Context>({
@@ -40,14 +52,18 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
+    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything.
+    maxRequestBodySize: config.limits.bodyBytes,
     maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
     // The self-contained GraphiQL (no CDN): a self-hosted server may have no internet access.
     // Its page is large (~9 MB), so it is rendered once.
     renderGraphiQL: renderOnce(renderGraphiQL),
     cors: corsOptions(config.corsOrigins, config.production),
-    logging: false,
+    logging: yogaLogger(logger, (error) => typeof error === 'object' && error !== null && masked.has(error)),
     plugins: [
+      // Before authentication: probes carry no key, and a stopping server answers without its database.
+      ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
       useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
@@ -58,8 +74,11 @@ export function createApp(services: Services): App {
 
   return {
     yoga,
+    beginStop: () => lifecycle.beginStop(),
     attachWebSockets(server) {
-      const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+      // MAX_BODY_BYTES bounds a frame as it bounds an HTTP body (ws's own default is 100 MiB):
+      // a bigger one closes the socket with 1009 before it is buffered whole.
+      const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.bodyBytes });
       const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
@@ -67,6 +86,10 @@ export function createApp(services: Services): App {
           subscribe: (args: any) => args.rootValue.subscribe(args),
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
           onConnect: async (ctx) => {
+            if (lifecycle.stopping) {
+              ctx.extra.socket.close(1001, 'The server is shutting down.');
+              return false;
+            }
             const params = ctx.connectionParams ?? {};
             const header = params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
             try {
@@ -85,6 +108,7 @@ export function createApp(services: Services): App {
             }
           },
           onSubscribe: async (ctx, _id, params) => {
+            if (lifecycle.stopping) return [toGraphQLError(new ShuttingDownError(retryAfterSeconds))];
             const caller = sockets.get(ctx.extra.socket)!;
             // A key revoked since the socket opened stops working at once, not at the next sweep.
             if (!(await access.isLive(caller))) {

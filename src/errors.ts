@@ -4,7 +4,7 @@
  * them into GraphQL errors. Anything else thrown is unexpected and reaches clients masked.
  */
 
-export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'STORAGE_ERROR';
+export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'THREAD_BUSY' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'STORAGE_ERROR' | 'UNAVAILABLE';
 
 export class AppError extends Error {
   constructor(
@@ -60,5 +60,17 @@ export class RateLimitedError extends AppError {
 export class StorageUnavailableError extends AppError {
   constructor() {
     super('STORAGE_ERROR', 'The database refused the write (for example, the disk is full); nothing was stored. Retry later.', { retryable: true });
+  }
+}
+
+/** A request that arrived while the server stops: another instance (or this one restarted) will take it. */
+export class ShuttingDownError extends AppError {
+  /** Whole seconds to wait, also sent as the Retry-After header on HTTP. */
+  readonly retryAfter: number;
+
+  constructor(retryAfterSeconds: number) {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
+    super('UNAVAILABLE', 'The server is shutting down.', { retryAfter });
+    this.retryAfter = retryAfter;
   }
 }

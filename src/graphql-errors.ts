@@ -1,19 +1,20 @@
 import { GraphQLError } from 'graphql';
 import { handleStreamOrSingleExecutionResult, maskError, type Plugin } from 'graphql-yoga';
-import { AppError, RateLimitedError, StorageUnavailableError, UnauthenticatedError } from './errors.js';
+import { AppError, RateLimitedError, ShuttingDownError, StorageUnavailableError, UnauthenticatedError } from './errors.js';
 import { StorageError } from './store/errors.js';
 
-/** HTTP status of an error answered before GraphQL runs (authentication, rate limits). */
+/** HTTP status of an error answered before GraphQL runs (authentication, rate limits, shutdown). */
 export function httpStatusOf(error: AppError): number {
   if (error instanceof UnauthenticatedError) return 401;
   if (error instanceof RateLimitedError) return 429;
+  if (error instanceof ShuttingDownError) return 503;
   return error.code === 'FORBIDDEN' ? 403 : 400;
 }
 
 /** Extra HTTP headers an error asks for. */
 export function httpHeadersOf(error: AppError): Record<string, string> {
   if (error instanceof UnauthenticatedError) return { 'www-authenticate': 'Bearer' };
-  if (error instanceof RateLimitedError) return { 'retry-after': String(error.retryAfter) };
+  if (error instanceof RateLimitedError || error instanceof ShuttingDownError) return { 'retry-after': String(error.retryAfter) };
   return {};
 }
 
@@ -31,8 +32,9 @@ export function toGraphQLError(error: AppError, located?: GraphQLError): GraphQL
  * CSRF refusals FORBIDDEN; anything else is logged and answered "Unexpected error." — never
  * a stack, not even in development.
  */
-export function createErrorMasker(logUnexpected: (error: unknown) => void) {
+export function createErrorMasker(logUnexpected: (error: unknown) => void, options: { bodyLimit: number }) {
   return (error: unknown, message: string): Error => {
+    if (isBodyTooLarge(error)) return bodyTooLarge(options.bodyLimit);
     let original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
     if (original instanceof StorageError) {
       // The operator needs the cause; the client a clear, retryable refusal without internals.
@@ -81,5 +83,17 @@ function withContractCode(error: GraphQLError): GraphQLError {
     nodes: error.nodes,
     path: error.path,
     extensions: { ...error.extensions, code: contractCode },
+  });
+}
+
+/** yoga's maxRequestBodySize refusal (declared or chunked body), before GraphQL parses anything. */
+function isBodyTooLarge(error: unknown): boolean {
+  return error instanceof GraphQLError && error.extensions?.code === 'REQUEST_ENTITY_TOO_LARGE';
+}
+
+/** The contract's BAD_USER_INPUT naming the limit; `http` keeps yoga's 413 (it is not sent). */
+function bodyTooLarge(limit: number): GraphQLError {
+  return new GraphQLError(`The request body is larger than the limit of ${limit} bytes.`, {
+    extensions: { code: 'BAD_USER_INPUT', limit, http: { status: 413 } },
   });
 }

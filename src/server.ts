@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
-import { limitBodySize } from './body-limit.js';
 import { loadConfig, type Config } from './config.js';
 import { createServices, type AppServices } from './services/index.js';
 
@@ -10,7 +9,7 @@ export interface RunningServer {
   url: string;
   services: AppServices;
   http: Server;
-  /** Stops accepting, ends runs (after the grace period), closes sockets and the database. */
+  /** Refuses new requests (503), ends runs (after the grace period), closes sockets and the database, stops listening. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -24,7 +23,7 @@ export async function startServer(config: Config, overrides: Parameters<typeof c
     throw error;
   }
   const app = createApp(services);
-  const http = createServer(limitBodySize(config.limits.bodyBytes, app.yoga));
+  const http = createServer(app.yoga);
   const closeWebSockets = app.attachWebSockets(http);
   await new Promise<void>((resolve) => http.listen(config.port, config.host, resolve));
   const { port } = http.address() as AddressInfo;
@@ -36,10 +35,13 @@ export async function startServer(config: Config, overrides: Parameters<typeof c
     http,
     stop(graceMs) {
       stopping ??= (async () => {
-        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+        // The listener stays open through the grace period: new requests get 503 with
+        // Retry-After (and /ready says why) rather than a refused connection.
+        app.beginStop();
         // Runs end, subscribers receive their last events, then the connections close.
         await services.close(graceMs);
         await closeWebSockets();
+        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
         await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
         http.closeAllConnections();
@@ -83,18 +85,35 @@ async function main(): Promise<void> {
     );
   }
   logger.info(`threadql listening on ${server.url} (GraphiQL in a browser), database ${config.databaseUrl}`);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, 'shutting down: finishing active runs');
-      server.stop().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  stopOnSignals(server, logger, config.shutdownGraceMs);
+}
+
+/**
+ * The first SIGTERM or SIGINT starts the stop; later ones are logged and ignored. They do
+ * come: a signal to the process group (`npm start`, Ctrl-C, a container runtime) reaches both
+ * npm and the server, and npm forwards its own — with a one-shot handler, that second signal
+ * would kill the server mid-grace and its runs would end SERVER_RESTARTED. (`npm start` execs
+ * node itself: a shell in between would die of the signal, and npm would exit 143 at once.)
+ */
+function stopOnSignals(server: RunningServer, logger: RunningServer['services']['logger'], graceMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.info({ signal }, `already shutting down: active runs have up to ${graceMs} ms (SHUTDOWN_GRACE_MS); send SIGKILL to stop at once`);
+      return;
+    }
+    stopping = true;
+    logger.info({ signal, graceMs }, 'shutting down: finishing active runs');
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,37 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { applyEvents, removeTempDirs, subscribeSse, tempDatabaseFile, TEST_API_KEY, waitUntil, type EventData } from './helpers.js';
 import { THREAD_EVENTS } from './operations.js';
+import { spawnServer as spawnChild } from './process-helpers.js';
 
 /** The real entry point in a child process, so it can be killed with SIGKILL mid-stream. */
 async function spawnServer(databaseFile: string, provider: FakeProvider): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseFile,
-      OPENAI_BASE_URL: provider.url,
-      OPENAI_API_KEY: TEST_API_KEY,
-      FLUSH_INTERVAL_MS: '20',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnChild({
+    env: { DATABASE_URL: databaseFile, OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: TEST_API_KEY, FLUSH_INTERVAL_MS: '20' },
   });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/[^ ]+\/graphql)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
-  });
-  return { child, url };
 }
 
 async function gql(url: string, query: string, variables?: Record<string, unknown>): Promise<any> {

@@ -1,10 +1,15 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, type TestServer } from './helpers.js';
+import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, subscribeWs, within, type TestServer } from './helpers.js';
 import { CREATE_THREAD, RUN_EVENTS, SEND } from './operations.js';
 
 const MIB = 1024 * 1024;
+
+/** The answer to a body over MAX_BODY_BYTES (default 1 MiB), declared or chunked. */
+const TOO_LARGE = {
+  errors: [{ message: `The request body is larger than the limit of ${MIB} bytes.`, extensions: { code: 'BAD_USER_INPUT', limit: MIB } }],
+};
 
 /** POSTs a raw body with the given headers over node:http (so Content-Length/chunking is under our control). */
 function rawPost(url: string, body: string, { chunked = false } = {}): Promise<{ status: number; text: string }> {
@@ -204,7 +209,7 @@ describe('input validation', () => {
     });
     const res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(413);
-    await res.arrayBuffer();
+    expect(await res.json()).toEqual(TOO_LARGE);
     expect(await counts()).toEqual(before);
 
     // Just under the limit: GraphQL runs and the thread is stored.
@@ -226,7 +231,23 @@ describe('input validation', () => {
     });
     const res = await rawPost(server.url, body, { chunked: true });
     expect(res.status).toBe(413);
+    expect(JSON.parse(res.text)).toEqual(TOO_LARGE);
     expect(await counts()).toEqual(before);
+  });
+
+  it('a WebSocket frame over MAX_BODY_BYTES closes that socket (1009); other sockets go on being served', async () => {
+    const other = subscribeWs(server.url, RUN_EVENTS, { runId: 'run_unknown' });
+    await within(other.outcome, 3000, 'the other subscription to be answered');
+    const big = subscribeWs(server.url, RUN_EVENTS, { runId: 'run_unknown', pad: 'p'.repeat(MIB + 10) });
+    const closed = await within(big.closed, 3000, 'the oversized socket to close');
+    expect(closed.code).toBe(1009);
+    expect(big.results).toEqual([]);
+
+    const after = subscribeWs(server.url, RUN_EVENTS, { runId: 'run_unknown' });
+    const outcome = (await within(after.outcome, 3000, 'a subscription after the refusal')) as any;
+    expect(JSON.stringify(outcome.error ?? after.results)).toContain('NOT_FOUND');
+    other.close();
+    after.close();
   });
 
   it('sendMessage while a run is active is THREAD_BUSY by default, and stores nothing', async () => {

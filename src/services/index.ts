@@ -27,6 +27,8 @@ export interface Services {
   logger: Logger;
   /** Batched lookups for one request's nested fields. */
   loaders(): Loaders;
+  /** Resolves when the store answers (readiness). */
+  ping(): Promise<void>;
 }
 
 export interface AppServices extends Services {
@@ -45,7 +47,8 @@ export async function createServices(
   overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
 ): Promise<AppServices> {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
-  const store = createSqliteStore(config.databaseUrl);
+  // The server holds its SQLite file alone (the keys CLI may still open it).
+  const store = createSqliteStore(config.databaseUrl, { lock: true });
   const log = new EventLog(store, overrides.pubsub ?? new InMemoryPubSub(), {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
@@ -77,6 +80,7 @@ export async function createServices(
     runs,
     events,
     loaders: () => createLoaders(store),
+    ping: () => store.ping(),
     access,
     config,
     logger,

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Store, StoreTx } from '../types.js';
 import { closeDb, createDb, type Db } from './client.js';
 import { guarded } from './driver-errors.js';
+import { lockDatabase } from './instance-lock.js';
 import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
 import { sqliteTx } from './tx.js';
 
@@ -16,8 +17,16 @@ export interface SqliteStore extends Store {
  * request's write would land in it (and vanish with its rollback). Every operation therefore
  * waits while a transaction is open; transactions run one after another.
  */
-export function createSqliteStore(url: string): SqliteStore {
-  const db = createDb(url);
+export function createSqliteStore(url: string, options: { lock?: boolean } = {}): SqliteStore {
+  // Before opening: migrations and start-up recovery must never touch another live instance's database.
+  const lock = options.lock ? lockDatabase(url) : null;
+  let db: Db;
+  try {
+    db = createDb(url);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   let open: Promise<void> | null = null;
   const tx = sqliteTx(db);
   // Prepared, like every other statement (the bench counts transactions by their BEGIN).
@@ -64,6 +73,7 @@ export function createSqliteStore(url: string): SqliteStore {
     async close() {
       while (open) await open;
       closeDb(db);
+      lock?.release();
     },
   };
 }
