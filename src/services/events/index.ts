@@ -69,6 +69,11 @@ export class EventService {
     return this.track(stream, run.threadId, owner);
   }
 
+  /** Each open stream's buffered events and how often it fell behind (metrics, tests). */
+  streamStats(): { threadId: string; buffered: number; fellBehind: number }[] {
+    return [...this.open].map(([stream, threadId]) => ({ threadId, ...stream.stats() }));
+  }
+
   /** Open subscriptions (of one owner, or all). */
   openCount(owner?: string): number {
     return owner === undefined ? this.open.size : (this.perOwner.get(owner) ?? 0);

@@ -63,6 +63,11 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
     this.cleanups.push(log.subscribe(options.threadId, (event) => this.onLive(event)));
   }
 
+  /** What the stream holds in memory now, and how often it fell behind (metrics, tests). */
+  stats(): { buffered: number; fellBehind: number } {
+    return { buffered: this.live.length + this.page.length + this.preface.length, fellBehind: this.drops };
+  }
+
   /** Adds work to do once when the stream ends, however it ends. */
   onEnd(cleanup: () => void): void {
     if (this.finished) cleanup();
