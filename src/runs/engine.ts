@@ -69,7 +69,7 @@ export class RunEngine {
   createThread(input: CreateThreadInput, beforeNewRun: BeforeNewRun = () => {}): { thread: ThreadRow; run: RunRow | null } {
     const { db, events } = this.deps;
     const assistant = findAssistant(db, input.assistantId, input.owner);
-    if (input.assistantId && !assistant) throw new NotFoundError('assistant', input.assistantId);
+    if (input.assistantId !== null && !assistant) throw new NotFoundError('assistant', input.assistantId);
     const startsRun = input.messages.at(-1)?.role === 'USER';
     if (startsRun) beforeNewRun();
     const threadId = newId('Thread');
