@@ -12,6 +12,7 @@ import { useHttpAuth } from './auth/http-auth.js';
 import type { Context, Services } from './context.js';
 import { exampleOperation } from './graphiql-example.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
+import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
 
 export type Yoga = YogaServerInstance<{ caller?: Caller }, Context>;
@@ -48,6 +49,7 @@ export function createApp(services: Services): App {
     logging: false,
     plugins: [
       useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
+      useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
       useDeferStream(),
@@ -67,8 +69,10 @@ export function createApp(services: Services): App {
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
           onConnect: (ctx) => {
             const params = ctx.connectionParams ?? {};
-            const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
+            const header: unknown = params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
             try {
+              // connectionParams are any JSON: a number or an object there is a key that is not valid.
+              if (header !== undefined && typeof header !== 'string') throw new UnauthenticatedError('The API key is not valid (not a string).');
               const caller = access.authenticate(header);
               sockets.set(ctx.extra.socket, caller);
               const untrack = access.trackSession(caller.keyId, () => ctx.extra.socket.close(4401, 'API key revoked'));
