@@ -14,6 +14,7 @@ import { exampleOperation } from './graphiql-example.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
+import { refuseServerOnlyFrames } from './ws-frames.js';
 
 export type Yoga = YogaServerInstance<{ caller?: Caller }, Context>;
 
@@ -64,6 +65,7 @@ export function createApp(services: Services): App {
       const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
+          jsonMessageReviver: refuseServerOnlyFrames,
           execute: (args: any) => args.rootValue.execute(args),
           subscribe: (args: any) => args.rootValue.subscribe(args),
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
