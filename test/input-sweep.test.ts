@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_RATE_LIMIT, ok, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { NO_RATE_LIMIT, ok, removeTempDirs, sseEvents, startTestServer, type TestServer } from './helpers.js';
 import { httpExchange, wsExchange, wsInit, wsSubscribe, type Answer } from './sweep-clients.js';
 import { deep, valueFor, wrongType, type Known } from './sweep-inputs.js';
 import { render, sweptOperations, type SweptOperation } from './sweep-operations.js';
@@ -109,9 +109,12 @@ async function send(op: SweptOperation, transport: Transport, query: string, var
   return httpExchange(server.url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body }, waitMs);
 }
 
-/** Whether the answer carries the operation's data without errors (a JSON body, an SSE event or a WebSocket `next`). */
+/**
+ * Whether the answer carries the operation's data without errors: a JSON body, a multipart part
+ * or a WebSocket `next` (one per line), or an SSE event's data.
+ */
 function succeeded(op: SweptOperation, answer: Answer): boolean {
-  const bodies = answer.text.split(/\r?\n/).map((line) => line.replace(/^data: /, ''));
+  const bodies = [...answer.text.split(/\r?\n/), ...sseEvents(answer.text).map((e) => e.data)];
   return bodies.some((line) => {
     try {
       const parsed = JSON.parse(line);
