@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { json } from 'node:stream/consumers';
 import { createSchema, createYoga } from 'graphql-yoga';
 import OpenAI from 'openai';
 import { serveControl } from './child-control.js';
@@ -52,7 +53,7 @@ const relayServer = createServer((req, res) => {
     return;
   }
   void (async () => {
-    const { key } = JSON.parse(await readBody(req)) as { key: string };
+    const { key } = (await json(req)) as { key: string };
     // Like yoga: headers and a first comment at once, then the frames.
     res.writeHead(200, SSE_HEADERS).write(':\n\n');
     const controller = new AbortController();
@@ -73,15 +74,6 @@ const relayServer = createServer((req, res) => {
     }
   })();
 });
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 const listen = (server: ReturnType<typeof createServer>) =>
   new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));

@@ -1,9 +1,11 @@
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { text } from 'node:stream/consumers';
+import { createParser } from 'eventsource-parser';
 
 /**
- * The bench's clients. The SSE client follows test/helpers.ts `subscribeSse` (blocks split on a
- * blank line, `event: complete` ends, `data:` carries the result) but runs on node:http rather
+ * The bench's clients. The SSE client follows test/helpers.ts `subscribeSse` (eventsource-parser
+ * reads the stream, `event: complete` ends it, `data:` carries the result) but runs on node:http rather
  * than fetch: the parent opens up to 5,000 streams while also serving the provider, and the
  * lighter client keeps the parent from being what limits a figure. Arrival times are taken
  * when a chunk arrives, before any parsing.
@@ -35,24 +37,20 @@ export function openSse(url: string, body: string, onFrame: (data: string, time:
   const req = request(url, { method, agent: sseAgent, headers: { ...JSON_HEADERS, accept: 'text/event-stream' } }, (res) => {
     res.setEncoding('utf8');
     if (res.statusCode !== 200) {
-      let text = '';
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => (readyReject(new Error(`SSE ${res.statusCode}: ${text.slice(0, 300)}`)), doneResolve()));
+      text(res).then((body) => (readyReject(new Error(`SSE ${res.statusCode}: ${body.slice(0, 300)}`)), doneResolve()), doneResolve);
       return;
     }
-    let buffer = '';
+    // The chunk's arrival time, for every event the parser completes while feeding that chunk.
+    let time = 0;
+    const parser = createParser({
+      onEvent: (event) => {
+        if (event.event !== 'complete' && event.data) onFrame(event.data, time);
+      },
+    });
     res.on('data', (chunk: string) => {
-      const time = performance.now();
+      time = performance.now();
       readyResolve();
-      buffer += chunk;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (block.startsWith('event: complete')) continue;
-        const at = block.indexOf('data: ');
-        if (at >= 0) onFrame(block.slice(at + 6), time);
-      }
+      parser.feed(chunk);
     });
     res.on('close', doneResolve);
   });

@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { text as readText } from 'node:stream/consumers';
 import { JSON_HEADERS } from './clients.js';
 import { MESSAGES_LAST_20, conversation, createThread, profiled, type Bench, type FigureResult } from './context.js';
 import { fmtMs, fmtRatio, mean, percentile } from './stats.js';
@@ -63,14 +64,11 @@ function timedRequest(url: string, agent: Agent, body: string): Promise<number> 
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const req = request(url, { method: 'POST', agent, headers: { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
+      readText(res).then((text) => {
         const ms = performance.now() - start;
         if (res.statusCode !== 200 || !text.includes('"edges"') || text.includes('"errors"')) reject(new Error(`bad response ${res.statusCode}: ${text.slice(0, 300)}`));
         else resolve(ms);
-      });
+      }, reject);
     });
     req.on('error', reject);
     req.end(body);

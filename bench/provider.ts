@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { text } from 'node:stream/consumers';
 
 /**
  * The bench's OpenAI-compatible provider: the Responses-API streaming part of
@@ -51,7 +52,7 @@ export async function startBenchProvider(shape: StreamShape = { chunks: 5, paceM
   };
 
   const server = createServer((req, res) => {
-    readBody(req).then(
+    text(req).then(
       (raw) => {
         if (req.method !== 'POST' || !req.url?.startsWith('/v1/responses')) return void res.writeHead(404).end();
         const body = JSON.parse(raw) as { model: string; input: { content: string }[] };
@@ -130,13 +131,4 @@ function responsesWire(model: string, text: string, outputTokens: number) {
       sse('response.output_item.done', { output_index: 0, item: item('completed', text) }) +
       sse('response.completed', { response: response('completed', { output: [item('completed', text)], usage }) }),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -15,7 +15,9 @@ import { exampleOperation } from './graphiql-example.js';
 import { Lifecycle, useOpsEndpoints } from './ops/health.js';
 import { yogaLogger } from './ops/yoga-logger.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
+import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
+import { refuseServerOnlyFrames } from './ws-frames.js';
 
 export type Yoga = YogaServerInstance<{ caller?: Caller }, Context>;
 
@@ -65,6 +67,7 @@ export function createApp(services: Services): App {
       // Before authentication: probes carry no key, and a stopping server answers without its database.
       ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
       useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
+      useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
       useDeferStream(),
@@ -82,6 +85,7 @@ export function createApp(services: Services): App {
       const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
+          jsonMessageReviver: refuseServerOnlyFrames,
           execute: (args: any) => args.rootValue.execute(args),
           subscribe: (args: any) => args.rootValue.subscribe(args),
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
@@ -91,8 +95,10 @@ export function createApp(services: Services): App {
               return false;
             }
             const params = ctx.connectionParams ?? {};
-            const header = params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
+            const header: unknown = params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
             try {
+              // connectionParams are any JSON: a number or an object there is a key that is not valid.
+              if (header !== undefined && typeof header !== 'string') throw new UnauthenticatedError('The API key is not valid (not a string).');
               const caller = await access.authenticate(header);
               sockets.set(ctx.extra.socket, caller);
               const untrack = access.trackSession(caller.keyId, () => ctx.extra.socket.close(4401, 'API key revoked'));

@@ -39,13 +39,19 @@ function withCode(error: GraphQLError): GraphQLError {
   return new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { nodes: error.nodes, extensions: { code: 'BAD_USER_INPUT' } });
 }
 
-/** The token limit fails the parse itself; give that failure its code. */
+/**
+ * The token limit fails the parse itself; give that failure its code. graphql-js parses nested
+ * literals recursively, so a list or object literal some 2,000 levels deep overflows the stack
+ * (a RangeError) before the token limit is reached: that is oversized input too, not ours.
+ */
 function useTokenLimitCode(): Plugin {
   return {
     onParse() {
       return ({ result, replaceParseResult }) => {
         if (result instanceof GraphQLError && !result.extensions?.code && /^Syntax Error: Token limit/.test(result.message)) {
           replaceParseResult(withCode(result));
+        } else if (result instanceof RangeError) {
+          replaceParseResult(new GraphQLError('query: is nested too deeply to parse', { extensions: { code: 'BAD_USER_INPUT', field: 'query' } }));
         }
       };
     },

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { text } from 'node:stream/consumers';
 
 /**
  * A real HTTP server speaking OpenAI's wire format (Responses and Chat Completions, SSE
@@ -106,7 +107,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = await readBody(req);
+    const raw = await text(req);
     let body: any;
     try {
       body = JSON.parse(raw);
@@ -384,15 +385,6 @@ function chatWire(body: any, usage: { input: number; output: number }, sendUsage
     ],
     truncatedEnd: ['data: [DONE]\n\n'],
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function sleep(ms: number): Promise<void> {

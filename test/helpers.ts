@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -162,9 +163,16 @@ function fetchSse(url: string, query: string, variables: Record<string, unknown>
   });
 }
 
-/** The event name and raw data of one SSE block. */
-function sseBlock(block: string): { event?: string; data?: string } {
-  return { event: /^event: (.*)$/m.exec(block)?.[1], data: /^data: (.*)$/m.exec(block)?.[1] };
+/**
+ * The events of a whole SSE body, by a real parser (eventsource-parser): multi-line `data:`,
+ * comments and keep-alives, CRLF line ends and an unterminated last event all as the spec says.
+ */
+export function sseEvents(body: string): EventSourceMessage[] {
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  parser.feed(body);
+  parser.reset({ consume: true });
+  return events;
 }
 
 /** Subscribes over Server-Sent Events (yoga's default transport), with an API key if given. */
@@ -187,17 +195,18 @@ export function subscribeSse(url: string, query: string, variables?: Record<stri
     }
     resolveResponse({ status: res.status, contentType });
     const decoder = new TextDecoder();
-    let buffer = '';
+    let complete = false;
+    const parser = createParser({
+      onEvent: ({ event, data }) => {
+        if (complete) return;
+        if (event === 'complete') complete = true;
+        else if (event === 'next' && data) push(JSON.parse(data));
+      },
+    });
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const { event, data } = sseBlock(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          if (event === 'complete') return { how: 'complete' };
-          if (event === 'next' && data) push(JSON.parse(data));
-        }
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        if (complete) return { how: 'complete' };
       }
     } catch (err) {
       if (!controller.signal.aborted) throw err;
@@ -234,10 +243,8 @@ export async function sseExchange(
   try {
     const res = await fetchSse(url, query, variables, key, controller.signal);
     const contentType = res.headers.get('content-type') ?? '';
-    const events = (await res.text())
-      .split('\n\n')
-      .map(sseBlock)
-      .filter((e): e is { event: string; data?: string } => !!e.event)
+    const events = sseEvents(await res.text())
+      .filter((e): e is EventSourceMessage & { event: string } => !!e.event)
       .map((e) => ({ event: e.event, data: e.data ? JSON.parse(e.data) : undefined }));
     const results = events.filter((e) => e.event === 'next').map((e) => e.data);
     return { status: res.status, contentType: contentType.split(';')[0]!, events, results };

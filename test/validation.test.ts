@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, subscribeWs, within, type TestServer } from './helpers.js';
@@ -23,10 +24,7 @@ function rawPost(url: string, body: string, { chunked = false } = {}): Promise<{
       },
     });
     req.on('response', (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
-      res.on('error', reject);
+      text(res).then((body) => resolve({ status: res.statusCode ?? 0, text: body }), reject);
     });
     // The server may answer 413 and close before the whole body is written.
     req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
