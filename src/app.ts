@@ -4,7 +4,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AppError, ShuttingDownError, UnauthenticatedError } from './errors.js';
-import { createErrorMasker, toGraphQLError, useMaskedIncrementalErrors } from './graphql-errors.js';
+import { createErrorMasker, toGraphQLError, useContractRequestCodes, useMaskedIncrementalErrors } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Caller } from './auth/access.js';
@@ -72,6 +72,7 @@ export function createApp(services: Services): App {
       ...productionPlugins(config),
       useDeferStream(),
       useMaskedIncrementalErrors(mask),
+      useContractRequestCodes(),
     ] as Plugin[],
   });
 

@@ -72,7 +72,27 @@ export function useMaskedIncrementalErrors(mask: (error: unknown, message: strin
   };
 }
 
-const requestRefusals = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', undefined]);
+const requestRefusals = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'OPERATION_RESOLUTION_FAILURE', 'BAD_REQUEST', undefined]);
+
+/**
+ * yoga answers validation errors (and an operationName that names no operation) without
+ * passing them through the masker; this gives them the contract's BAD_USER_INPUT too.
+ */
+export function useContractRequestCodes(): Plugin {
+  return {
+    onValidate() {
+      return ({ valid, result, setResult }) => {
+        if (!valid) setResult(result.map((e: Error) => (e instanceof GraphQLError ? withContractCode(e) : e)));
+      };
+    },
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result) || !result || typeof result !== 'object' || !('errors' in result) || !result.errors) return;
+      const errors = result.errors as readonly GraphQLError[];
+      if (!errors.some((e) => e instanceof GraphQLError && requestRefusals.has(e.extensions?.code as string) && e.extensions?.code !== undefined)) return;
+      setResult({ ...result, errors: errors.map((e) => (e instanceof GraphQLError ? withContractCode(e) : e)) } as typeof result);
+    },
+  };
+}
 
 function withContractCode(error: GraphQLError): GraphQLError {
   const code = error.extensions?.code as string | undefined;

@@ -64,7 +64,11 @@ function expectNoInternalError(answer: Answer): void {
   expect([4500, 1011], shown).not.toContain(answer.closeCode);
   expect(answer.text, shown).not.toContain('INTERNAL_SERVER_ERROR');
   expect(answer.text, shown).not.toContain('Unexpected error.');
+  // Every error code is one of the contract's (yoga's own codes are mapped onto them).
+  for (const [, code] of answer.text.matchAll(/"code":"([A-Z_]+)"/g)) expect(CONTRACT_CODES, shown).toContain(code);
 }
+
+const CONTRACT_CODES = ['BAD_USER_INPUT', 'NOT_FOUND', 'THREAD_BUSY', 'UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED', 'STORAGE_ERROR', 'UNAVAILABLE'];
 
 async function expectStillAnswering(): Promise<void> {
   expect(await server.gql('{ __typename }')).toEqual({ data: { __typename: 'Query' } });
