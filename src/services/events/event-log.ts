@@ -34,7 +34,8 @@ const MAX_FLUSH_BACKOFF_MS = 5000;
 export class EventLog {
   private readonly seqs = new ThreadSeqs();
   private flushTimer: NodeJS.Timeout | null = null;
-  private flushFailures = 0;
+  /** When the scheduled timed flush runs (epoch ms). */
+  private flushAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -62,7 +63,7 @@ export class EventLog {
           }
           return { result: out.result, stored };
         });
-        state.settle(batch);
+        markStored(state, batch);
         if (stored.length > 0) state.lastSeq = stored.at(-1)!.seq;
         for (const event of stored) this.pubsub.publish(event);
         return result;
@@ -80,7 +81,7 @@ export class EventLog {
   appendDelta(threadId: string, runId: string, messageId: string, delta: string): void {
     const state = this.seqs.get(threadId);
     if (state.unstoredCount() >= MAX_UNSTORED_DELTAS) {
-      this.flushSoon();
+      this.flushWithin(state.flushFailures > 0 ? state.retryAt - Date.now() : 0);
       throw new StorageError(`the streamed text could not be stored: ${MAX_UNSTORED_DELTAS} deltas are waiting for the database`);
     }
     if (state.allocating || state.lastSeq === null) {
@@ -107,9 +108,13 @@ export class EventLog {
     await this.seqs.exclusive(threadId, (state) => this.storeBatches([state]));
   }
 
-  /** Stores every thread's pending deltas: one transaction, or one per thread if that fails. */
-  async flushAll(): Promise<void> {
-    const ready = this.seqs.withPending().filter((s) => !s.busy);
+  /**
+   * Stores every thread's pending deltas: one transaction, or one per thread if that fails.
+   * `all` false (the timer): threads backing off after refused flushes wait for their turn.
+   */
+  async flushAll(all = true): Promise<void> {
+    const now = Date.now();
+    const ready = this.seqs.withPending().filter((s) => !s.busy && (all || s.retryAt <= now));
     if (ready.length === 0) return;
     await this.seqs.exclusiveAll(ready, () => this.storeBatches(ready));
   }
@@ -149,7 +154,7 @@ export class EventLog {
     state.addPending(event);
     this.pubsub.publish(event);
     if (state.pendingChars >= this.options.maxChars || state.pendingCount() >= FLUSH_AT_DELTAS) this.flushThreadNow(state);
-    else this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
+    else this.flushWithin(this.options.intervalMs);
   }
 
   private releaseHeld(state: ThreadState): void {
@@ -173,26 +178,27 @@ export class EventLog {
   private async storeBatches(states: ThreadState[]): Promise<void> {
     const batches = states.map((s) => ({ state: s, batch: s.takePending() })).filter((b) => b.batch.length > 0);
     if (batches.length === 0) return;
-    try {
-      await this.store.transaction(async (tx) => {
-        for (const { state, batch } of batches) await storeDeltas(tx, state.threadId, batch);
-      });
-      for (const { state, batch } of batches) state.settle(batch);
-      return;
-    } catch (error) {
-      if (batches.length === 1) {
-        batches[0]!.state.restorePending(batches[0]!.batch);
-        throw error;
+    if (batches.length > 1) {
+      try {
+        await this.store.transaction(async (tx) => {
+          for (const { state, batch } of batches) await storeDeltas(tx, state.threadId, batch);
+        });
+        for (const { state, batch } of batches) markStored(state, batch);
+        return;
+      } catch {
+        // One thread's failing batch must not keep the others unstored: store them one by one.
       }
     }
-    // One thread's failing batch must not keep the others unstored: store them one by one.
     const failures: unknown[] = [];
     for (const { state, batch } of batches) {
       try {
         await this.store.transaction((tx) => storeDeltas(tx, state.threadId, batch));
-        state.settle(batch);
+        markStored(state, batch);
       } catch (error) {
+        // Only this thread backs off: the others' flushes (and runs) go on as before.
         state.restorePending(batch);
+        state.flushFailures++;
+        state.retryAt = Date.now() + Math.min(MAX_FLUSH_BACKOFF_MS, this.options.intervalMs * 2 ** state.flushFailures);
         failures.push(error);
       }
     }
@@ -201,43 +207,51 @@ export class EventLog {
 
   /**
    * A large batch is stored at once, not at the next timer: a fast provider can deliver
-   * hundreds of deltas without the event loop reaching a timer. Failures fall back to the timer.
+   * hundreds of deltas without the event loop reaching a timer. A thread whose flushes fail
+   * waits for the timer (its backoff).
    */
   private flushThreadNow(state: ThreadState): void {
-    if (state.busy || this.flushFailures > 0) return;
+    if (state.busy || state.flushFailures > 0) return;
     this.flush(state.threadId).catch((error: unknown) => {
-      this.flushFailures++;
       this.options.onFlushError(error, [state.threadId]);
-      this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
+      this.flushWithin(state.retryAt - Date.now());
     });
   }
 
-  private flushSoon(): void {
-    if (this.flushTimer && this.flushFailures > 0) return; // backing off after failures
+  /** The timed flush runs within `delayMs` (one due earlier stays). */
+  private flushWithin(delayMs: number): void {
+    const at = Date.now() + Math.max(0, delayMs);
+    if (this.flushTimer && this.flushAt <= at) return;
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = this.scheduleFlush(0);
+    this.flushAt = at;
+    this.flushTimer = this.scheduleFlush(at - Date.now());
   }
 
-  /** The timed flush; a failure is reported and retried with backoff, never thrown from a timer. */
+  /** The timed flush; a failure is reported and retried with the thread's backoff, never thrown from a timer. */
   private scheduleFlush(delayMs: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       this.flushTimer = null;
-      this.flushAll().then(
-        () => {
-          this.flushFailures = 0;
-          if (this.seqs.withPending().length > 0) this.flushTimer ??= this.scheduleFlush(this.options.intervalMs);
-        },
-        (error: unknown) => {
-          this.flushFailures++;
-          this.options.onFlushError(error, this.seqs.withPending().map((s) => s.threadId));
-          const backoff = Math.min(MAX_FLUSH_BACKOFF_MS, this.options.intervalMs * 2 ** this.flushFailures);
-          this.flushTimer ??= this.scheduleFlush(backoff);
-        },
-      );
+      const again = () => {
+        const waiting = this.seqs.withPending();
+        if (waiting.length === 0) return;
+        const now = Date.now();
+        this.flushWithin(Math.max(this.options.intervalMs, Math.min(...waiting.map((s) => s.retryAt - now))));
+      };
+      this.flushAll(false).then(again, (error: unknown) => {
+        this.options.onFlushError(error, this.seqs.withPending().filter((s) => s.flushFailures > 0).map((s) => s.threadId));
+        again();
+      });
     }, delayMs);
     timer.unref();
     return timer;
   }
+}
+
+/** A batch is stored: the thread's flushes are healthy again. */
+function markStored(state: ThreadState, batch: MessageDeltaEvent[]): void {
+  state.settle(batch);
+  state.flushFailures = 0;
+  state.retryAt = 0;
 }
 
 /** Stores deltas (seqs already published) and appends their text to their messages. */

@@ -13,6 +13,9 @@ export class ThreadState {
   held: { runId: string; messageId: string; delta: string }[] = [];
   busy: Promise<void> | null = null;
   pendingChars = 0;
+  /** Flushes of this thread refused in a row, and when its next one may run (its own backoff). */
+  flushFailures = 0;
+  retryAt = 0;
   private pending: MessageDeltaEvent[] = [];
   /** Deltas taken for a write that has not committed yet: still unstored for replays. */
   private inFlight: MessageDeltaEvent[] = [];
