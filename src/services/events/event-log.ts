@@ -86,7 +86,9 @@ export class EventLog {
     }
     if (state.allocating || state.lastSeq === null) {
       state.held.push({ runId, messageId, delta });
-      if (state.lastSeq === null) void this.loadLastSeq(state);
+      if (state.lastSeq === null) {
+        this.loadLastSeq(state).catch((error: unknown) => this.options.onFlushError(error, [threadId]));
+      }
       return;
     }
     this.emit(state, runId, messageId, delta);

@@ -173,7 +173,8 @@ export class RunEngine {
     this.active.set(threadId, { runId: started.id, controller, done });
     void done.then((ended) => {
       this.active.delete(threadId);
-      if (ended) this.notifyEnded(ended.id, ended);
+      // Waiters hear of it even when the end could not be stored (null): nobody waits forever.
+      this.notifyEnded(started.id, ended);
       void this.startNext(threadId);
     });
   }

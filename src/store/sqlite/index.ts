@@ -51,7 +51,11 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
         return result;
       } catch (error) {
         // SQLite may have rolled back by itself (SQLITE_FULL); the work's own errors pass unchanged.
-        if (db.$client.open && db.$client.inTransaction) rollback.run();
+        try {
+          if (db.$client.open && db.$client.inTransaction) rollback.run();
+        } catch {
+          // The original error says what went wrong; a failed rollback leaves SQLite to roll back itself.
+        }
         throw error;
       }
     } finally {
