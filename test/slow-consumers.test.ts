@@ -3,6 +3,7 @@ import { createParser } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LIVE_BUFFER_EVENTS, REPLAY_PAGE_EVENTS } from '../src/services/events/log-stream.js';
+import type { ThreadEvent } from '../src/services/events/types.js';
 import type { FakeProvider } from './fake-provider.js';
 import {
   applyEvents,
@@ -26,7 +27,7 @@ import { subscribe } from './stream-helpers.js';
  * the stored log again when they come back), delivery stays exact, and dropping one is cheap.
  */
 
-/** Long deltas, so the backlog outgrows every socket and kernel buffer on the way. */
+/** Long deltas, so the backlog usually outgrows the socket and kernel buffers on the way. */
 const CHUNKS = Array.from({ length: 8000 }, (_, i) => `${i}:${'x'.repeat(300)} `);
 
 /** A subscriber whose reading can be paused: the socket stops being read, as with a stalled client. */
@@ -127,8 +128,9 @@ describe.each(SUBSCRIBERS)('a subscriber that stops reading (%s)', { timeout: 60
     } finally {
       clearInterval(sampler);
     }
-    // It fell behind (its buffer overflowed) and never held more than a buffer and a page.
-    expect(fellBehind).toBeGreaterThan(0);
+    // However far behind it fell (how far depends on the kernel's socket buffers: the in-process
+    // test below makes it certain), it never held more than a buffer and a page.
+    expect(fellBehind).toBeGreaterThanOrEqual(0);
     expect(maxBuffered).toBeLessThanOrEqual(LIVE_BUFFER_EVENTS + REPLAY_PAGE_EVENTS);
 
     sub.resume();
@@ -162,6 +164,48 @@ describe.each(SUBSCRIBERS)('a subscriber that stops reading (%s)', { timeout: 60
     expect(res.data).toEqual({ __typename: 'Query' });
   });
 });
+
+describe('a stream whose consumer stops pulling (in process, no socket buffers in between)', () => {
+  let fake: FakeProvider;
+  let server: TestServer;
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ env: NO_RATE_LIMIT })));
+  afterAll(() => stopWithFakeProvider(server, fake));
+
+  it('falls behind with at most a buffer of live events, then reads the log: every event once, in order', async () => {
+    fake.enqueue({ chunks: ['first '] });
+    const { threadId, runId } = await startThread(server);
+    await endedRun(server, runId);
+    const stream = await server.services.events.threadEvents('local', threadId, 0);
+    const events: ThreadEvent[] = [(await stream.next()).value];
+
+    fake.enqueue({ chunks: CHUNKS.slice(0, 3000) });
+    const { run } = await sendMessage(server, { threadId, content: 'A long one.' });
+    await endedRun(server, run.id);
+    const held = stream.stats();
+    expect(held.fellBehind).toBeGreaterThan(0);
+    expect(held.buffered).toBeLessThanOrEqual(LIVE_BUFFER_EVENTS);
+
+    const { lastEventSeq, messages } = await threadOf(server, threadId);
+    let maxBuffered = 0;
+    while (events.length < lastEventSeq) {
+      events.push((await stream.next()).value);
+      maxBuffered = Math.max(maxBuffered, stream.stats().buffered);
+    }
+    await stream.return();
+    expect(maxBuffered).toBeLessThanOrEqual(LIVE_BUFFER_EVENTS + REPLAY_PAGE_EVENTS);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: lastEventSeq }, (_, i) => i + 1));
+    const rebuilt = applyEvents(events.map((e) => toWire(e)));
+    for (const message of messages) expect(rebuilt.get(message.id)).toBe(message.content);
+  });
+});
+
+/** A service-level event in the shape the GraphQL events have (for applyEvents). */
+function toWire(event: ThreadEvent): EventData {
+  const base = { seq: event.seq, threadId: event.threadId };
+  if (event.kind === 'MESSAGE_DELTA') return { ...base, __typename: 'MessageDeltaEvent', messageId: event.messageId, delta: event.delta };
+  if (event.kind === 'MESSAGE') return { ...base, __typename: 'MessageEvent', message: event.message };
+  return { ...base, __typename: 'RunStatusEvent', run: { ...event.run, error: null } };
+}
 
 describe('subscription limits and bad starting points', () => {
   let fake: FakeProvider;
