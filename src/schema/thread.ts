@@ -40,8 +40,11 @@ builder.node(ThreadRef, {
       description: 'The QUEUED or IN_PROGRESS run, if any (the one executing, else the next to start).',
       resolve: async (thread, _args, ctx) => (await ctx.services.runs.activeRuns(thread.id))[0] ?? null,
     }),
-    lastEventSeq: t.exposeInt('lastEventSeq', {
+    lastEventSeq: t.int({
       description: 'Highest event seq stored for this thread: subscribe threadEvents(after: lastEventSeq) to continue without loss.',
+      // Read again, not taken from the row: this read and the messages page run in the same
+      // synchronous pass of the store, so both describe one moment (no flush lands between them).
+      resolve: (thread, _args, ctx) => ctx.services.threads.lastEventSeq(thread.id),
     }),
     usage: t.field({
       type: UsageRef,

@@ -147,6 +147,11 @@ export class ThreadService {
     return (await this.store.threads.find(threadId, owner)) ?? null;
   }
 
+  /** The thread's highest stored seq, read now (see Thread.lastEventSeq). */
+  async lastEventSeq(threadId: string): Promise<number> {
+    return (await this.store.threads.find(threadId))?.lastEventSeq ?? 0;
+  }
+
   /** Newest first; optionally of one assistant and with all the given metadata key/values. */
   list(owner: string, args: ConnectionArgs & { assistantId?: string | null; metadata?: unknown }) {
     const filter: { owner: string; assistantId?: string | null; metadata?: Metadata } = { owner, assistantId: args.assistantId ?? null };

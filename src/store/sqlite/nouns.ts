@@ -126,6 +126,13 @@ export function messageStore(db: Db, run: Runner): MessageStore {
 
 function byRun(db: Db, runIds: readonly string[], role: 'USER' | 'ASSISTANT') {
   if (runIds.length === 0) return [];
+  if (runIds.length === 1) {
+    // Every run reads its own user message this way: prepared.
+    const q = prepared(db, `messages.byRun:${role}`, () =>
+      db.select().from(messages).where(and(eq(messages.runId, sql.placeholder('runId')), eq(messages.role, role))).prepare(),
+    );
+    return q.all({ runId: runIds[0]! });
+  }
   return db.select().from(messages).where(and(inArray(messages.runId, [...runIds]), eq(messages.role, role))).all();
 }
 
@@ -204,14 +211,15 @@ export function keyStore(db: Db, run: Runner): KeyStore {
   return {
     insert: (row) => run(() => db.insert(apiKeys).values(row).returning().get()),
     list: () => run(() => db.select().from(apiKeys).orderBy(desc(apiKeys.pos)).all()),
-    find: (keyId) => run(() => db.select().from(apiKeys).where(eq(apiKeys.id, keyId)).get()),
+    find: (keyId) => run(() => prepared(db, 'apiKeys.byId', () => db.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder('id'))).prepare()).get({ id: keyId })),
     byHash: (hash) =>
       run(() => {
         const q = prepared(db, 'apiKeys.byHash', () => db.select().from(apiKeys).where(eq(apiKeys.hash, sql.placeholder('hash'))).prepare());
         return q.get({ hash });
       }),
     revoke: (keyId, at) => run(() => void db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, keyId), sql`${apiKeys.revokedAt} is null`)).run()),
-    any: () => run(() => db.select({ id: apiKeys.id }).from(apiKeys).limit(1).get() !== undefined),
+    // Asked on every request until the first key exists (the CLI may create one at any time): prepared.
+    any: () => run(() => prepared(db, 'apiKeys.any', () => db.select({ id: apiKeys.id }).from(apiKeys).limit(1).prepare()).get() !== undefined),
     revokedAmong: (ids) =>
       run(() =>
         ids.length === 0

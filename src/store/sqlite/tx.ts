@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, getTableName, inArray, sql, type SQL } from 'drizzle-orm';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { StoreTx } from '../types.js';
 import type { Db } from './client.js';
@@ -9,9 +9,26 @@ import { messages, runs, threads } from './tables.js';
 const param = (name: string) => sql`${sql.placeholder(name)}`;
 
 /**
- * The writes of a transaction (index.ts opens and closes it). Hot ones are prepared once per
- * database: building a Drizzle query costs tens of microseconds, running a prepared one a few.
+ * A prepared `insert … returning *`, a placeholder per column but `pos`. Values are mapped to
+ * the driver here (JSON, dates): Drizzle's own mapping of placeholders fails on nulls.
  */
+function preparedInsert<T extends typeof threads | typeof messages | typeof runs>(db: Db, table: T) {
+  const columns = Object.entries(getTableColumns(table)).filter(([key]) => key !== 'pos');
+  const statement = prepared(db, `insert:${getTableName(table)}`, () => {
+    const values: Record<string, SQL> = {};
+    for (const [key] of columns) values[key] = sql`${sql.placeholder(key)}`;
+    return db.insert(table as typeof threads).values(values as never).returning().prepare();
+  });
+  return (row: Omit<T['$inferSelect'], 'pos'>) => {
+    const params: Record<string, unknown> = {};
+    for (const [key, column] of columns) {
+      const value = (row as Record<string, unknown>)[key];
+      params[key] = value == null ? null : column.mapToDriverValue(value);
+    }
+    return statement.get(params) as unknown as T['$inferSelect'];
+  };
+}
+
 export function sqliteTx(db: Db): StoreTx {
   const insertEvent = prepared(db, 'events.insert', () =>
     db.$client.prepare('insert into events (thread_id, seq, type, message_id, payload, created_at) values (?, ?, ?, ?, ?, ?)'),
@@ -35,39 +52,57 @@ export function sqliteTx(db: Db): StoreTx {
     ),
   );
   const findRun = prepared(db, 'run.byId', () => db.select().from(runs).where(eq(runs.id, sql.placeholder('id'))).prepare());
+  const insertThread = preparedInsert(db, threads);
+  const insertMessage = preparedInsert(db, messages);
+  const insertRun = preparedInsert(db, runs);
+  const touch = prepared(db, 'threads.touch', () =>
+    db.update(threads).set({ updatedAt: param('at') }).where(eq(threads.id, sql.placeholder('id'))).prepare(),
+  );
+  const setStatus = prepared(db, 'messages.setStatus', () =>
+    db.update(messages).set({ status: param('status') }).where(eq(messages.id, sql.placeholder('id'))).returning().prepare(),
+  );
+  const setStatusAndRefusal = prepared(db, 'messages.setStatusAndRefusal', () =>
+    db.update(messages).set({ status: param('status'), refusal: param('refusal') }).where(eq(messages.id, sql.placeholder('id'))).returning().prepare(),
+  );
+  const setReply = prepared(db, 'runs.setReply', () =>
+    db.update(runs).set({ replyMessageId: param('messageId') }).where(eq(runs.id, sql.placeholder('id'))).returning().prepare(),
+  );
+  /** One prepared end per set of statuses it may end from (in practice: QUEUED, or IN_PROGRESS). */
+  const endFrom = (from: readonly string[]) =>
+    prepared(db, `runs.end:${from.join(',')}`, () =>
+      db
+        .update(runs)
+        .set({
+          status: param('status'),
+          completedAt: param('completedAt'),
+          errorCode: param('errorCode'),
+          errorMessage: param('errorMessage'),
+          incompleteReason: param('incompleteReason'),
+          inputTokens: param('inputTokens'),
+          outputTokens: param('outputTokens'),
+          totalTokens: param('totalTokens'),
+        })
+        .where(and(eq(runs.id, sql.placeholder('id')), inArray(runs.status, [...from] as never)))
+        .returning()
+        .prepare(),
+    );
 
   return {
-    insertThread: async (row) => guarded(() => db.insert(threads).values(row).returning().get()),
-    touchThread: async (threadId, at) => guarded(() => void db.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId)).run()),
-    insertMessage: async (row) => guarded(() => db.insert(messages).values(row).returning().get()),
+    insertThread: async (row) => guarded(() => insertThread(row)),
+    touchThread: async (threadId, at) => guarded(() => void touch.run({ id: threadId, at: at.getTime() })),
+    insertMessage: async (row) => guarded(() => insertMessage(row)),
     appendMessageText: async (messageId, text) => guarded(() => void appendText.run({ messageId, text })),
     setMessageStatus: async (messageId, status, refusal) =>
-      guarded(() =>
-        db
-          .update(messages)
-          .set(refusal === undefined ? { status } : { status, refusal })
-          .where(eq(messages.id, messageId))
-          .returning()
-          .get(),
-      ),
-    insertRun: async (row) => guarded(() => db.insert(runs).values(row).returning().get()),
+      guarded(() => (refusal === undefined ? setStatus.get({ id: messageId, status }) : setStatusAndRefusal.get({ id: messageId, status, refusal }))),
+    insertRun: async (row) => guarded(() => insertRun(row)),
     startRun: async (runId, at) =>
       guarded(() => {
         const started = start.get(at.getTime(), runId) as { id: string } | undefined;
         return started ? (findRun.get({ id: runId }) ?? null) : null;
       }),
-    setRunReply: async (runId, messageId) =>
-      guarded(() => db.update(runs).set({ replyMessageId: messageId }).where(eq(runs.id, runId)).returning().get()!),
+    setRunReply: async (runId, messageId) => guarded(() => setReply.get({ id: runId, messageId })!),
     endRun: async (runId, end, from) =>
-      guarded(
-        () =>
-          db
-            .update(runs)
-            .set(end)
-            .where(and(eq(runs.id, runId), inArray(runs.status, [...from])))
-            .returning()
-            .get() ?? null,
-      ),
+      guarded(() => endFrom(from).get({ ...end, id: runId, completedAt: end.completedAt.getTime() }) ?? null),
     allocateSeqs: async (threadId, count, atLeast) =>
       guarded(() => {
         const row = allocate.get(atLeast, count, threadId) as { last_event_seq: number } | undefined;
