@@ -3,10 +3,32 @@
  * Chat Completions, and the offline model. The engine never imports the openai SDK.
  */
 
-export interface LlmMessage {
-  role: 'user' | 'assistant' | 'system';
-  content: string;
+/** A function the model may call (OpenAI's function tool). */
+export interface LlmToolDefinition {
+  name: string;
+  description: string | null;
+  /** A JSON Schema object; null: no parameters. */
+  parameters: Record<string, unknown> | null;
+  strict: boolean | null;
 }
+
+/** AUTO (the model decides), NONE (no calls), REQUIRED (at least one), FUNCTION (that one). */
+export type LlmToolChoice = { mode: 'AUTO' | 'NONE' | 'REQUIRED' } | { mode: 'FUNCTION'; functionName: string };
+
+/** A call the model made. `id` is the provider's own call id, sent back with the output. */
+export interface LlmToolCall {
+  id: string;
+  name: string;
+  /** JSON text, as the model wrote it. */
+  arguments: string;
+}
+
+export type LlmMessage =
+  | { role: 'user' | 'system'; content: string }
+  /** An assistant turn: its text, and the calls it made (if any), in order. */
+  | { role: 'assistant'; content: string; toolCalls?: LlmToolCall[] }
+  /** The output of one call, for the provider's next request. */
+  | { role: 'tool'; toolCallId: string; content: string };
 
 export interface LlmRequest {
   model: string;
@@ -15,6 +37,11 @@ export interface LlmRequest {
   /** The thread's completed messages, oldest first. */
   messages: LlmMessage[];
   temperature: number | null;
+  /** Functions the model may call; empty: none (no `tools` sent). */
+  tools: LlmToolDefinition[];
+  /** Sent only when tools are; null: the provider's default. */
+  toolChoice: LlmToolChoice | null;
+  parallelToolCalls: boolean | null;
   /** Aborting it ends the provider request (cancelRun, shutdown). */
   signal: AbortSignal;
 }
@@ -25,11 +52,16 @@ export interface LlmUsage {
   totalTokens: number;
 }
 
-/** Why the provider stopped: `stop` is a normal end; the others end the run INCOMPLETE. */
-export type FinishReason = 'stop' | 'length' | 'content_filter';
+/**
+ * Why the provider stopped: `stop` is a normal end; `tool_calls` means the model called tools
+ * (the run waits for their outputs); the others end the run INCOMPLETE.
+ */
+export type FinishReason = 'stop' | 'tool_calls' | 'length' | 'content_filter';
 
 export type LlmStreamEvent =
   | { type: 'delta'; text: string }
+  /** One complete call (its arguments whole), emitted once the provider has finished it. */
+  | { type: 'tool_call'; call: LlmToolCall }
   /** A piece of the model's refusal to answer (pieces concatenate); not reply text. */
   | { type: 'refusal'; text: string }
   | { type: 'done'; finishReason: FinishReason; usage: LlmUsage | null };
