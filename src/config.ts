@@ -38,6 +38,8 @@ const envSchema = z.object({
   MAX_TITLE_CHARS: int(512, 1),
   MAX_INSTRUCTIONS_CHARS: int(32_000, 1),
   MAX_THREAD_MESSAGES: int(100, 1),
+  /** How long a run waits in REQUIRES_ACTION for submitToolOutputs before it ends EXPIRED. */
+  TOOL_OUTPUTS_TIMEOUT_MS: int(600_000, 1),
   /** Open subscriptions (SSE and WebSocket together) one owner may hold. */
   MAX_SUBSCRIPTIONS_PER_OWNER: int(1000, 1),
   MAX_BODY_BYTES: int(1024 * 1024, 1),
@@ -106,6 +108,7 @@ export interface Config {
     maxInputTokens: number;
   };
   flush: { intervalMs: number; maxChars: number };
+  toolOutputsTimeoutMs: number;
   eventRetentionMs: number;
   shutdownGraceMs: number;
   limits: Limits;
@@ -153,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxInputTokens: e.CONTEXT_MAX_INPUT_TOKENS,
     },
     flush: { intervalMs: e.FLUSH_INTERVAL_MS, maxChars: e.FLUSH_MAX_CHARS },
+    toolOutputsTimeoutMs: e.TOOL_OUTPUTS_TIMEOUT_MS,
     eventRetentionMs: e.EVENT_RETENTION_HOURS * 3_600_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     limits: {

@@ -25,3 +25,8 @@ export function nodeTypeOf(id: string): NodeTypeName | null {
 export function hasIdPrefix(value: unknown, prefix: string): boolean {
   return typeof value === 'object' && value !== null && String((value as { id?: unknown }).id).startsWith(prefix);
 }
+
+/** A tool call's id (`call_…`, like OpenAI's); tool calls are not nodes. */
+export function newToolCallId(): string {
+  return `call_${randomBytes(16).toString('base64url')}`;
+}

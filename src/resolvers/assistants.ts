@@ -1,5 +1,6 @@
 import { builder } from '../schema/builder.js';
 import { AssistantConnectionRef, AssistantRef } from '../schema/refs.js';
+import { FunctionToolInput } from '../schema/tools.js';
 import { TruncationStrategyInput } from '../schema/truncation.js';
 
 builder.queryField('assistant', (t) =>
@@ -29,6 +30,7 @@ builder.relayMutationField(
       instructions: t.string(),
       temperature: t.float(),
       truncationStrategy: t.field({ type: TruncationStrategyInput }),
+      tools: t.field({ type: [FunctionToolInput], description: 'Functions its runs may call (at most 128).' }),
       metadata: t.field({ type: 'JSONObject' }),
     }),
   },
@@ -49,6 +51,7 @@ builder.relayMutationField(
       instructions: t.string(),
       temperature: t.float(),
       truncationStrategy: t.field({ type: TruncationStrategyInput }),
+      tools: t.field({ type: [FunctionToolInput], description: 'Replaces the whole list ([] removes every tool).' }),
       metadata: t.field({ type: 'JSONObject', description: 'Replaces the whole metadata object.' }),
     }),
   },

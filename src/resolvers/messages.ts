@@ -1,6 +1,7 @@
 import { builder } from '../schema/builder.js';
 import { OnActiveRunEnum } from '../schema/enums.js';
 import { MessageRef, RunRef } from '../schema/refs.js';
+import { FunctionToolInput, ToolChoiceInput } from '../schema/tools.js';
 
 builder.relayMutationField(
   'sendMessage',
@@ -15,6 +16,9 @@ builder.relayMutationField(
       instructions: t.string({ description: 'Instructions for this run, instead of the assistant\'s.' }),
       metadata: t.field({ type: 'JSONObject' }),
       onActiveRun: t.field({ type: OnActiveRunEnum, defaultValue: 'REJECT' }),
+      tools: t.field({ type: [FunctionToolInput], description: 'Functions this run may call, instead of the assistant\'s.' }),
+      toolChoice: t.field({ type: ToolChoiceInput }),
+      parallelToolCalls: t.boolean({ description: 'Whether the model may call several functions at once; default: the provider\'s.' }),
     }),
   },
   {

@@ -1,5 +1,6 @@
 import { builder } from '../schema/builder.js';
-import { RunRef } from '../schema/refs.js';
+import { MessageRef, RunRef } from '../schema/refs.js';
+import { ToolOutputInput } from '../schema/tools.js';
 
 builder.queryField('run', (t) =>
   t.field({
@@ -19,4 +20,30 @@ builder.relayMutationField(
     resolve: async (_root, { input }, ctx) => ({ run: await ctx.services.runs.cancel(input.runId, ctx.owner) }),
   },
   { outputFields: (t) => ({ run: t.field({ type: RunRef, resolve: (p) => p.run }) }) },
+);
+
+builder.relayMutationField(
+  'submitToolOutputs',
+  {
+    inputFields: (t) => ({
+      runId: t.id({ required: true }),
+      toolOutputs: t.field({ type: [ToolOutputInput], required: true, description: 'One output for every call in requiredAction.toolCalls.' }),
+    }),
+  },
+  {
+    description:
+      'Gives a REQUIRES_ACTION run the outputs of its tool calls, all at once; the same run goes on. The same submission retried returns the run unchanged.',
+    resolve: async (_root, { input }, ctx) => ({ run: await ctx.services.runs.submitToolOutputs(ctx.owner, input.runId, input.toolOutputs) }),
+  },
+  {
+    outputFields: (t) => ({
+      run: t.field({ type: RunRef, resolve: (p) => p.run }),
+      reply: t.field({
+        type: MessageRef,
+        nullable: true,
+        description: 'Resolves when the run ends or requires action again (use @defer): its reply, or null.',
+        resolve: (p, _args, ctx) => ctx.services.messages.replyWhenEnded(p.run.id),
+      }),
+    }),
+  },
 );

@@ -1,6 +1,7 @@
 import { builder } from '../schema/builder.js';
 import { MessageRoleEnum } from '../schema/enums.js';
 import { MessageRef, RunRef, ThreadConnectionRef, ThreadRef } from '../schema/refs.js';
+import { FunctionToolInput, ToolChoiceInput } from '../schema/tools.js';
 import { TruncationStrategyInput } from '../schema/truncation.js';
 
 builder.queryField('thread', (t) =>
@@ -45,6 +46,9 @@ builder.relayMutationField(
       truncationStrategy: t.field({ type: TruncationStrategyInput }),
       metadata: t.field({ type: 'JSONObject' }),
       messages: t.field({ type: [ThreadMessageInput], description: 'When the last one is USER, a run starts at once.' }),
+      tools: t.field({ type: [FunctionToolInput], description: 'Functions this run may call, instead of the assistant\'s.' }),
+      toolChoice: t.field({ type: ToolChoiceInput }),
+      parallelToolCalls: t.boolean({ description: 'Whether the model may call several functions at once; default: the provider\'s.' }),
     }),
   },
   {

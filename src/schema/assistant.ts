@@ -1,6 +1,7 @@
 import { hasIdPrefix } from '../ids.js';
 import { builder } from './builder.js';
 import { AssistantRef, ThreadConnectionRef, ThreadRef } from './refs.js';
+import { FunctionToolRef } from './tools.js';
 import { TruncationStrategyRef } from './truncation.js';
 
 builder.node(AssistantRef, {
@@ -19,6 +20,7 @@ builder.node(AssistantRef, {
       description: 'How much history runs send; null: AUTO within the server\'s token budget.',
       resolve: (row) => row.truncation ?? null,
     }),
+    tools: t.field({ type: [FunctionToolRef], description: 'Functions its runs may call.', resolve: (a) => a.tools ?? [] }),
     metadata: t.expose('metadata', { type: 'JSONObject' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),

@@ -4,6 +4,7 @@ import './refs.js';
 import './scalars.js';
 import './enums.js';
 import './truncation.js';
+import './tools.js';
 import './assistant.js';
 import './thread.js';
 import './message.js';

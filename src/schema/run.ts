@@ -2,6 +2,7 @@ import { hasIdPrefix } from '../ids.js';
 import { builder } from './builder.js';
 import { RunStatusEnum } from './enums.js';
 import { AssistantRef, MessageRef, RunRef, ThreadRef, UsageRef } from './refs.js';
+import { FunctionToolRef, RequiredActionRef, requiredActionOf, ToolCallRef } from './tools.js';
 
 UsageRef.implement({
   description: 'Token counts reported by the provider.',
@@ -54,6 +55,19 @@ builder.node(RunRef, {
           ? null
           : { inputTokens: r.inputTokens ?? 0, outputTokens: r.outputTokens ?? 0, totalTokens: r.totalTokens },
     }),
+    requiredAction: t.field({
+      type: RequiredActionRef,
+      nullable: true,
+      description: 'While REQUIRES_ACTION: the calls that need outputs (submitToolOutputs). Else null.',
+      resolve: (r) => requiredActionOf(r),
+    }),
+    toolCalls: t.field({
+      type: [ToolCallRef],
+      description: 'Every tool call of this run, in order, with outputs once submitted.',
+      resolve: (r) => r.toolRounds.flatMap((round) => round.calls),
+    }),
+    tools: t.field({ type: [FunctionToolRef], description: 'The functions this run may call.', resolve: (r) => r.tools ?? [] }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true, description: 'While REQUIRES_ACTION: the deadline for submitToolOutputs (then EXPIRED).' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),

@@ -4,7 +4,7 @@ import { NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { AssistantRow, Store } from '../store/types.js';
 import { paginate, type ConnectionArgs } from './pagination.js';
-import { metadata, name, parseInput, temperature, text, truncationStrategy } from './validation.js';
+import { metadata, name, parseInput, temperature, text, tools, truncationStrategy } from './validation.js';
 
 function assistantFields(limits: Limits) {
   return {
@@ -13,6 +13,7 @@ function assistantFields(limits: Limits) {
     instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
     temperature: temperature().nullish(),
     truncationStrategy: truncationStrategy().nullish(),
+    tools: tools().nullish(),
     metadata: metadata(limits),
   };
 }
@@ -41,6 +42,7 @@ export class AssistantService {
       instructions: v.instructions ?? null,
       temperature: v.temperature ?? null,
       truncation: v.truncationStrategy ?? null,
+      tools: v.tools ?? null,
       metadata: v.metadata,
       createdAt: now,
       updatedAt: now,
@@ -59,6 +61,8 @@ export class AssistantService {
         instructions: v.instructions ?? undefined,
         temperature: v.temperature ?? undefined,
         truncation: v.truncationStrategy ?? undefined,
+        // A list replaces the assistant's tools ([] removes them); null or absent keeps them.
+        tools: v.tools ?? undefined,
         metadata: input.metadata == null ? undefined : v.metadata,
       },
       new Date(),

@@ -63,11 +63,15 @@ export async function createServices(
     defaultModel: config.llm.defaultModel,
     offline: config.llm.offline,
     maxInputTokens: config.llm.maxInputTokens,
+    toolOutputsTimeoutMs: config.toolOutputsTimeoutMs,
+    maxOutputChars: config.limits.contentChars,
   });
 
   const recovered = await recoverRuns(store, log);
   if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
   runs.resumeQueued(recovered.queuedThreads);
+  // Runs waiting for tool outputs survive a restart: nothing executes while they wait.
+  runs.resumeWaiting(await store.runs.withStatus('REQUIRES_ACTION'));
   const stopCompaction = scheduleCompaction(store, config.eventRetentionMs, logger);
   const access = new AccessControl(store.keys, config, logger);
 

@@ -8,6 +8,7 @@ import type { NewThreadEvent } from './events/types.js';
 import { writeMessages } from './messages-writes.js';
 import { paginate, type ConnectionArgs } from './pagination.js';
 import type { RunEngine } from './runs/engine.js';
+import { runToolFields, runTools } from './runs/run-options.js';
 import { insertQueuedRun, newRunId } from './runs/run-writes.js';
 import type { BeforeNewRun } from './threads.js';
 import { metadata, name, parseInput, text } from './validation.js';
@@ -22,6 +23,7 @@ function sendSchema(limits: Limits) {
     instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
     metadata: metadata(limits),
     onActiveRun: z.enum(['REJECT', 'ENQUEUE', 'INTERRUPT'], { error: 'must be REJECT, ENQUEUE or INTERRUPT' }).nullish(),
+    ...runToolFields(),
   });
 }
 
@@ -65,13 +67,14 @@ export class MessageService {
 
     await beforeNewRun();
     const assistant = thread.assistantId ? await this.store.assistants.find(thread.assistantId) : undefined;
+    const toolOptions = runTools(v, assistant, prefix);
     const now = new Date();
     let out: { message: MessageRow; run: RunRow; started: RunRow | null };
     try {
       out = await this.log.commit(thread.id, async (tx) => {
         const runId = newRunId();
         const written = await writeMessages(tx, thread, [{ role: 'USER', content: v.content, metadata: v.metadata, idempotencyKey: key }], runId, now);
-        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null }, now);
+        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now);
         const events: NewThreadEvent[] = [...written.events, ...queued.events];
         const started = this.runs.canStartNow(thread.id) ? await this.runs.startInCommit(tx, runId, events) : null;
         // The database, not our earlier read, decides whether the thread was idle.

@@ -9,6 +9,7 @@ import type { NewThreadEvent } from './events/types.js';
 import { writeMessages } from './messages-writes.js';
 import { paginate, type ConnectionArgs } from './pagination.js';
 import type { RunEngine } from './runs/engine.js';
+import { runToolFields, runTools } from './runs/run-options.js';
 import { insertQueuedRun, newRunId } from './runs/run-writes.js';
 import { metadata, name, parseInput, text, truncationStrategy } from './validation.js';
 
@@ -33,6 +34,7 @@ function threadSchemas(limits: Limits) {
       assistantId: z.string().nullish(),
       model: name().nullish(),
       instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
+      ...runToolFields(),
       messages: z
         .array(message)
         .nullish()
@@ -73,6 +75,7 @@ export class ThreadService {
     if (assistantId !== null && !assistant) throw new NotFoundError('assistant', assistantId);
     const messages = v.messages ?? [];
     const startsRun = messages.at(-1)?.role === 'USER';
+    const toolOptions = runTools(v, assistant, prefix);
     if (startsRun) await beforeNewRun();
 
     const threadId = newId('Thread');
@@ -95,7 +98,7 @@ export class ThreadService {
       let run: RunRow | null = null;
       let started: RunRow | null = null;
       if (runId) {
-        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null }, now);
+        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now);
         events.push(...queued.events);
         run = queued.run;
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);

@@ -92,3 +92,67 @@ function fieldPath(prefix: string, path: readonly PropertyKey[]): string {
   }
   return out;
 }
+
+/** OpenAI's rules for function names; the other limits keep a run's request within reason. */
+export const TOOL_LIMITS = { tools: 128, descriptionChars: 1024, parametersChars: 32_768 };
+
+export const functionTool = () =>
+  z.object({
+    name: z.string({ error: 'must be a string' }).regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or - (as OpenAI requires)'),
+    description: text(TOOL_LIMITS.descriptionChars, { allowEmpty: true }).nullish(),
+    parameters: z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' })
+      .nullish()
+      .superRefine((value, ctx) => {
+        const size = value == null ? 0 : JSON.stringify(value).length;
+        if (size > TOOL_LIMITS.parametersChars) {
+          ctx.addIssue({ code: 'custom', message: `is ${count(size)} characters of JSON; the limit is ${count(TOOL_LIMITS.parametersChars)}` });
+        }
+      }),
+    strict: z.boolean({ error: 'must be a boolean' }).nullish(),
+  });
+
+export const tools = () =>
+  z
+    .array(functionTool(), { error: 'must be a list of function tools' })
+    .superRefine((list, ctx) => {
+      if (list.length > TOOL_LIMITS.tools) ctx.addIssue({ code: 'custom', message: `has ${list.length} tools; the limit is ${TOOL_LIMITS.tools}` });
+      const seen = new Set<string>();
+      list.forEach((tool, i) => {
+        if (seen.has(tool.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${tool.name}" is defined twice` });
+        seen.add(tool.name);
+      });
+    })
+    .transform((list) =>
+      list.map((t) => ({
+        name: t.name,
+        description: t.description ?? null,
+        parameters: t.parameters ? (JSON.parse(JSON.stringify(t.parameters)) as Record<string, unknown>) : null,
+        strict: t.strict ?? null,
+      })),
+    );
+
+export const toolChoice = () =>
+  z
+    .object({
+      mode: z.enum(['AUTO', 'NONE', 'REQUIRED', 'FUNCTION'], { error: 'must be AUTO, NONE, REQUIRED or FUNCTION' }),
+      functionName: z.string().nullish(),
+    })
+    .superRefine((v, ctx) => {
+      if (v.mode === 'FUNCTION' && !v.functionName) ctx.addIssue({ code: 'custom', path: ['functionName'], message: 'is required when mode is FUNCTION' });
+    })
+    .transform((v) => ({ mode: v.mode, functionName: v.mode === 'FUNCTION' ? (v.functionName ?? null) : null }));
+
+/** A FUNCTION tool choice must name one of the run's tools. */
+export function checkToolChoice(
+  choice: { mode: string; functionName: string | null } | null,
+  available: readonly { name: string }[],
+  field: string,
+): void {
+  if (choice?.mode === 'FUNCTION' && !available.some((t) => t.name === choice.functionName)) {
+    throw new BadUserInputError(`${field}.functionName`, `"${choice.functionName}" is not one of the run's tools`);
+  }
+  if (choice && choice.mode !== 'AUTO' && choice.mode !== 'NONE' && available.length === 0) {
+    throw new BadUserInputError(`${field}.mode`, `${choice.mode} needs tools, and the run has none`);
+  }
+}

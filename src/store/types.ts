@@ -1,5 +1,6 @@
 import type { ThreadEvent } from '../services/events/types.js';
 import type {
+  ToolRound,
   ApiKeyRow,
   AssistantRow,
   MessageRow,
@@ -43,7 +44,7 @@ export interface PageWindow {
 }
 
 export type NewAssistant = Omit<AssistantRow, 'pos'>;
-export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'metadata'>>;
+export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'tools' | 'metadata'>>;
 
 export interface AssistantStore {
   insert(row: NewAssistant): Promise<AssistantRow>;
@@ -101,7 +102,7 @@ export interface RunStore {
   findMany(ids: readonly string[]): Promise<RunRow[]>;
   /** Oldest first. */
   page(threadId: string, window: PageWindow): Promise<RunRow[]>;
-  /** The thread's active runs: the IN_PROGRESS one first, then the QUEUED ones in order. */
+  /** The thread's active runs: the IN_PROGRESS (or REQUIRES_ACTION) one first, then the QUEUED ones in order. */
   active(threadId: string): Promise<RunRow[]>;
   nextQueued(threadId: string): Promise<RunRow | undefined>;
   withStatus(status: RunStatus): Promise<RunRow[]>;
@@ -130,16 +131,20 @@ export type NewMessageRow = Omit<MessageRow, 'pos'>;
 export type NewRunRow = Omit<RunRow, 'pos'>;
 export type NewThreadRow = Omit<ThreadRow, 'pos'>;
 
-/** How a run ends, as stored. */
-export interface RunEnd {
-  status: Exclude<RunStatus, 'QUEUED' | 'IN_PROGRESS'>;
+/** Token counts a provider request reported; added to the run's. */
+export interface UsageDelta {
+  inputTokens: number | null;
+  outputTokens: number | null;
+  totalTokens: number | null;
+}
+
+/** How a run ends, as stored (usage is added to what earlier requests of the run reported). */
+export interface RunEnd extends UsageDelta {
+  status: Exclude<RunStatus, 'QUEUED' | 'IN_PROGRESS' | 'REQUIRES_ACTION'>;
   completedAt: Date;
   errorCode: string | null;
   errorMessage: string | null;
   incompleteReason: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  totalTokens: number | null;
 }
 
 /** The writes, available inside a transaction only. */
@@ -155,6 +160,10 @@ export interface StoreTx {
   setRunReply(runId: string, messageId: string): Promise<RunRow>;
   /** Ends the run if its status is one of `from`; null otherwise (the end was already stored). */
   endRun(runId: string, end: RunEnd, from: readonly RunStatus[]): Promise<RunRow | null>;
+  /** IN_PROGRESS → REQUIRES_ACTION with its rounds (the last one waiting); null if it was not IN_PROGRESS. */
+  requireAction(runId: string, rounds: ToolRound[], expiresAt: Date, usage: UsageDelta): Promise<RunRow | null>;
+  /** REQUIRES_ACTION → IN_PROGRESS with the outputs in its rounds; null if it was not waiting. */
+  resumeRun(runId: string, rounds: ToolRound[]): Promise<RunRow | null>;
   /**
    * Allocates `count` seqs on the thread, after its last stored seq and after `atLeast`; returns
    * the last seq allocated (the first is that minus count plus one).

@@ -3,7 +3,7 @@ import type { ThreadEvent } from './types.js';
 
 /** Events are stored as JSON; dates travel as epoch milliseconds and come back as Dates. */
 
-const runDates = ['createdAt', 'startedAt', 'completedAt'] as const;
+const runDates = ['createdAt', 'startedAt', 'completedAt', 'expiresAt'] as const;
 
 export function eventPayload(event: ThreadEvent): unknown {
   switch (event.kind) {

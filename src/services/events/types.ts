@@ -22,6 +22,7 @@ type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq' | 'threadId'> : never;
 /** What a writer hands to the event log; the log assigns `seq` and `threadId`. */
 export type NewThreadEvent = WithoutSeq<RunStatusEvent | MessageEvent>;
 
+/** QUEUED, IN_PROGRESS and REQUIRES_ACTION runs are active; every other status is an end. */
 export function isTerminalRunStatus(status: RunRow['status']): boolean {
-  return status !== 'QUEUED' && status !== 'IN_PROGRESS';
+  return status !== 'QUEUED' && status !== 'IN_PROGRESS' && status !== 'REQUIRES_ACTION';
 }

@@ -1,15 +1,24 @@
-import { NotFoundError } from '../../errors.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
 import { paginate, type ConnectionArgs } from '../pagination.js';
 import { StorageError } from '../../store/errors.js';
-import type { RunRow, StoreTx } from '../../store/types.js';
+import type { RunRow, StoreTx, ToolRound } from '../../store/types.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
-import { finishRun, markRunStarted, startRunInTx, type RunOutcome } from './run-writes.js';
+import { finishRun, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
 
 export interface RunEngineDeps extends ExecuteDeps {
   /** The model name used when neither input nor assistant names one; `offline` forces `offline`. */
   defaultModel: string;
   offline: boolean;
+  /** How long a run waits in REQUIRES_ACTION before it ends EXPIRED. */
+  toolOutputsTimeoutMs: number;
+  /** The longest tool output accepted (MAX_CONTENT_CHARS). */
+  maxOutputChars: number;
+}
+
+export interface ToolOutput {
+  toolCallId: string;
+  output: string;
 }
 
 interface ActiveRun {
@@ -37,6 +46,8 @@ export class RunEngine {
   private readonly closing = new Set<string>();
   private accepting = true;
   private readonly stopped = new AbortController();
+  /** Runs waiting for tool outputs, each with the timer that ends it EXPIRED. */
+  private readonly expiries = new Map<string, NodeJS.Timeout>();
 
   constructor(readonly deps: RunEngineDeps) {}
 
@@ -97,10 +108,10 @@ export class RunEngine {
         executing.controller.abort('CANCELLED' satisfies AbortReason);
         return (await executing.done) ?? (await store.runs.find(runId)) ?? run;
       }
-      if (run.status === 'QUEUED') {
-        const cancelled = await finishRun(events, run, { status: 'CANCELLED' }, ['QUEUED']);
+      if (run.status === 'QUEUED' || run.status === 'REQUIRES_ACTION') {
+        const cancelled = await finishRun(events, run, { status: 'CANCELLED' }, [run.status]);
         if (cancelled) {
-          this.notifyEnded(cancelled.id, cancelled);
+          this.settled(cancelled);
           return cancelled;
         }
       } else {
@@ -111,7 +122,10 @@ export class RunEngine {
     }
   }
 
-  /** Resolves with the run once it has ended (null if it never will here: deleted, or shutdown). */
+  /**
+   * Resolves with the run once it has ended, or stopped to wait for tool outputs
+   * (REQUIRES_ACTION: its client must act); null if neither will happen here (deleted, shutdown).
+   */
   async waitForEnd(runId: string): Promise<RunRow | null> {
     const waiting = new Promise<RunRow | null>((resolve) => {
       const waiters = this.endWaiters.get(runId) ?? [];
@@ -119,7 +133,7 @@ export class RunEngine {
       this.endWaiters.set(runId, waiters);
     });
     const run = await this.deps.store.runs.find(runId);
-    if (!run || isTerminalRunStatus(run.status)) this.notifyEnded(runId, run ?? null);
+    if (!run || isTerminalRunStatus(run.status) || run.status === 'REQUIRES_ACTION') this.notifyEnded(runId, run ?? null);
     if (!this.accepting && run?.status === 'QUEUED') this.notifyEnded(runId, null);
     return waiting;
   }
@@ -135,6 +149,48 @@ export class RunEngine {
     }
   }
 
+  /** Runs that wait for tool outputs (start-up): each ends EXPIRED at its deadline. */
+  resumeWaiting(runs: RunRow[]): void {
+    for (const run of runs) this.scheduleExpiry(run);
+  }
+
+  /**
+   * Hands a waiting run the outputs of its calls, all of them exactly once; the same run goes
+   * on (a new provider request). The same submission retried returns the run unchanged.
+   */
+  async submitToolOutputs(owner: string, runId: string, outputs: ToolOutput[], prefix = 'input'): Promise<RunRow> {
+    const run = await this.get(owner, runId);
+    const round = run.toolRounds.at(-1);
+    if (run.status !== 'REQUIRES_ACTION' || !round || round.submittedAt !== null) {
+      if (round && sameOutputs(round, outputs)) return run; // a retry of the submission that moved it on
+      throw new BadUserInputError(`${prefix}.runId`, `run "${runId}" is ${run.status}, not waiting for tool outputs`);
+    }
+    const byId = new Map(outputs.map((o, i) => [o.toolCallId, i]));
+    outputs.forEach((o, i) => {
+      const field = `${prefix}.toolOutputs[${i}]`;
+      if (!round.calls.some((c) => c.id === o.toolCallId)) throw new BadUserInputError(`${field}.toolCallId`, `"${o.toolCallId}" is not a call this run is waiting for`);
+      if (byId.get(o.toolCallId) !== i) throw new BadUserInputError(`${field}.toolCallId`, `"${o.toolCallId}" is given more than once`);
+      if (o.output.length > this.deps.maxOutputChars && [...o.output].length > this.deps.maxOutputChars) {
+        throw new BadUserInputError(`${field}.output`, `is ${[...o.output].length.toLocaleString('en-US')} characters long; the limit is ${this.deps.maxOutputChars.toLocaleString('en-US')}`);
+      }
+    });
+    const missing = round.calls.filter((c) => !byId.has(c.id)).map((c) => c.id);
+    if (missing.length > 0) throw new BadUserInputError(`${prefix}.toolOutputs`, `has no output for ${missing.join(', ')}; every call needs exactly one`);
+
+    const answered = { ...round, calls: round.calls.map((c) => ({ ...c, output: outputs[byId.get(c.id)!]!.output })), submittedAt: Date.now() };
+    const resumed = await storeToolOutputs(this.deps.events, run, [...run.toolRounds.slice(0, -1), answered]);
+    if (!resumed) {
+      // Another submission (or a cancel, or the deadline) came first.
+      const current = (await this.deps.store.runs.find(runId))!;
+      const last = current.toolRounds.at(-1);
+      if (last && last.submittedAt !== null && sameOutputs(last, outputs)) return current;
+      throw new BadUserInputError(`${prefix}.runId`, `run "${runId}" is ${current.status}, not waiting for tool outputs`);
+    }
+    this.clearExpiry(runId);
+    this.launch(resumed.threadId, resumed);
+    return resumed;
+  }
+
   /** Starts the QUEUED runs of the given threads (start-up recovery). */
   resumeQueued(threadIds: Iterable<string>): void {
     for (const threadId of threadIds) void this.startNext(threadId);
@@ -146,6 +202,9 @@ export class RunEngine {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.accepting = false;
+    // Waiting runs stay waiting: the next start-up schedules their deadlines again.
+    for (const timer of this.expiries.values()) clearTimeout(timer);
+    this.expiries.clear();
     const all = () => Promise.all([...this.active.values()].map((a) => a.done));
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -175,15 +234,23 @@ export class RunEngine {
       this.active.delete(threadId);
       // Waiters hear of it even when the end could not be stored (null): nobody waits forever.
       this.notifyEnded(started.id, ended);
-      void this.startNext(threadId);
+      if (ended?.status === 'REQUIRES_ACTION') this.scheduleExpiry(ended);
+      else void this.startNext(threadId);
     });
   }
 
-  /** Stores the run's end, retrying refused writes with backoff; idempotent by the status it expects. */
-  private async storeEnd(run: RunRow, outcome: RunOutcome): Promise<RunRow | null> {
+  /**
+   * Stores how the leg ended (the run's end, or its wait for tool outputs), retrying refused
+   * writes with backoff; idempotent by the status it expects.
+   */
+  private async storeEnd(run: RunRow, outcome: LegOutcome): Promise<RunRow | null> {
     // Let the last delta's socket write go out before the final transaction and its events.
     await new Promise((resolve) => setImmediate(resolve));
-    const ended = await this.retrying(`store the end of run ${run.id}`, () => finishRun(this.deps.events, run, outcome, ['IN_PROGRESS']));
+    const ended = await this.retrying(`store the end of run ${run.id}`, () =>
+      outcome.status === 'REQUIRES_ACTION'
+        ? storeToolCalls(this.deps.events, run, outcome, new Date(Date.now() + this.deps.toolOutputsTimeoutMs))
+        : finishRun(this.deps.events, run, outcome, ['IN_PROGRESS']),
+    );
     if (ended === undefined) return null;
     return ended ?? (await this.deps.store.runs.find(run.id)) ?? null;
   }
@@ -216,10 +283,43 @@ export class RunEngine {
     }
   }
 
+  /** A run that ended outside an execution (cancelled while queued or waiting, expired). */
+  private settled(run: RunRow): void {
+    this.clearExpiry(run.id);
+    this.notifyEnded(run.id, run);
+    void this.startNext(run.threadId);
+  }
+
+  private scheduleExpiry(run: RunRow): void {
+    this.clearExpiry(run.id);
+    if (!this.accepting) return;
+    const delay = Math.max(0, (run.expiresAt?.getTime() ?? Date.now()) - Date.now());
+    const timer = setTimeout(() => {
+      this.expiries.delete(run.id);
+      void this.retrying(`expire run ${run.id}`, () => finishRun(this.deps.events, run, { status: 'EXPIRED' }, ['REQUIRES_ACTION'])).then((expired) => {
+        if (expired) this.settled(expired);
+      });
+    }, Math.min(delay, 2 ** 31 - 1));
+    timer.unref();
+    this.expiries.set(run.id, timer);
+  }
+
+  private clearExpiry(runId: string): void {
+    const timer = this.expiries.get(runId);
+    if (timer) clearTimeout(timer);
+    this.expiries.delete(runId);
+  }
+
   private notifyEnded(runId: string, result: RunRow | null): void {
     const waiters = this.endWaiters.get(runId);
     if (!waiters) return;
     this.endWaiters.delete(runId);
     for (const resolve of waiters) resolve(result);
   }
+}
+
+/** Whether a submission gives exactly these outputs to the round's calls (a retried submission). */
+function sameOutputs(round: ToolRound, outputs: ToolOutput[]): boolean {
+  if (round.submittedAt === null || outputs.length !== round.calls.length) return false;
+  return round.calls.every((c) => outputs.some((o) => o.toolCallId === c.id && o.output === c.output));
 }

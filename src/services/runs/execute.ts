@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { StorageError } from '../../store/errors.js';
-import type { MessageRow, RunRow, Store } from '../../store/types.js';
+import type { RunRow, Store, ToolChoice } from '../../store/types.js';
 import type { EventLog } from '../events/event-log.js';
-import { ProviderError, type FinishReason, type LlmProvider, type LlmUsage } from '../../llm/types.js';
+import { ProviderError, type FinishReason, type LlmProvider, type LlmToolCall, type LlmToolChoice, type LlmUsage } from '../../llm/types.js';
 import { buildRunInput } from './history.js';
-import { createReply, type RunOutcome } from './run-writes.js';
+import { createReply, type LegOutcome, type RunOutcome } from './run-writes.js';
 
 /** Why the engine aborted a run; the abort reason decides how the run ends. */
 export type AbortReason = 'CANCELLED' | 'SERVER_SHUTDOWN';
@@ -22,12 +22,13 @@ export interface ExecuteDeps {
  * Streams one started (IN_PROGRESS) run's reply from the provider into an assistant message,
  * publishing every delta, and says how the run ends. Never throws; the engine stores the end.
  */
-export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<RunOutcome> {
+export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<LegOutcome> {
   const internal = new AbortController();
   const both = AbortSignal.any([signal, internal.signal]);
   // Filled as a refusal streams; stored with the end of the run, whichever way it ends.
   const refusal = { text: '' };
-  const withRefusal = (outcome: RunOutcome): RunOutcome => (refusal.text !== '' ? { ...outcome, refusal: refusal.text } : outcome);
+  const withRefusal = (outcome: LegOutcome): LegOutcome =>
+    refusal.text !== '' && outcome.status !== 'REQUIRES_ACTION' ? { ...outcome, refusal: refusal.text } : outcome;
   try {
     return withRefusal(await streamReply(deps, run, both, internal, refusal));
   } catch (err) {
@@ -55,22 +56,41 @@ async function streamReply(
   signal: AbortSignal,
   internal: AbortController,
   refusal: { text: string },
-): Promise<RunOutcome> {
-  let reply: MessageRow | null = null;
+): Promise<LegOutcome> {
+  // A run resumed after tool outputs goes on writing the reply it started.
+  let replyId: string | null = run.replyMessageId;
   let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
+  const calls: LlmToolCall[] = [];
+  let text = '';
   const input = await buildRunInput(deps.store, run, deps.maxInputTokens);
+  const tools = run.tools ?? [];
+  const request = {
+    ...input,
+    model: run.model,
+    tools,
+    toolChoice: tools.length > 0 && run.toolChoice ? toLlmToolChoice(run.toolChoice) : null,
+    parallelToolCalls: tools.length > 0 ? run.parallelToolCalls : null,
+    signal,
+  };
   try {
-    for await (const event of deps.llm.stream({ ...input, model: run.model, signal })) {
+    for await (const event of deps.llm.stream(request)) {
       if (signal.aborted) break;
       if (event.type === 'done') {
         finish = { reason: event.finishReason, usage: event.usage };
         continue;
       }
+      if (event.type === 'tool_call') {
+        calls.push(event.call);
+        continue;
+      }
       if (event.text === '') continue;
-      reply ??= (await createReply(deps.events, run)).reply;
+      replyId ??= (await createReply(deps.events, run)).reply.id;
       // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
       if (event.type === 'refusal') refusal.text += event.text;
-      else deps.events.appendDelta(run.threadId, run.id, reply.id, event.text);
+      else {
+        text += event.text;
+        deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
+      }
     }
   } catch (err) {
     // A refused write ends the provider request too; its error is the run's.
@@ -79,8 +99,16 @@ async function streamReply(
   }
   if (signal.aborted) return abortedOutcome(signal);
   if (!finish) return failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');
-  if (finish.reason === 'stop') return { status: 'COMPLETED', usage: finish.usage };
+  // A stream that ended with calls waits for their outputs, whatever reason the provider gave.
+  if (calls.length > 0 && (finish.reason === 'tool_calls' || finish.reason === 'stop')) {
+    return { status: 'REQUIRES_ACTION', calls, text, usage: finish.usage };
+  }
+  if (finish.reason === 'stop' || finish.reason === 'tool_calls') return { status: 'COMPLETED', usage: finish.usage };
   return { status: 'INCOMPLETE', incompleteReason: finish.reason, usage: finish.usage };
+}
+
+function toLlmToolChoice(choice: ToolChoice): LlmToolChoice {
+  return choice.mode === 'FUNCTION' ? { mode: 'FUNCTION', functionName: choice.functionName ?? '' } : { mode: choice.mode };
 }
 
 function failed(code: string, message: string): RunOutcome {

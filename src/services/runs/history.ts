@@ -32,31 +32,39 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
   let budget = (strategy.maxInputTokens ?? defaultMaxInputTokens) - (instructions ? approximateTokens(instructions) : 0);
 
   const newestFirst: LlmMessage[] = [];
-  /** Keeps a message if the strategy allows; false once nothing older can be kept. */
-  const keep = (m: MessageRow): boolean => {
-    if (newestFirst.length >= maxMessages) return false;
-    const cost = approximateTokens(m.content);
-    // The newest message is always sent, so a run can always answer the message that started it.
-    if (cost > budget && newestFirst.length > 0) return false;
+  /**
+   * Keeps a unit of messages (oldest first; a run's tool rounds and reply go together, so a
+   * call is never separated from its output) if the strategy allows; false once nothing older
+   * can be kept. The run's own rounds and user message are always sent.
+   */
+  const keep = (unit: LlmMessage[], always = false): boolean => {
+    if (unit.length === 0) return true;
+    if (!always && newestFirst.length + unit.length > maxMessages) return false;
+    const cost = unit.reduce((n, m) => n + approximateTokens(contentOf(m)), 0);
+    if (!always && cost > budget && newestFirst.length > 0) return false;
     budget -= cost;
-    newestFirst.push(toLlmMessage(m));
+    for (const m of [...unit].reverse()) newestFirst.push(m);
     return true;
   };
 
+  keep(roundsOf(run), true);
   const own = await ownUserMessage(store, run);
-  let before = own ? own.pos + 1 : null;
+  if (own) keep([toLlmMessage(own)], true);
+  let before = own ? own.pos : null;
   for (;;) {
     const page = await store.messages.newestFirst(run.threadId, before, HISTORY_PAGE);
     if (page.length === 0) break;
     before = page.at(-1)!.pos;
     const starters = page.filter((m) => m.role === 'USER' && m.runId && m.runId !== run.id).map((m) => m.runId!);
-    const replies = new Map((await store.messages.repliesOf(starters)).map((r) => [r.runId!, r]));
+    const [replyRows, runRows] = await Promise.all([store.messages.repliesOf(starters), starters.length > 0 ? store.runs.findMany(starters) : []]);
+    const replies = new Map(replyRows.map((r) => [r.runId!, r]));
+    const runsById = new Map(runRows.map((r) => [r.id, r]));
     let full = false;
     for (const m of page) {
       if (m.role === 'ASSISTANT' && m.runId) continue; // placed after the user message that started its run
-      const reply = m.role === 'USER' && m.runId ? replies.get(m.runId) : undefined;
-      if (reply?.status === 'COMPLETED' && !keep(reply)) full = true;
-      if (!full && m.status === 'COMPLETED' && !keep(m)) full = true;
+      const earlier = m.role === 'USER' && m.runId ? runsById.get(m.runId) : undefined;
+      if (earlier && !keep(answerOf(earlier, replies.get(earlier.id)))) full = true;
+      if (!full && m.status === 'COMPLETED' && !keep([toLlmMessage(m)])) full = true;
       if (full) break;
     }
     if (full || page.length < HISTORY_PAGE) break;
@@ -68,6 +76,32 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
 async function ownUserMessage(store: Store, run: RunRow): Promise<MessageRow | undefined> {
   const starters = await store.messages.startersOf([run.id]);
   return starters[0];
+}
+
+/** A run's tool rounds as the provider sees them: each round's text and calls, then their outputs. */
+function roundsOf(run: RunRow): LlmMessage[] {
+  const out: LlmMessage[] = [];
+  for (const round of run.toolRounds) {
+    out.push({ role: 'assistant', content: round.text, toolCalls: round.calls.map((c) => ({ id: c.providerId, name: c.name, arguments: c.arguments })) });
+    for (const c of round.calls) if (c.output !== null) out.push({ role: 'tool', toolCallId: c.providerId, content: c.output });
+  }
+  return out;
+}
+
+/**
+ * An earlier run's answer: its rounds (only those whose outputs came), then the rest of its
+ * reply, when the reply completed.
+ */
+function answerOf(run: RunRow, reply: MessageRow | undefined): LlmMessage[] {
+  const rounds = run.toolRounds.filter((r) => r.submittedAt !== null);
+  if (reply?.status !== 'COMPLETED') return [];
+  const roundsText = rounds.reduce((n, r) => n + r.text.length, 0);
+  const final = toLlmMessage({ ...reply, content: reply.content.slice(roundsText) });
+  return [...roundsOf({ ...run, toolRounds: rounds }), ...(final.role === 'assistant' && final.content === '' && rounds.length > 0 ? [] : [final])];
+}
+
+function contentOf(m: LlmMessage): string {
+  return m.role === 'assistant' && m.toolCalls ? m.content + m.toolCalls.map((c) => c.name + c.arguments).join('') : m.content;
 }
 
 function toLlmMessage(m: MessageRow): LlmMessage {

@@ -1,14 +1,26 @@
-import { newId } from '../../ids.js';
-import type { RunRow, RunStatus, StoreTx, ThreadRow } from '../../store/types.js';
+import { newId, newToolCallId } from '../../ids.js';
+import type { FunctionTool, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
 import type { EventLog } from '../events/event-log.js';
 import type { NewThreadEvent } from '../events/types.js';
-import type { LlmUsage } from '../../llm/types.js';
+import type { LlmToolCall, LlmUsage } from '../../llm/types.js';
 import { endReply, writeReply } from '../messages-writes.js';
 
 /** The stored transitions of a run, each in one transaction with the events it causes. */
 
+/** How one execution leg of a run ends: with an end, or waiting for tool outputs. */
+export type LegOutcome = RunOutcome | ToolCallsOutcome;
+
+/** The model called tools: the run waits for their outputs (REQUIRES_ACTION). */
+export interface ToolCallsOutcome {
+  status: 'REQUIRES_ACTION';
+  calls: LlmToolCall[];
+  /** What the model wrote in this leg before calling. */
+  text: string;
+  usage?: LlmUsage | null;
+}
+
 export interface RunOutcome {
-  status: Exclude<RunStatus, 'QUEUED' | 'IN_PROGRESS'>;
+  status: Exclude<RunStatus, 'QUEUED' | 'IN_PROGRESS' | 'REQUIRES_ACTION'>;
   error?: { code: string; message: string };
   incompleteReason?: string;
   usage?: LlmUsage | null;
@@ -19,7 +31,7 @@ export interface RunOutcome {
 export async function insertQueuedRun(
   tx: StoreTx,
   thread: ThreadRow,
-  run: { id: string; model: string; instructions: string | null },
+  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
   at: Date,
 ): Promise<{ run: RunRow; events: NewThreadEvent[] }> {
   const row = await tx.insertRun({
@@ -31,6 +43,11 @@ export async function insertQueuedRun(
     model: run.model,
     instructions: run.instructions,
     replyMessageId: null,
+    tools: run.tools,
+    toolChoice: run.toolChoice,
+    parallelToolCalls: run.parallelToolCalls,
+    toolRounds: [],
+    expiresAt: null,
     errorCode: null,
     errorMessage: null,
     incompleteReason: null,
@@ -89,5 +106,31 @@ export function finishRun(log: EventLog, run: Pick<RunRow, 'id' | 'threadId'>, o
     );
     if (!ended) return { result: null, events: [] };
     return { result: ended, events: [...(await endReply(tx, ended, outcome.refusal ?? null)), { kind: 'RUN_STATUS', run: ended }] };
+  });
+}
+
+/** The run waits for the outputs of the calls it made: a new round, a deadline, its usage so far. */
+export function storeToolCalls(log: EventLog, run: RunRow, outcome: ToolCallsOutcome, expiresAt: Date): Promise<RunRow | null> {
+  return log.commit(run.threadId, async (tx) => {
+    const round: ToolRound = {
+      text: outcome.text,
+      calls: outcome.calls.map((c) => ({ id: newToolCallId(), providerId: c.id, name: c.name, arguments: c.arguments, output: null })),
+      createdAt: Date.now(),
+      submittedAt: null,
+    };
+    const waiting = await tx.requireAction(run.id, [...run.toolRounds, round], expiresAt, {
+      inputTokens: outcome.usage?.inputTokens ?? null,
+      outputTokens: outcome.usage?.outputTokens ?? null,
+      totalTokens: outcome.usage?.totalTokens ?? null,
+    });
+    return { result: waiting, events: waiting ? [{ kind: 'RUN_STATUS', run: waiting }] : [] };
+  });
+}
+
+/** The outputs arrived: the run goes on (IN_PROGRESS), if it was still waiting. */
+export function storeToolOutputs(log: EventLog, run: RunRow, rounds: ToolRound[]): Promise<RunRow | null> {
+  return log.commit(run.threadId, async (tx) => {
+    const resumed = await tx.resumeRun(run.id, rounds);
+    return { result: resumed, events: resumed ? [{ kind: 'RUN_STATUS', run: resumed }] : [] };
   });
 }

@@ -148,8 +148,8 @@ export function runStore(db: Db, run: Runner): RunStore {
           db
             .select()
             .from(runs)
-            .where(and(eq(runs.threadId, sql.placeholder('threadId')), inArray(runs.status, ['QUEUED', 'IN_PROGRESS'])))
-            .orderBy(sql`${runs.status} = 'IN_PROGRESS' desc`, asc(runs.pos))
+            .where(and(eq(runs.threadId, sql.placeholder('threadId')), inArray(runs.status, ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION'])))
+            .orderBy(sql`${runs.status} <> 'QUEUED' desc`, asc(runs.pos))
             .prepare(),
         );
         return q.all({ threadId });

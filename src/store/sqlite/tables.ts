@@ -21,6 +21,41 @@ export interface TruncationStrategy {
 
 const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull();
 
+/** A function the model may call (OpenAI's function tool). */
+export interface FunctionTool {
+  name: string;
+  description: string | null;
+  /** A JSON Schema object; null: no parameters. */
+  parameters: Record<string, unknown> | null;
+  strict: boolean | null;
+}
+
+/** AUTO (the model decides), NONE (no calls), REQUIRED (at least one), FUNCTION (`functionName`). */
+export interface ToolChoice {
+  mode: 'AUTO' | 'NONE' | 'REQUIRED' | 'FUNCTION';
+  functionName: string | null;
+}
+
+/** One call the model made: our id, the provider's, and the output once submitted. */
+export interface StoredToolCall {
+  id: string;
+  providerId: string;
+  name: string;
+  arguments: string;
+  output: string | null;
+}
+
+/**
+ * One round of tool calls, a step of its run: the text the model wrote in this leg before
+ * calling (it is also in the reply's content), the calls, and when their outputs came.
+ */
+export interface ToolRound {
+  text: string;
+  calls: StoredToolCall[];
+  createdAt: number;
+  submittedAt: number | null;
+}
+
 /**
  * Every object belongs to the owner of the API key that created it. With no keys (local,
  * open mode) the owner is LOCAL_OWNER.
@@ -37,6 +72,8 @@ export const assistants = sqliteTable('assistants', {
   instructions: text('instructions'),
   temperature: real('temperature'),
   truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
+  /** Function tools for this assistant's runs; null: none. */
+  tools: text('tools', { mode: 'json' }).$type<FunctionTool[]>(),
   metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
   createdAt: createdAt(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
@@ -92,7 +129,7 @@ export const messages = sqliteTable(
   ],
 );
 
-export const runStatuses = ['QUEUED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'INCOMPLETE'] as const;
+export const runStatuses = ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION', 'COMPLETED', 'FAILED', 'CANCELLED', 'INCOMPLETE', 'EXPIRED'] as const;
 export type RunStatus = (typeof runStatuses)[number];
 
 export const runs = sqliteTable(
@@ -110,6 +147,14 @@ export const runs = sqliteTable(
     /** Instructions given with the request that started the run; null: the assistant's. */
     instructions: text('instructions'),
     replyMessageId: text('reply_message_id'),
+    /** The tools this run may call (the input's, else the assistant's, when it was created); null: none. */
+    tools: text('tools', { mode: 'json' }).$type<FunctionTool[]>(),
+    toolChoice: text('tool_choice', { mode: 'json' }).$type<ToolChoice>(),
+    parallelToolCalls: integer('parallel_tool_calls', { mode: 'boolean' }),
+    /** Its rounds of tool calls, in order (the steps before its reply). */
+    toolRounds: text('tool_rounds', { mode: 'json' }).$type<ToolRound[]>().notNull().default(sql`'[]'`),
+    /** While REQUIRES_ACTION: when it ends EXPIRED. */
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
     /** Why the provider stopped early, for INCOMPLETE runs (`length`, `content_filter`). */
@@ -123,9 +168,10 @@ export const runs = sqliteTable(
   },
   (t) => [
     index('runs_thread_idx').on(t.threadId, t.pos),
-    index('runs_status_idx').on(t.status).where(sql`status in ('QUEUED', 'IN_PROGRESS')`),
+    index('runs_status_idx').on(t.status).where(sql`status in ('QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION')`),
     // At most one executing run per thread, whatever races to start one.
-    uniqueIndex('runs_one_in_progress_idx').on(t.threadId).where(sql`status = 'IN_PROGRESS'`),
+    // A run waiting for tool outputs holds its thread as an executing one does.
+    uniqueIndex('runs_one_in_progress_idx').on(t.threadId).where(sql`status in ('IN_PROGRESS', 'REQUIRES_ACTION')`),
   ],
 );
 

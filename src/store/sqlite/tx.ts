@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, getTableName, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, getTableColumns, getTableName, inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { StoreTx } from '../types.js';
 import type { Db } from './client.js';
@@ -7,6 +7,13 @@ import { prepared } from './prepared.js';
 import { messages, runs, threads } from './tables.js';
 
 const param = (name: string) => sql`${sql.placeholder(name)}`;
+
+/** A run's usage grows with each provider request (a run with tool rounds makes several). */
+function addUsage() {
+  const add = (column: SQLWrapper, name: string) =>
+    sql`case when ${sql.placeholder(name)} is null then ${column} else coalesce(${column}, 0) + ${sql.placeholder(name)} end`;
+  return { inputTokens: add(runs.inputTokens, 'inputTokens'), outputTokens: add(runs.outputTokens, 'outputTokens'), totalTokens: add(runs.totalTokens, 'totalTokens') };
+}
 
 /**
  * A prepared `insert … returning *`, a placeholder per column but `pos`. Values are mapped to
@@ -48,7 +55,7 @@ export function sqliteTx(db: Db): StoreTx {
       // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS.
       `update runs set status = 'IN_PROGRESS', started_at = ? where id = ? and status = 'QUEUED'
          and not exists (select 1 from runs r where r.thread_id = runs.thread_id
-           and (r.status = 'IN_PROGRESS' or (r.status = 'QUEUED' and r.pos < runs.pos))) returning id`,
+           and (r.status in ('IN_PROGRESS', 'REQUIRES_ACTION') or (r.status = 'QUEUED' and r.pos < runs.pos))) returning id`,
     ),
   );
   const findRun = prepared(db, 'run.byId', () => db.select().from(runs).where(eq(runs.id, sql.placeholder('id'))).prepare());
@@ -67,7 +74,7 @@ export function sqliteTx(db: Db): StoreTx {
   const setReply = prepared(db, 'runs.setReply', () =>
     db.update(runs).set({ replyMessageId: param('messageId') }).where(eq(runs.id, sql.placeholder('id'))).returning().prepare(),
   );
-  /** One prepared end per set of statuses it may end from (in practice: QUEUED, or IN_PROGRESS). */
+  /** One prepared end per set of statuses it may end from (QUEUED, IN_PROGRESS, REQUIRES_ACTION). */
   const endFrom = (from: readonly string[]) =>
     prepared(db, `runs.end:${from.join(',')}`, () =>
       db
@@ -78,16 +85,35 @@ export function sqliteTx(db: Db): StoreTx {
           errorCode: param('errorCode'),
           errorMessage: param('errorMessage'),
           incompleteReason: param('incompleteReason'),
-          inputTokens: param('inputTokens'),
-          outputTokens: param('outputTokens'),
-          totalTokens: param('totalTokens'),
+          expiresAt: null,
+          ...addUsage(),
         })
         .where(and(eq(runs.id, sql.placeholder('id')), inArray(runs.status, [...from] as never)))
         .returning()
         .prepare(),
     );
 
+  const requireAction = prepared(db, 'runs.requireAction', () =>
+    db
+      .update(runs)
+      .set({ status: 'REQUIRES_ACTION', toolRounds: param('rounds'), expiresAt: param('expiresAt'), ...addUsage() })
+      .where(and(eq(runs.id, sql.placeholder('id')), eq(runs.status, 'IN_PROGRESS')))
+      .returning()
+      .prepare(),
+  );
+  const resume = prepared(db, 'runs.resume', () =>
+    db
+      .update(runs)
+      .set({ status: 'IN_PROGRESS', toolRounds: param('rounds'), expiresAt: null })
+      .where(and(eq(runs.id, sql.placeholder('id')), eq(runs.status, 'REQUIRES_ACTION')))
+      .returning()
+      .prepare(),
+  );
+
   return {
+    requireAction: async (runId, rounds, expiresAt, usage) =>
+      guarded(() => requireAction.get({ id: runId, rounds: JSON.stringify(rounds), expiresAt: expiresAt.getTime(), ...usage }) ?? null),
+    resumeRun: async (runId, rounds) => guarded(() => resume.get({ id: runId, rounds: JSON.stringify(rounds) }) ?? null),
     insertThread: async (row) => guarded(() => insertThread(row)),
     touchThread: async (threadId, at) => guarded(() => void touch.run({ id: threadId, at: at.getTime() })),
     insertMessage: async (row) => guarded(() => insertMessage(row)),
