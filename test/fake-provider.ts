@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -16,8 +17,17 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
 }
 
+/** A function call the fake model makes. */
+export interface FakeToolCall {
+  name: string;
+  /** JSON text; a string is streamed in up to 3 pieces, an array as exactly these pieces. */
+  arguments: string | string[];
+  /** The provider's call id (`call_id` / `tool_calls[].id`); default `call_<random>`. */
+  id?: string;
+}
+
 export interface FakeBehaviour {
-  /** Reply text; default 'Hello from the fake provider.' */
+  /** Reply text; default 'Hello from the fake provider.', or none when `toolCalls` are given. */
   text?: string;
   /** Explicit delta chunks; default: `text` split into words, each keeping its following space. */
   chunks?: string[];
@@ -27,6 +37,14 @@ export interface FakeBehaviour {
    * With `chunks: []` the refusal is the whole answer, as it usually is.
    */
   refusal?: string[];
+  /**
+   * The model calls these functions after its text (several: parallel calls), in OpenAI's wire
+   * format. Responses: one `function_call` output item each (`output_item.added`, arguments
+   * `.delta`s, `.done`, `output_item.done`), all of them in `response.completed`'s output.
+   * Chat: `delta.tool_calls` pieces by `index` (id, type and name first), then finish_reason
+   * 'tool_calls' (unless `finishReason` says otherwise).
+   */
+  toolCalls?: FakeToolCall[];
   /** Answer with this HTTP error status and an OpenAI-style `{ error: { message, type, code } }` body. */
   status?: number;
   errorMessage?: string;
@@ -53,9 +71,13 @@ export interface FakeBehaviour {
   errorEvent?: 'response.failed' | 'error';
   /** Send a non-JSON data line after N delta chunks. */
   malformedAfter?: number;
-  /** End the stream without the completed/incomplete event (Responses) or finish_reason (chat). */
+  /**
+   * End the stream without the completed/incomplete event (Responses) or finish_reason (chat);
+   * whatever comes before it (the text's and calls' own done events) is still sent.
+   */
   omitFinal?: boolean;
-  finishReason?: 'stop' | 'length' | 'content_filter';
+  /** Chat: the finish_reason sent; Responses: 'length'/'content_filter' end `response.incomplete`. */
+  finishReason?: 'stop' | 'length' | 'content_filter' | 'tool_calls';
   /** Reported usage; default input ≈ request characters / 4, output = number of chunks. */
   usage?: { input: number; output: number };
   /** Chat: send no usage chunk even when asked (Ollama, llama.cpp and others may not). */
@@ -145,14 +167,15 @@ export async function startFakeProvider(): Promise<FakeProvider> {
 
   async function stream(ex: Exchange, kind: 'responses' | 'chat', body: any, b: FakeBehaviour): Promise<void> {
     const { res } = ex;
-    const text = b.chunks ? b.chunks.join('') : (b.text ?? DEFAULT_TEXT);
+    const calls = (b.toolCalls ?? []).map(toWireCall);
+    const text = b.chunks ? b.chunks.join('') : (b.text ?? (calls.length > 0 ? '' : DEFAULT_TEXT));
     const chunks = b.chunks ?? text.split(/(?<=\s)(?=\S)/).filter((c) => c !== '');
     const input = b.usage?.input ?? Math.max(1, Math.ceil(JSON.stringify(body.input ?? body.messages ?? '').length / 4));
-    const output = b.usage?.output ?? chunks.length;
+    const output = b.usage?.output ?? chunks.length + calls.reduce((n, c) => n + c.pieces.length, 0);
     const wire =
       kind === 'responses'
-        ? responsesWire(body, text, { input, output }, b.refusal)
-        : chatWire(body, { input, output }, !b.omitUsage, b.refusal);
+        ? responsesWire(body, text, { input, output }, b.refusal, calls)
+        : chatWire(body, { input, output }, !b.omitUsage, b.refusal, calls, chunks.length > 0);
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': 'req_fake' });
     const write = (s: string) => new Promise<void>((resolve) => (ex.closed ? resolve() : res.write(s, () => resolve())));
@@ -180,7 +203,8 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       if (ex.closed) return;
       await write(wire.delta(chunks[i]!));
     }
-    for (const s of b.omitFinal ? wire.truncatedEnd : wire.end(b.finishReason ?? 'stop')) await write(s);
+    const reason = b.finishReason ?? (calls.length > 0 ? 'tool_calls' : 'stop');
+    for (const s of b.omitFinal ? wire.truncatedEnd(reason) : wire.end(reason)) await write(s);
     end(ex);
   }
 
@@ -268,16 +292,45 @@ export async function startFakeProvider(): Promise<FakeProvider> {
   };
 }
 
+type Reason = NonNullable<FakeBehaviour['finishReason']>;
+
 interface Wire {
   start: string[];
   delta(text: string): string;
   error(message: string, event?: 'response.failed' | 'error'): string;
   malformed: string;
-  end(reason: 'stop' | 'length' | 'content_filter'): string[];
-  truncatedEnd: string[];
+  end(reason: Reason): string[];
+  /** end() without its final event (and, for chat, the usage chunk). */
+  truncatedEnd(reason: Reason): string[];
 }
 
-function responsesWire(body: any, text: string, usage: { input: number; output: number }, refusal?: string[]): Wire {
+interface WireCall {
+  id: string;
+  name: string;
+  arguments: string;
+  pieces: string[];
+}
+
+function toWireCall(c: FakeToolCall): WireCall {
+  const whole = typeof c.arguments === 'string' ? c.arguments : c.arguments.join('');
+  let pieces: string[];
+  if (typeof c.arguments !== 'string') pieces = c.arguments;
+  else {
+    // Up to 3 pieces, cut anywhere (OpenAI cuts mid-token, not at JSON boundaries).
+    const size = Math.max(1, Math.ceil(whole.length / 3));
+    pieces = [];
+    for (let i = 0; i < whole.length; i += size) pieces.push(whole.slice(i, i + size));
+  }
+  return { id: c.id ?? `call_${randomBytes(12).toString('base64url')}`, name: c.name, arguments: whole, pieces };
+}
+
+function responsesWire(
+  body: any,
+  text: string,
+  usage: { input: number; output: number },
+  refusal: string[] | undefined,
+  calls: WireCall[],
+): Wire {
   const id = `resp_fake${Date.now()}`;
   const itemId = `msg_fake${Date.now()}`;
   let seq = 0;
@@ -294,12 +347,18 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
     error: null,
     incomplete_details: null,
     usage: null,
+    // As OpenAI echoes them back.
+    tools: body.tools ?? [],
+    tool_choice: body.tool_choice ?? 'auto',
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
     ...extra,
   });
   const part = (t: string) => ({ type: 'output_text', text: t, annotations: [] });
   const refusalPart = (r: string) => ({ type: 'refusal', refusal: r });
   // A refusal-only answer has no output_text part at all; otherwise the refusal part comes second.
-  const hasText = text !== '' || !refusal;
+  // A turn that only calls functions has no message item at all.
+  const hasText = text !== '' || (!refusal && calls.length === 0);
+  const hasMessage = hasText || refusal !== undefined;
   const refusalText = refusal?.join('') ?? '';
   const content = (t: string) => [...(hasText ? [part(t)] : []), ...(refusal ? [refusalPart(refusalText)] : [])];
   const item = (status: string, t: string) => ({ id: itemId, type: 'message', status, role: 'assistant', content: content(t) });
@@ -313,6 +372,31 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
         sse('response.content_part.done', { ...refusalLoc, part: refusalPart(refusalText) }),
       ]
     : [];
+  // Function calls: output items after the message, each with its own item id (fc_…) and call id (call_…).
+  const firstCallIndex = hasMessage ? 1 : 0;
+  const callItems = calls.map((c, i) => ({ c, output_index: firstCallIndex + i, fcId: `fc_${randomBytes(12).toString('hex')}` }));
+  const callItem = (x: (typeof callItems)[number], status: string, args: string) => ({
+    id: x.fcId,
+    type: 'function_call',
+    status,
+    arguments: args,
+    call_id: x.c.id,
+    name: x.c.name,
+  });
+  const callEvents = (status: string) =>
+    callItems.flatMap((x) => {
+      const at = { item_id: x.fcId, output_index: x.output_index };
+      return [
+        sse('response.output_item.added', { output_index: x.output_index, item: callItem(x, 'in_progress', '') }),
+        ...x.c.pieces.map((delta) => sse('response.function_call_arguments.delta', { ...at, delta })),
+        sse('response.function_call_arguments.done', { ...at, name: x.c.name, arguments: x.c.arguments }),
+        sse('response.output_item.done', { output_index: x.output_index, item: callItem(x, status, x.c.arguments) }),
+      ];
+    });
+  const output = (status: string) => [
+    ...(hasMessage ? [item(status, text)] : []),
+    ...callItems.map((x) => callItem(x, status, x.c.arguments)),
+  ];
   const usageBody = {
     input_tokens: usage.input,
     input_tokens_details: { cached_tokens: 0 },
@@ -320,11 +404,29 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
     output_tokens_details: { reasoning_tokens: 0 },
     total_tokens: usage.input + usage.output,
   };
+  const beforeFinal = (status: string) => [
+    ...(hasText
+      ? [sse('response.output_text.done', { ...loc, text, logprobs: [] }), sse('response.content_part.done', { ...loc, part: part(text) })]
+      : []),
+    ...refusalEvents,
+    ...(hasMessage ? [sse('response.output_item.done', { output_index: 0, item: item(status, text) })] : []),
+    ...callEvents(status),
+  ];
+  const final = (reason: Reason) => {
+    if (reason === 'stop' || reason === 'tool_calls') {
+      return sse('response.completed', { response: response('completed', { output: output('completed'), usage: usageBody }) });
+    }
+    const incomplete = { reason: reason === 'length' ? 'max_output_tokens' : 'content_filter' };
+    return sse('response.incomplete', {
+      response: response('incomplete', { output: output('incomplete'), usage: usageBody, incomplete_details: incomplete }),
+    });
+  };
+  const statusOf = (reason: Reason) => (reason === 'stop' || reason === 'tool_calls' ? 'completed' : 'incomplete');
   return {
     start: [
       sse('response.created', { response: response('in_progress') }),
       sse('response.in_progress', { response: response('in_progress') }),
-      sse('response.output_item.added', { output_index: 0, item: { ...item('in_progress', ''), content: [] } }),
+      ...(hasMessage ? [sse('response.output_item.added', { output_index: 0, item: { ...item('in_progress', ''), content: [] } })] : []),
       ...(hasText ? [sse('response.content_part.added', { ...loc, part: part('') })] : []),
     ],
     delta: (delta) => sse('response.output_text.delta', { ...loc, delta, logprobs: [] }),
@@ -333,34 +435,19 @@ function responsesWire(body: any, text: string, usage: { input: number; output: 
         ? sse('error', { code: 'server_error', message, param: null })
         : sse('response.failed', { response: response('failed', { error: { code: 'server_error', message } }) }),
     malformed: 'event: response.output_text.delta\ndata: {this is not json\n\n',
-    end: (reason) => {
-      const done = [
-        ...(hasText
-          ? [sse('response.output_text.done', { ...loc, text, logprobs: [] }), sse('response.content_part.done', { ...loc, part: part(text) })]
-          : []),
-        ...refusalEvents,
-      ];
-      if (reason === 'stop') {
-        return [
-          ...done,
-          sse('response.output_item.done', { output_index: 0, item: item('completed', text) }),
-          sse('response.completed', { response: response('completed', { output: [item('completed', text)], usage: usageBody }) }),
-        ];
-      }
-      const incomplete = { reason: reason === 'length' ? 'max_output_tokens' : 'content_filter' };
-      return [
-        ...done,
-        sse('response.output_item.done', { output_index: 0, item: item('incomplete', text) }),
-        sse('response.incomplete', {
-          response: response('incomplete', { output: [item('incomplete', text)], usage: usageBody, incomplete_details: incomplete }),
-        }),
-      ];
-    },
-    truncatedEnd: [],
+    end: (reason) => [...beforeFinal(statusOf(reason)), final(reason)],
+    truncatedEnd: (reason) => beforeFinal(statusOf(reason)),
   };
 }
 
-function chatWire(body: any, usage: { input: number; output: number }, sendUsage: boolean, refusal?: string[]): Wire {
+function chatWire(
+  body: any,
+  usage: { input: number; output: number },
+  sendUsage: boolean,
+  refusal: string[] | undefined,
+  calls: WireCall[],
+  hasText: boolean,
+): Wire {
   const base = { id: `chatcmpl-fake${Date.now()}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model, system_fingerprint: null };
   const data = (d: object) => `data: ${JSON.stringify(d)}\n\n`;
   const chunk = (delta: object, finish_reason: string | null = null) =>
@@ -371,19 +458,25 @@ function chatWire(body: any, usage: { input: number; output: number }, sendUsage
     choices: [],
     usage: { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output },
   });
+  // A turn that only calls functions: OpenAI's first chunk is the role with the first call's first piece.
+  const callsOnly = !hasText && !refusal && calls.length > 0;
+  const role = { role: 'assistant', content: null, refusal: null };
+  const callChunks = calls.flatMap((c, index) => [
+    chunk({
+      ...(callsOnly && index === 0 ? role : {}),
+      tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
+    }),
+    ...c.pieces.map((p) => chunk({ tool_calls: [{ index, function: { arguments: p } }] })),
+  ]);
+  const beforeFinal = [...(refusal ?? []).map((r) => chunk({ refusal: r })), ...callChunks];
   return {
     // OpenAI's first chunk: content '' and refusal null, or the other way round when the model refuses.
-    start: [chunk(refusal ? { role: 'assistant', content: null, refusal: '' } : { role: 'assistant', content: '', refusal: null })],
+    start: callsOnly ? [] : [chunk(refusal ? { role: 'assistant', content: null, refusal: '' } : { role: 'assistant', content: '', refusal: null })],
     delta: (content) => chunk({ content }),
     error: (message) => data({ error: { message, type: 'server_error', param: null, code: null } }),
     malformed: 'data: {this is not json\n\n',
-    end: (reason) => [
-      ...(refusal ?? []).map((r) => chunk({ refusal: r })),
-      chunk({}, reason),
-      ...(includeUsage ? [usageChunk] : []),
-      'data: [DONE]\n\n',
-    ],
-    truncatedEnd: ['data: [DONE]\n\n'],
+    end: (reason) => [...beforeFinal, chunk({}, reason), ...(includeUsage ? [usageChunk] : []), 'data: [DONE]\n\n'],
+    truncatedEnd: () => [...beforeFinal, 'data: [DONE]\n\n'],
   };
 }
 

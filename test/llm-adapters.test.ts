@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isAbortError } from '../src/llm/errors.js';
 import { createChatProvider, createLlmProvider, createOfflineProvider, createResponsesProvider } from '../src/llm/index.js';
-import type { LlmProvider, LlmRequest, LlmStreamEvent } from '../src/llm/index.js';
+import type { LlmProvider, LlmRequest, LlmStreamEvent, LlmToolCall } from '../src/llm/index.js';
 import { ProviderError } from '../src/llm/types.js';
 import { startFakeProvider } from './fake-provider.js';
 import type { FakeProvider } from './fake-provider.js';
@@ -27,6 +27,9 @@ function request(overrides: Partial<LlmRequest> = {}): LlmRequest {
       { role: 'user', content: 'How are you?' },
     ],
     temperature: null,
+    tools: [],
+    toolChoice: null,
+    parallelToolCalls: null,
     signal: new AbortController().signal,
     ...overrides,
   };
@@ -35,16 +38,18 @@ function request(overrides: Partial<LlmRequest> = {}): LlmRequest {
 interface Outcome {
   deltas: string[];
   refusals: string[];
+  calls: LlmToolCall[];
   done: Extract<LlmStreamEvent, { type: 'done' }> | undefined;
   error: unknown;
 }
 
 async function run(provider: LlmProvider, req: LlmRequest = request()): Promise<Outcome> {
-  const out: Outcome = { deltas: [], refusals: [], done: undefined, error: undefined };
+  const out: Outcome = { deltas: [], refusals: [], calls: [], done: undefined, error: undefined };
   try {
     for await (const ev of provider.stream(req)) {
       if (ev.type === 'delta') out.deltas.push(ev.text);
       else if (ev.type === 'refusal') out.refusals.push(ev.text);
+      else if (ev.type === 'tool_call') out.calls.push(ev.call);
       else out.done = ev;
     }
   } catch (err) {
@@ -139,6 +144,16 @@ describe.each(adapters)('$api adapter', ({ api, create }) => {
         stream_options: { include_usage: true },
       });
     }
+  });
+
+  it('without tools sends no tools, tool_choice or parallel_tool_calls, even when a choice is set', async () => {
+    const out = await run(provider(), request({ toolChoice: { mode: 'REQUIRED' }, parallelToolCalls: false }));
+    expect(out.calls).toEqual([]);
+    expect(out.done?.finishReason).toBe('stop');
+    const body = fake.requests[0]?.body;
+    expect(body).not.toHaveProperty('tools');
+    expect(body).not.toHaveProperty('tool_choice');
+    expect(body).not.toHaveProperty('parallel_tool_calls');
   });
 
   it('omits temperature and instructions when null', async () => {

@@ -3,6 +3,7 @@ import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
 import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
+import { ChatCallAssembler, toChatMessage, toChatTools } from './chat-wire.js';
 import { ProviderError } from './types.js';
 import type { FinishReason, LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
 
@@ -17,7 +18,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
     try {
       const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
         ...(req.instructions !== null ? [{ role: 'system' as const, content: req.instructions }] : []),
-        ...req.messages.map((m) => ({ role: m.role, content: m.content })),
+        ...req.messages.map(toChatMessage),
       ];
       const chunks = await untilAborted(
         clientWithin(client, deadline).chat.completions.create(
@@ -25,6 +26,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
             model: req.model,
             messages,
             ...(req.temperature !== null && { temperature: req.temperature }),
+            ...toChatTools(req),
             stream: true,
             stream_options: { include_usage: true },
           },
@@ -36,6 +38,18 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
       deadline.clear();
       let finishReason: FinishReason | null = null;
       let usage: LlmUsage | null = null;
+      const calls = new ChatCallAssembler();
+      let emitted = 0;
+      // A call's arguments are whole once its choice has finished normally; a `length` cut may have split them.
+      const takeCalls = function* (): Generator<LlmStreamEvent> {
+        if (calls.size === 0 || (finishReason !== 'stop' && finishReason !== 'tool_calls')) return;
+        for (const call of calls.take()) {
+          emitted++;
+          yield { type: 'tool_call', call };
+        }
+        // Some compatible servers (Ollama among them) finish a turn of calls with 'stop'.
+        finishReason = 'tool_calls';
+      };
       // Read to the end: the usage chunk (choices: []) comes after the finish_reason chunk.
       for await (const chunk of withIdleTimeout(chunks, opts.idleTimeoutMs, () => internal.abort())) {
         // Already-buffered chunks may still arrive after a cancel: none of them is wanted.
@@ -43,7 +57,11 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
         const choice = chunk.choices[0];
         if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
         if (choice?.delta?.refusal) yield { type: 'refusal', text: choice.delta.refusal };
-        if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
+        if (choice?.delta?.tool_calls) calls.add(choice.delta.tool_calls);
+        if (choice?.finish_reason) {
+          finishReason = toFinishReason(choice.finish_reason);
+          yield* takeCalls();
+        }
         if (chunk.usage) usage = toUsage(chunk.usage);
       }
       // The SDK ends its stream quietly when the request is aborted.
@@ -51,6 +69,10 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
       if (finishReason === null) {
         throw new ProviderError('PROVIDER_ERROR', 'stream ended before the response completed');
       }
+      // Pieces after the finish_reason chunk (not OpenAI's order, but harmless to accept).
+      yield* takeCalls();
+      // 'tool_calls' with no call would leave the run waiting for outputs of nothing.
+      if (finishReason === 'tool_calls' && emitted === 0) finishReason = 'stop';
       yield { type: 'done', finishReason, usage };
     } catch (err) {
       if (req.signal.aborted) throw abortError();
@@ -68,7 +90,8 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
 
 function toFinishReason(reason: string): FinishReason {
   if (reason === 'length' || reason === 'content_filter') return reason;
-  // 'stop', and 'tool_calls'/'function_call' which cannot happen without tools: a normal end.
+  // 'function_call' is the legacy name, from servers that still speak the old functions API.
+  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   return 'stop';
 }
 

@@ -1,5 +1,6 @@
 import { abortError } from './errors.js';
-import type { LlmProvider, LlmRequest, LlmStreamEvent } from './types.js';
+import { offlineToolCall, offlineToolReply } from './offline-tools.js';
+import type { LlmMessage, LlmProvider, LlmRequest, LlmStreamEvent } from './types.js';
 
 /**
  * The built-in model used when no provider is configured: no network, same reply for the same
@@ -9,18 +10,22 @@ export function createOfflineProvider(opts: { delayMs?: number } = {}): LlmProvi
   const delayMs = opts.delayMs ?? 15;
 
   async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
-    const lastUser = req.messages.findLast((m) => m.role === 'user')?.content ?? '';
-    const quoted = lastUser.length > 200 ? `${lastUser.slice(0, 200)}…` : lastUser;
-    const text =
-      `You said: "${quoted}". I am threadql's offline model: ` +
-      'set OPENAI_API_KEY or OPENAI_BASE_URL to get real replies.';
+    const inputTokens = countWords([req.instructions ?? '', ...req.messages.map(messageText)].join(' '));
+    const call = offlineToolCall(req);
+    if (call) {
+      await sleep(delayMs, req.signal);
+      yield { type: 'tool_call', call };
+      const outputTokens = countWords(`${call.name} ${call.arguments}`);
+      yield { type: 'done', finishReason: 'tool_calls', usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens } };
+      return;
+    }
+    const text = offlineToolReply(req.messages) ?? echo(req.messages);
     // Each word carries its following whitespace, so the deltas concatenate to `text`.
     const words = text.match(/\S+\s*/g) ?? [];
     for (const word of words) {
       await sleep(delayMs, req.signal);
       yield { type: 'delta', text: word };
     }
-    const inputTokens = countWords([req.instructions ?? '', ...req.messages.map((m) => m.content)].join(' '));
     const outputTokens = words.length;
     yield {
       type: 'done',
@@ -30,6 +35,17 @@ export function createOfflineProvider(opts: { delayMs?: number } = {}): LlmProvi
   }
 
   return { stream };
+}
+
+function echo(messages: LlmMessage[]): string {
+  const lastUser = messages.findLast((m) => m.role === 'user')?.content ?? '';
+  const quoted = lastUser.length > 200 ? `${lastUser.slice(0, 200)}…` : lastUser;
+  return `You said: "${quoted}". I am threadql's offline model: set OPENAI_API_KEY or OPENAI_BASE_URL to get real replies.`;
+}
+
+function messageText(m: LlmMessage): string {
+  if (m.role !== 'assistant' || !m.toolCalls) return m.content;
+  return [m.content, ...m.toolCalls.map((c) => `${c.name} ${c.arguments}`)].join(' ');
 }
 
 function countWords(s: string): number {

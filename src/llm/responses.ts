@@ -3,6 +3,7 @@ import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
+import { ResponsesCallTracker, toResponsesInput, toResponsesTools } from './responses-wire.js';
 import { ProviderError } from './types.js';
 import type { LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
 
@@ -21,8 +22,9 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
           {
             model: req.model,
             ...(req.instructions !== null && { instructions: req.instructions }),
-            input: req.messages.map((m) => ({ role: m.role, content: m.content })),
+            input: toResponsesInput(req.messages),
             ...(req.temperature !== null && { temperature: req.temperature }),
+            ...toResponsesTools(req),
             stream: true,
             store: false,
           },
@@ -32,6 +34,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
         signal,
       );
       deadline.clear();
+      const calls = new ResponsesCallTracker();
       for await (const event of withIdleTimeout(events, opts.idleTimeoutMs, () => internal.abort())) {
         // Already-buffered events may still arrive after a cancel: none of them is wanted.
         if (req.signal.aborted) throw abortError();
@@ -43,9 +46,30 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
           case 'response.refusal.delta':
             if (event.delta) yield { type: 'refusal', text: event.delta };
             break;
-          case 'response.completed':
-            yield { type: 'done', finishReason: 'stop', usage: toUsage(event.response.usage) };
+          case 'response.output_item.added':
+            calls.start(event.output_index, event.item);
+            break;
+          case 'response.function_call_arguments.delta':
+            calls.append(event.item_id, event.output_index, event.delta);
+            break;
+          case 'response.function_call_arguments.done': {
+            // `name` is in OpenAI's event; a compatible server may leave it out (the added item had it).
+            const call = calls.argumentsDone(event.item_id, event.output_index, event.arguments, event.name);
+            if (call) yield { type: 'tool_call', call };
+            break;
+          }
+          case 'response.output_item.done': {
+            const call = calls.itemDone(event.output_index, event.item);
+            if (call) yield { type: 'tool_call', call };
+            break;
+          }
+          case 'response.completed': {
+            for (const call of calls.missedIn(event.response.output ?? [])) yield { type: 'tool_call', call };
+            // Responses has no finish reason of its own: a completed response with calls waits for their outputs.
+            const finishReason = calls.anyEmitted ? 'tool_calls' : 'stop';
+            yield { type: 'done', finishReason, usage: toUsage(event.response.usage) };
             return;
+          }
           case 'response.incomplete': {
             const reason = event.response.incomplete_details?.reason;
             const finishReason = reason === 'content_filter' ? 'content_filter' : 'length';
