@@ -308,6 +308,8 @@ describe('malformed requests', () => {
 describe('after the sweep', () => {
   it('reached the happy path of every query and mutation', () => {
     for (const op of sweptOperations()) {
+      // Its happy path needs a run waiting for the outputs of calls it made: test/tools*.test.ts.
+      if (op.field === 'submitToolOutputs') continue;
       if (op.kind !== 'subscription') expect(successes.get(op.field) ?? 0, `${op.field} never answered with data`).toBeGreaterThan(0);
     }
   });

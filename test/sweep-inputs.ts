@@ -153,8 +153,24 @@ export function valueFor(type: GraphQLInputType, known: Known, hint: string, cle
   return fc.oneof({ weight: 6, arbitrary: oneBadLeaf(type, known, hint) }, { weight: 1, arbitrary: wrongType });
 }
 
+/** A function tool a client would define: a valid name, distinct within its list. */
+const cleanTool = fc.record({
+  name: fc.constantFrom('get_weather', 'lookup_order', 'search-docs', 'x'),
+  description: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+  parameters: fc.constant({ type: 'object', properties: { q: { type: 'string' } } }),
+  strict: fc.option(fc.boolean(), { nil: undefined }),
+});
+
+/** Whether `type` (any list or non-null wrapping) is the named input type. */
+const isNamed = (type: GraphQLInputType, name: string): boolean =>
+  isNonNullType(type) || isListType(type) ? isNamed(type.ofType as GraphQLInputType, name) : 'name' in type && type.name === name;
+
 function cleanValue(type: GraphQLInputType, known: Known, hint: string): fc.Arbitrary<unknown> {
   if (isNonNullType(type)) return cleanValue(type.ofType, known, hint);
+  // Tools have rules beyond their GraphQL types (names, no duplicates, a choice that needs tools):
+  // a clean request holds tools a client would define, and no choice that needs a tool it lacks.
+  if (isListType(type) && isNamed(type, 'FunctionToolInput')) return fc.uniqueArray(cleanTool, { selector: (t) => t.name, maxLength: 3 });
+  if (isNamed(type, 'ToolChoiceInput')) return fc.constantFrom({ mode: 'AUTO' }, { mode: 'NONE' });
   if (isListType(type)) return fc.array(valueFor(type.ofType, known, hint, true), { maxLength: 3 });
   if (isEnumType(type)) return fc.constantFrom(...type.getValues().map((v) => v.name));
   if (isInputObjectType(type)) {
