@@ -12,7 +12,7 @@ export const MessageStatusEnum = builder.enumType('MessageStatus', {
 });
 
 export const RunStatusEnum = builder.enumType('RunStatus', {
-  description: 'QUEUED and IN_PROGRESS are active; the others are terminal.',
+  description: 'QUEUED, IN_PROGRESS and REQUIRES_ACTION are active; the others are terminal.',
   values: runStatuses,
 });
 

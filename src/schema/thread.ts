@@ -37,7 +37,7 @@ builder.node(ThreadRef, {
     activeRun: t.field({
       type: RunRef,
       nullable: true,
-      description: 'The QUEUED or IN_PROGRESS run, if any (the one executing, else the next to start).',
+      description: 'The QUEUED, IN_PROGRESS or REQUIRES_ACTION run, if any (the one executing or waiting for tool outputs, else the next to start).',
       resolve: async (thread, _args, ctx) => (await ctx.services.runs.activeRuns(thread.id))[0] ?? null,
     }),
     lastEventSeq: t.int({
