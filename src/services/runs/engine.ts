@@ -165,7 +165,9 @@ export class RunEngine {
       if (round && sameOutputs(round, outputs)) return run; // a retry of the submission that moved it on
       throw new BadUserInputError(`${prefix}.runId`, `run "${runId}" is ${run.status}, not waiting for tool outputs`);
     }
-    const byId = new Map(outputs.map((o, i) => [o.toolCallId, i]));
+    // The first index of each call id, so a repeat is reported where it repeats (not where it first came).
+    const byId = new Map<string, number>();
+    outputs.forEach((o, i) => byId.has(o.toolCallId) || byId.set(o.toolCallId, i));
     outputs.forEach((o, i) => {
       const field = `${prefix}.toolOutputs[${i}]`;
       if (!round.calls.some((c) => c.id === o.toolCallId)) throw new BadUserInputError(`${field}.toolCallId`, `"${o.toolCallId}" is not a call this run is waiting for`);
