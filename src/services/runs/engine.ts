@@ -160,9 +160,11 @@ export class RunEngine {
    */
   async submitToolOutputs(owner: string, runId: string, outputs: ToolOutput[], prefix = 'input'): Promise<RunRow> {
     const run = await this.get(owner, runId);
+    // A retry of a submission that moved it on: the last one, or an earlier round's while the
+    // run already waits on a later round (call ids are unique, so a match is that submission).
+    if (run.toolRounds.some((r) => sameOutputs(r, outputs))) return run;
     const round = run.toolRounds.at(-1);
     if (run.status !== 'REQUIRES_ACTION' || !round || round.submittedAt !== null) {
-      if (round && sameOutputs(round, outputs)) return run; // a retry of the submission that moved it on
       throw new BadUserInputError(`${prefix}.runId`, `run "${runId}" is ${run.status}, not waiting for tool outputs`);
     }
     // The first index of each call id, so a repeat is reported where it repeats (not where it first came).
