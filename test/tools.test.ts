@@ -262,6 +262,29 @@ describe.each(APIS)('%s: function calling over GraphQL', (api) => {
     expect(fake.requests).toHaveLength(2);
   });
 
+  it('a retry of the first round\'s submission while the run waits on its second round returns the run, no provider call', async () => {
+    fake.enqueue(
+      { toolCalls: [{ name: 'get_time', arguments: '{}' }] },
+      { toolCalls: [{ name: 'get_weather', arguments: '{"city":"Bern"}' }] },
+      { text: 'Both done.' },
+    );
+    const { runId, run } = await startToolThread(server);
+    const firstOutputs = [{ toolCallId: run.requiredAction.toolCalls[0].id, output: '08:00' }];
+    await submitOk(server, runId, firstOutputs);
+    const waiting = await toolRun(server, runId);
+    expect(waiting.status).toBe('REQUIRES_ACTION');
+    expect(fake.requests).toHaveLength(2);
+
+    const retried = await submitOk(server, runId, firstOutputs);
+    expect(retried.run).toEqual({ id: runId, status: 'REQUIRES_ACTION' });
+    expect(await toolRun(server, runId)).toEqual(waiting);
+    expect(fake.requests).toHaveLength(2);
+
+    const done = await submitOk(server, runId, [{ toolCallId: waiting.requiredAction.toolCalls[0].id, output: 'cold' }]);
+    expect(done.reply).toMatchObject({ content: 'Both done.', status: 'COMPLETED' });
+    expect(fake.requests).toHaveLength(3);
+  });
+
   it('tool definitions are checked: bad name, 129 tools, duplicate names, FUNCTION naming an unknown tool', async () => {
     const createAssistant = `mutation ($input: CreateAssistantInput!) { createAssistant(input: $input) { assistant { id } } }`;
     expectBadInput(await server.gql(createAssistant, { input: { tools: [{ name: 'get weather!' }] } }), 'input.tools[0].name');
