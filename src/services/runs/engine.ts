@@ -160,12 +160,16 @@ export class RunEngine {
    */
   async submitToolOutputs(owner: string, runId: string, outputs: ToolOutput[], prefix = 'input'): Promise<RunRow> {
     const run = await this.get(owner, runId);
+    // A retry of a submission that moved it on: the last one, or an earlier round's while the
+    // run already waits on a later round (call ids are unique, so a match is that submission).
+    if (run.toolRounds.some((r) => sameOutputs(r, outputs))) return run;
     const round = run.toolRounds.at(-1);
     if (run.status !== 'REQUIRES_ACTION' || !round || round.submittedAt !== null) {
-      if (round && sameOutputs(round, outputs)) return run; // a retry of the submission that moved it on
       throw new BadUserInputError(`${prefix}.runId`, `run "${runId}" is ${run.status}, not waiting for tool outputs`);
     }
-    const byId = new Map(outputs.map((o, i) => [o.toolCallId, i]));
+    // The first index of each call id, so a repeat is reported where it repeats (not where it first came).
+    const byId = new Map<string, number>();
+    outputs.forEach((o, i) => byId.has(o.toolCallId) || byId.set(o.toolCallId, i));
     outputs.forEach((o, i) => {
       const field = `${prefix}.toolOutputs[${i}]`;
       if (!round.calls.some((c) => c.id === o.toolCallId)) throw new BadUserInputError(`${field}.toolCallId`, `"${o.toolCallId}" is not a call this run is waiting for`);
