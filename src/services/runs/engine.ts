@@ -300,6 +300,8 @@ export class RunEngine {
     const delay = Math.max(0, (run.expiresAt?.getTime() ?? Date.now()) - Date.now());
     const timer = setTimeout(() => {
       this.expiries.delete(run.id);
+      // Timers may fire a millisecond early by the wall clock: never end a run before its deadline.
+      if ((run.expiresAt?.getTime() ?? 0) > Date.now()) return this.scheduleExpiry(run);
       void this.retrying(`expire run ${run.id}`, () => finishRun(this.deps.events, run, { status: 'EXPIRED' }, ['REQUIRES_ACTION'])).then((expired) => {
         if (expired) this.settled(expired);
       });
