@@ -76,9 +76,12 @@ export class MessageService {
         const written = await writeMessages(tx, thread, [{ role: 'USER', content: v.content, metadata: v.metadata, idempotencyKey: key }], runId, now);
         const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now);
         const events: NewThreadEvent[] = [...written.events, ...queued.events];
+        // A delete that began after our lookup wins: nothing new is stored on a closing thread.
+        if (this.runs.isClosing(thread.id)) throw new NotFoundError('thread', threadId);
         const started = this.runs.canStartNow(thread.id) ? await this.runs.startInCommit(tx, runId, events) : null;
-        // The database, not our earlier read, decides whether the thread was idle.
-        if (!started && onActiveRun === 'REJECT' && this.runs.canStartNow(thread.id)) throw new ThreadBusyError(thread.id, '');
+        // Decided here, not by the read above: a send that raced another one to an idle thread
+        // finds it busy (its run executing, or started by the database) and is refused.
+        if (!started && onActiveRun === 'REJECT' && this.runs.isAccepting()) throw new ThreadBusyError(thread.id, '');
         return { result: { message: written.messages[0]!, run: queued.run, started }, events };
       });
     } catch (error) {

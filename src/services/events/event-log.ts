@@ -52,24 +52,28 @@ export class EventLog {
       state.allocating = true;
       const batch = state.takePending();
       try {
-        const { result, stored } = await this.store.transaction(async (tx) => {
-          await storeDeltas(tx, threadId, batch);
-          const out = await write(tx);
-          const stored: ThreadEvent[] = [];
-          if (out.events.length > 0) {
-            const last = await tx.allocateSeqs(threadId, out.events.length, batch.at(-1)?.seq ?? 0);
-            out.events.forEach((e, i) => stored.push({ ...e, seq: last - out.events.length + 1 + i, threadId } as ThreadEvent));
-            await tx.insertEvents(stored, new Date());
-          }
-          return { result: out.result, stored };
-        });
+        let committed: { result: T; stored: ThreadEvent[] };
+        try {
+          committed = await this.store.transaction(async (tx) => {
+            await storeDeltas(tx, threadId, batch);
+            const out = await write(tx);
+            const stored: ThreadEvent[] = [];
+            if (out.events.length > 0) {
+              const last = await tx.allocateSeqs(threadId, out.events.length, batch.at(-1)?.seq ?? 0);
+              out.events.forEach((e, i) => stored.push({ ...e, seq: last - out.events.length + 1 + i, threadId } as ThreadEvent));
+              await tx.insertEvents(stored, new Date());
+            }
+            return { result: out.result, stored };
+          });
+        } catch (error) {
+          // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
+          state.restorePending(batch);
+          throw error;
+        }
         markStored(state, batch);
-        if (stored.length > 0) state.lastSeq = stored.at(-1)!.seq;
-        for (const event of stored) this.pubsub.publish(event);
-        return result;
-      } catch (error) {
-        state.restorePending(batch);
-        throw error;
+        if (committed.stored.length > 0) state.lastSeq = committed.stored.at(-1)!.seq;
+        for (const event of committed.stored) this.pubsub.publish(event);
+        return committed.result;
       } finally {
         state.allocating = false;
         this.releaseHeld(state);

@@ -78,7 +78,9 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   end(): void {
     if (this.finished || this.ending) return;
     this.ending = true;
-    this.endAt = Math.max(this.delivered, this.log.lastPublishedSeq(this.options.threadId) ?? 0, this.live.at(-1)?.seq ?? 0);
+    const published = this.log.lastPublishedSeq(this.options.threadId);
+    // A replay of a thread this process has not written to: what is stored is the end, however far.
+    this.endAt = this.behind && published === null ? Number.POSITIVE_INFINITY : Math.max(this.delivered, published ?? 0, this.live.at(-1)?.seq ?? 0);
     this.notify();
   }
 
@@ -155,6 +157,8 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   private async readPage(): Promise<void> {
     const { threadId, accept } = this.options;
     const drops = this.drops;
+    // Everything up to what was sent is behind us: no need to read it again.
+    this.scanned = Math.max(this.scanned, this.delivered);
     // Taken before the read: a delta stored meanwhile is then in one of the two, never in neither.
     const unstored = this.log.unstored(threadId).filter((e) => e.seq > this.scanned);
     let stored: ThreadEvent[];

@@ -65,6 +65,11 @@ export class RunEngine {
     return this.closing.has(threadId);
   }
 
+  /** False once shutdown began: new runs stay QUEUED for the next start-up. */
+  isAccepting(): boolean {
+    return this.accepting;
+  }
+
   /**
    * Inside the commit that created a QUEUED run: starts it when the database agrees. The caller
    * launches it (`launch`) after the commit.
@@ -106,7 +111,10 @@ export class RunEngine {
       const executing = this.active.get(run.threadId);
       if (executing?.runId === run.id) {
         executing.controller.abort('CANCELLED' satisfies AbortReason);
-        return (await executing.done) ?? (await store.runs.find(runId)) ?? run;
+        const ended = (await executing.done) ?? (await store.runs.find(runId)) ?? run;
+        // Its stream had already ended with tool calls: it now waits, and is cancelled as a waiting run.
+        if (ended.status === 'REQUIRES_ACTION') continue;
+        return ended;
       }
       if (run.status === 'QUEUED' || run.status === 'REQUIRES_ACTION') {
         const cancelled = await finishRun(events, run, { status: 'CANCELLED' }, [run.status]);
@@ -115,8 +123,8 @@ export class RunEngine {
           return cancelled;
         }
       } else {
-        // IN_PROGRESS but not executing here: its end is being stored (or the next start-up ends it).
-        return (await this.waitForEnd(run.id)) ?? run;
+        // IN_PROGRESS but not executing here: its end could not be stored; the next start-up ends it.
+        return run;
       }
       // It started meanwhile: cancel it as an executing run.
     }
@@ -134,6 +142,8 @@ export class RunEngine {
     });
     const run = await this.deps.store.runs.find(runId);
     if (!run || isTerminalRunStatus(run.status) || run.status === 'REQUIRES_ACTION') this.notifyEnded(runId, run ?? null);
+    // IN_PROGRESS yet executing nowhere here: its end could not be stored, and will not come from this process.
+    if (run?.status === 'IN_PROGRESS' && !this.isExecuting(runId)) this.notifyEnded(runId, null);
     if (!this.accepting && run?.status === 'QUEUED') this.notifyEnded(runId, null);
     return waiting;
   }
@@ -234,6 +244,7 @@ export class RunEngine {
         return null;
       });
     this.active.set(threadId, { runId: started.id, controller, done });
+    if (!this.accepting) controller.abort('SERVER_SHUTDOWN' satisfies AbortReason);
     void done.then((ended) => {
       this.active.delete(threadId);
       // Waiters hear of it even when the end could not be stored (null): nobody waits forever.
@@ -266,7 +277,8 @@ export class RunEngine {
       const next = await this.deps.store.runs.nextQueued(threadId);
       return next ? markRunStarted(this.deps.events, next) : null;
     });
-    if (started && this.canStartNow(threadId)) this.launch(threadId, started);
+    // Started is started: launched even if a delete or shutdown began meanwhile, which then end it as usual.
+    if (started) this.launch(threadId, started);
   }
 
   /** Runs `write` until the database takes it; undefined when the engine stopped first. */
@@ -287,6 +299,11 @@ export class RunEngine {
     }
   }
 
+  private isExecuting(runId: string): boolean {
+    for (const a of this.active.values()) if (a.runId === runId) return true;
+    return false;
+  }
+
   /** A run that ended outside an execution (cancelled while queued or waiting, expired). */
   private settled(run: RunRow): void {
     this.clearExpiry(run.id);
@@ -302,7 +319,13 @@ export class RunEngine {
       this.expiries.delete(run.id);
       // Timers may fire a millisecond early by the wall clock: never end a run before its deadline.
       if ((run.expiresAt?.getTime() ?? 0) > Date.now()) return this.scheduleExpiry(run);
-      void this.retrying(`expire run ${run.id}`, () => finishRun(this.deps.events, run, { status: 'EXPIRED' }, ['REQUIRES_ACTION'])).then((expired) => {
+      const expire = async () => {
+        // The row as it is now: a run that went on to another round has another deadline.
+        const current = await this.deps.store.runs.find(run.id);
+        if (current?.status !== 'REQUIRES_ACTION' || (current.expiresAt?.getTime() ?? 0) > Date.now()) return null;
+        return finishRun(this.deps.events, current, { status: 'EXPIRED' }, ['REQUIRES_ACTION']);
+      };
+      void this.retrying(`expire run ${run.id}`, expire).then((expired) => {
         if (expired) this.settled(expired);
       });
     }, Math.min(delay, 2 ** 31 - 1));
