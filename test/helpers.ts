@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Client } from 'graphql-ws';
+import type { Logger } from 'pino';
 import { expect } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -37,6 +38,8 @@ export interface TestServerOptions {
   /** Reuse a database file (restart tests). */
   databaseFile?: string;
   env?: Record<string, string>;
+  /** The server's logger; default: none (LOG_LEVEL silent). */
+  logger?: Logger;
 }
 
 const tempDirs: string[] = [];
@@ -66,7 +69,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.provider ? { OPENAI_BASE_URL: options.provider.url, OPENAI_API_KEY: TEST_API_KEY } : {}),
     ...options.env,
   });
-  const server = await startServer(config);
+  const server = await startServer(config, options.logger ? { logger: options.logger } : {});
   return {
     ...server,
     databaseFile,

@@ -3,10 +3,8 @@ import { closeSync, mkdtempSync, openSync, rmSync, rmdirSync, writeSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { startServer } from '../src/server.js';
 import type { FakeProvider } from './fake-provider.js';
-import { TEST_API_KEY, tempDatabaseFile, type GqlResult, type TestServer } from './helpers.js';
+import { NO_RATE_LIMIT, startTestServer, type TestServer } from './helpers.js';
 
 /**
  * Fault injection for the storage-fault tests (not a test file itself): a SQLite trigger that
@@ -60,34 +58,13 @@ export interface FaultServer extends TestServer {
 
 /** Like startTestServer, with the server's warnings and errors captured instead of silenced. */
 export async function startFaultServer(options: { provider?: FakeProvider; databaseFile?: string; env?: Record<string, string> } = {}): Promise<FaultServer> {
-  const databaseFile = options.databaseFile ?? tempDatabaseFile();
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseFile,
-    LOG_LEVEL: 'warn',
-    FLUSH_INTERVAL_MS: '20',
-    SHUTDOWN_GRACE_MS: '0',
-    RATE_LIMIT_REQUESTS: '1000000',
-    RATE_LIMIT_RUNS: '1000000',
-    ...(options.provider ? { OPENAI_BASE_URL: options.provider.url, OPENAI_API_KEY: TEST_API_KEY } : {}),
-    ...options.env,
-  });
   const logs = new LogCapture();
-  const server = await startServer(config, { logger: pino({ level: 'warn' }, logs.stream) });
-  return {
-    ...server,
-    databaseFile,
-    logs,
-    async gql(query, variables) {
-      const res = await fetch(server.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ query, variables }),
-      });
-      return (await res.json()) as GqlResult<any>;
-    },
-  };
+  const server = await startTestServer({
+    ...options,
+    env: { LOG_LEVEL: 'warn', ...NO_RATE_LIMIT, ...options.env },
+    logger: pino({ level: 'warn' }, logs.stream),
+  });
+  return Object.assign(server, { logs });
 }
 
 /** The server's own connection (better-sqlite3), to fence tables and read rows as they are stored. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Limits } from '../config.js';
-import { NotFoundError } from '../errors.js';
+import { BadUserInputError, NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Metadata, RunRow, Store, ThreadRow } from '../store/types.js';
 import type { EventService } from './events/index.js';
@@ -35,14 +35,7 @@ function threadSchemas(limits: Limits) {
       model: name().nullish(),
       instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
       ...runToolFields(),
-      messages: z
-        .array(message)
-        .nullish()
-        .superRefine((list, ctx) => {
-          if (list && list.length > limits.threadMessages) {
-            ctx.addIssue({ code: 'custom', message: `has ${list.length} messages; the limit is ${limits.threadMessages}` });
-          }
-        }),
+      messages: z.array(message).nullish(),
     }),
   };
 }
@@ -66,8 +59,8 @@ export class ThreadService {
 
   async create(owner: string, input: CreateThreadInput, beforeNewRun: BeforeNewRun = () => {}, prefix = 'input'): Promise<{ thread: ThreadRow; run: RunRow | null }> {
     // Checked before validation so that an oversized list is refused before its items are read.
-    if (Array.isArray(input.messages) && input.messages.length > 0) {
-      parseInput(this.schemas.create.pick({ messages: true }), { messages: input.messages }, prefix);
+    if (Array.isArray(input.messages) && input.messages.length > this.limits.threadMessages) {
+      throw new BadUserInputError(`${prefix}.messages`, `has ${input.messages.length} messages; the limit is ${this.limits.threadMessages}`);
     }
     const v = parseInput(this.schemas.create, input, prefix);
     const assistantId = v.assistantId ?? null;

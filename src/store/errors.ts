@@ -20,10 +20,3 @@ export class DuplicateIdempotencyKeyError extends Error {
   }
 }
 
-/** A row the write refers to (a thread, an assistant) no longer exists. */
-export class MissingReferenceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MissingReferenceError';
-  }
-}

@@ -45,7 +45,9 @@ export class ThreadState {
 
   /** A batch whose write ended (stored, or given back). */
   settle(batch: MessageDeltaEvent[]): void {
-    if (batch.length > 0) this.inFlight = this.inFlight.filter((e) => !batch.includes(e));
+    if (batch.length === 0) return;
+    const settled = new Set(batch);
+    this.inFlight = this.inFlight.filter((e) => !settled.has(e));
   }
 
   hasPending(): boolean {

@@ -1,5 +1,6 @@
 import { BadUserInputError, NotFoundError } from '../../errors.js';
 import { paginate, type ConnectionArgs } from '../pagination.js';
+import { parseInput, text } from '../validation.js';
 import { StorageError } from '../../store/errors.js';
 import type { RunRow, StoreTx, ToolRound } from '../../store/types.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
@@ -49,7 +50,12 @@ export class RunEngine {
   /** Runs waiting for tool outputs, each with the timer that ends it EXPIRED. */
   private readonly expiries = new Map<string, NodeJS.Timeout>();
 
-  constructor(readonly deps: RunEngineDeps) {}
+  /** A tool output is content: MAX_CONTENT_CHARS, counted like every other text. */
+  private readonly outputRule;
+
+  constructor(readonly deps: RunEngineDeps) {
+    this.outputRule = text(deps.maxOutputChars, { allowEmpty: true });
+  }
 
   modelFor(inputModel: string | null, assistantModel: string | null | undefined): string {
     if (this.deps.offline) return 'offline';
@@ -184,9 +190,7 @@ export class RunEngine {
       const field = `${prefix}.toolOutputs[${i}]`;
       if (!round.calls.some((c) => c.id === o.toolCallId)) throw new BadUserInputError(`${field}.toolCallId`, `"${o.toolCallId}" is not a call this run is waiting for`);
       if (byId.get(o.toolCallId) !== i) throw new BadUserInputError(`${field}.toolCallId`, `"${o.toolCallId}" is given more than once`);
-      if (o.output.length > this.deps.maxOutputChars && [...o.output].length > this.deps.maxOutputChars) {
-        throw new BadUserInputError(`${field}.output`, `is ${[...o.output].length.toLocaleString('en-US')} characters long; the limit is ${this.deps.maxOutputChars.toLocaleString('en-US')}`);
-      }
+      parseInput(this.outputRule, o.output, `${field}.output`);
     });
     const missing = round.calls.filter((c) => !byId.has(c.id)).map((c) => c.id);
     if (missing.length > 0) throw new BadUserInputError(`${prefix}.toolOutputs`, `has no output for ${missing.join(', ')}; every call needs exactly one`);

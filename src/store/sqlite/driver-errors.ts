@@ -1,4 +1,4 @@
-import { DuplicateIdempotencyKeyError, MissingReferenceError, StorageError } from '../errors.js';
+import { DuplicateIdempotencyKeyError, StorageError } from '../errors.js';
 
 /**
  * better-sqlite3's errors, as store errors. Constraint violations that the services expect
@@ -6,11 +6,10 @@ import { DuplicateIdempotencyKeyError, MissingReferenceError, StorageError } fro
  * a lock held past the busy timeout, a refusing trigger) are StorageErrors.
  */
 export function toStoreError(error: unknown): Error {
-  if (error instanceof StorageError || error instanceof DuplicateIdempotencyKeyError || error instanceof MissingReferenceError) return error;
+  if (error instanceof StorageError || error instanceof DuplicateIdempotencyKeyError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' && message.includes('idempotency_key')) return new DuplicateIdempotencyKeyError();
-  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new MissingReferenceError(message);
   if (typeof code === 'string' && REFUSALS.some((prefix) => code.startsWith(prefix))) {
     return new StorageError(`the database refused the operation (${code}): ${message}`, { cause: error });
   }

@@ -138,6 +138,8 @@ function byRun(db: Db, runIds: readonly string[], role: 'USER' | 'ASSISTANT') {
 
 export function runStore(db: Db, run: Runner): RunStore {
   const f = finders(db, runs, 'run');
+  const findMessage = finders(db, messages, 'message');
+  const findThread = finders(db, threads, 'thread');
   return {
     find: (rowId, rowOwner) => run(() => f.find(rowId, rowOwner)),
     findMany: (ids) => run(() => f.findMany(ids)),
@@ -171,8 +173,8 @@ export function runStore(db: Db, run: Runner): RunStore {
       run(() => {
         const row = f.find(runId);
         if (!row) return undefined;
-        const reply = row.replyMessageId ? finders(db, messages, 'message').find(row.replyMessageId) : undefined;
-        const thread = finders(db, threads, 'thread').find(row.threadId);
+        const reply = row.replyMessageId ? findMessage.find(row.replyMessageId) : undefined;
+        const thread = findThread.find(row.threadId);
         return { run: row, reply, lastEventSeq: thread?.lastEventSeq ?? 0 };
       }),
     withStatus: (status) => run(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos)).all()),
