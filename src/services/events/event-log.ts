@@ -1,6 +1,6 @@
 import { StorageError } from '../../store/errors.js';
 import type { Store, StoreTx } from '../../store/types.js';
-import type { EventListener, PubSub } from './pubsub.js';
+import type { PubSub, Subscription, ThreadListener } from './pubsub.js';
 import { ThreadSeqs, type ThreadState } from './thread-seqs.js';
 import type { MessageDeltaEvent, NewThreadEvent, ThreadEvent } from './types.js';
 
@@ -73,6 +73,7 @@ export class EventLog {
         markStored(state, batch);
         if (committed.stored.length > 0) state.lastSeq = committed.stored.at(-1)!.seq;
         for (const event of committed.stored) this.pubsub.publish(event);
+        if (committed.stored.length > 0 || batch.length > 0) this.pubsub.publishStored(threadId, committed.stored.at(-1)?.seq ?? batch.at(-1)!.seq);
         return committed.result;
       } finally {
         state.allocating = false;
@@ -133,6 +134,7 @@ export class EventLog {
     await this.seqs.exclusive(threadId, async (state) => {
       const last = await this.store.transaction((tx) => tx.allocateSeqs(threadId, MAX_UNSTORED_DELTAS, 0));
       state.lastSeq = last;
+      this.pubsub.publishStored(threadId, last);
     });
   }
 
@@ -142,7 +144,7 @@ export class EventLog {
   }
 
   /** Subscribes to the thread's live events; returns the function that unsubscribes. */
-  subscribe(threadId: string, listener: EventListener): () => void {
+  subscribe(threadId: string, listener: ThreadListener): Subscription {
     return this.pubsub.subscribe(threadId, listener);
   }
 
@@ -190,6 +192,7 @@ export class EventLog {
           for (const { state, batch } of batches) await storeDeltas(tx, state.threadId, batch);
         });
         for (const { state, batch } of batches) markStored(state, batch);
+        for (const { state, batch } of batches) this.pubsub.publishStored(state.threadId, batch.at(-1)!.seq);
         return;
       } catch {
         // One thread's failing batch must not keep the others unstored: store them one by one.
@@ -200,6 +203,7 @@ export class EventLog {
       try {
         await this.store.transaction((tx) => storeDeltas(tx, state.threadId, batch));
         markStored(state, batch);
+        this.pubsub.publishStored(state.threadId, batch.at(-1)!.seq);
       } catch (error) {
         // Only this thread backs off: the others' flushes (and runs) go on as before.
         state.restorePending(batch);
