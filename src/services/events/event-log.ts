@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { NotFoundError } from '../../errors.js';
 import { StorageError } from '../../store/errors.js';
 import type { Store, StoreTx, ThreadSeqState } from '../../store/types.js';
-import type { PubSub } from './pubsub.js';
+import type { PubSub, Subscription, ThreadListener } from './pubsub.js';
 import { planSeqs, WINDOW_SEQS, type SeqPlan } from './seq-window.js';
 import { ThreadSeqs, type Lease, type ThreadState } from './thread-seqs.js';
 import type { MessageDeltaEvent, NewThreadEvent, ThreadEvent } from './types.js';
@@ -104,7 +104,7 @@ export class EventLog {
       const startedAt = performance.now();
       let fenced = false;
       try {
-        let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan };
+        let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number };
         try {
           committed = await this.store.transaction(async (tx) => {
             const locked = await tx.lockThread(threadId, { skipLocked: options.skipLocked });
@@ -126,7 +126,7 @@ export class EventLog {
             const stored = out.events.map((e, i) => ({ ...e, seq: plan.first + i, threadId }) as ThreadEvent);
             if (stored.length > 0) await tx.insertEvents(stored, new Date());
             await tx.setThreadSeqs(threadId, plan.changes);
-            return { result: out.result, stored, plan };
+            return { result: out.result, stored, plan, hwBefore: row.hw };
           });
         } catch (error) {
           // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
@@ -140,6 +140,7 @@ export class EventLog {
         const last = committed.stored.at(-1)?.seq;
         if (last !== undefined) state.lastSeq = Math.max(state.lastSeq ?? 0, last);
         for (const event of committed.stored) this.pubsub.publish(event);
+        if (committed.plan.changes.hw > committed.hwBefore) this.pubsub.publishStored(threadId, committed.plan.changes.hw);
         return committed.result;
       } finally {
         state.allocating = false;
@@ -235,7 +236,7 @@ export class EventLog {
   }
 
   /** Subscribes to the thread's live events; returns the function that unsubscribes. */
-  subscribe(threadId: string, listener: Parameters<PubSub['subscribe']>[1]): ReturnType<PubSub['subscribe']> {
+  subscribe(threadId: string, listener: ThreadListener): Subscription {
     return this.pubsub.subscribe(threadId, listener);
   }
 
@@ -323,6 +324,7 @@ export class EventLog {
           batches.forEach(({ state, batch }, i) => {
             markStored(state, batch);
             this.applyPlan(state, plans[i]!, startedAt);
+            this.pubsub.publishStored(state.threadId, plans[i]!.changes.hw);
           });
           return;
         } catch {
@@ -336,6 +338,7 @@ export class EventLog {
           const plan = await this.store.transaction((tx) => this.storeLeased(tx, state, batch));
           markStored(state, batch);
           this.applyPlan(state, plan, startedAt);
+          this.pubsub.publishStored(state.threadId, plan.changes.hw);
         } catch (error) {
           if (error instanceof LeaseLostError) {
             this.loseLease(state);

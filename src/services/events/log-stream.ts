@@ -60,7 +60,8 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
     this.behind = options.replay;
     this.scanned = options.after;
     this.delivered = options.after;
-    this.cleanups.push(log.subscribe(options.threadId, (event) => this.onLive(event)));
+    const subscription = log.subscribe(options.threadId, { event: (event) => this.onLive(event) });
+    this.cleanups.push(() => subscription.unsubscribe());
   }
 
   /** What the stream holds in memory now, and how often it fell behind (metrics, tests). */
