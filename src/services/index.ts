@@ -12,6 +12,7 @@ import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
 import { RunEngine } from './runs/engine.js';
+import { RunCluster } from './runs/cluster.js';
 import { recoverRuns } from './runs/recovery.js';
 import { ThreadService } from './threads.js';
 
@@ -53,6 +54,8 @@ export async function createServices(
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
     onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
+    instanceId: config.instance.id,
+    leaseTtlMs: config.instance.leaseTtlMs,
   });
   const events = new EventService(log, store, config.limits.subscriptionsPerOwner);
   const runs = new RunEngine({
@@ -65,6 +68,11 @@ export async function createServices(
     maxInputTokens: config.llm.maxInputTokens,
     toolOutputsTimeoutMs: config.toolOutputsTimeoutMs,
     maxOutputChars: config.limits.contentChars,
+    leaseTtlMs: config.instance.leaseTtlMs,
+  });
+  const cluster = new RunCluster(store, log, runs, logger, {
+    leaseTtlMs: config.instance.leaseTtlMs,
+    onThreadDeleted: (threadId) => void events.endStreams(1000, threadId),
   });
 
   const recovered = await recoverRuns(store, log);
@@ -72,6 +80,7 @@ export async function createServices(
   runs.resumeQueued(recovered.queuedThreads);
   // Runs waiting for tool outputs survive a restart: nothing executes while they wait.
   runs.resumeWaiting(await store.runs.withStatus('REQUIRES_ACTION'));
+  cluster.start();
   const stopCompaction = scheduleCompaction(store, config.eventRetentionMs, logger);
   const access = new AccessControl(store.keys, config, logger);
 
@@ -92,7 +101,9 @@ export async function createServices(
       closing ??= (async () => {
         stopCompaction();
         access.stop();
+        cluster.stopTakingWork();
         await runs.shutdown(graceMs);
+        cluster.stop();
         await log.flushAll().catch((err: unknown) => logger.error({ err }, 'could not store the last streamed text at shutdown'));
         log.stop();
         // Runs ended above sent their terminal events; now every subscription completes.

@@ -133,6 +133,8 @@ export class ThreadService {
       await this.events.endStreams(1000, threadId);
       this.log.forget(threadId);
       await this.store.threads.delete(threadId);
+      // Every instance ends its streams of the thread (and a run of it, should one still execute somewhere).
+      await this.log.pubsub.sendControl({ type: 'thread-deleted', threadId }).catch(() => undefined);
       // A subscription opened while the delete waited is ended too (it can receive nothing more).
       await this.events.endStreams(0, threadId);
     });
