@@ -60,6 +60,10 @@ const envSchema = z.object({
   MAX_QUERY_DIRECTIVES: int(20, 0),
   /** Roughly the number of fields an operation can resolve, connections counted by page size (query-cost.ts). */
   MAX_QUERY_COST: int(25_000, 1),
+  /** Live fan-out and shared counters across instances (redis://…); unset: one process, all in memory. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Every Redis key and channel starts with it: deployments (or test runs) sharing one Redis stay apart. */
+  REDIS_PREFIX: z.string().min(1).max(64).default('threadql:'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -112,6 +116,8 @@ export interface Config {
   eventRetentionMs: number;
   shutdownGraceMs: number;
   limits: Limits;
+  /** null: no Redis (one instance). */
+  redis: { url: string; prefix: string } | null;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -170,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyBytes: e.MAX_BODY_BYTES,
       subscriptionsPerOwner: e.MAX_SUBSCRIPTIONS_PER_OWNER,
     },
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : null,
     logLevel: e.LOG_LEVEL,
   };
 }
