@@ -65,7 +65,7 @@ export function createApp(services: Services): App {
     logging: yogaLogger(logger, (error) => typeof error === 'object' && error !== null && masked.has(error)),
     plugins: [
       // Before authentication: probes carry no key, and a stopping server answers without its database.
-      ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
+      ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), pingRedis: services.pingRedis, retryAfterSeconds, logger }),
       useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
       useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),

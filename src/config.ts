@@ -66,6 +66,10 @@ const envSchema = z.object({
   INSTANCE_ID: z.string().min(1).max(200).optional(),
   /** How long an executing run's lease lasts unrenewed: a dead instance's runs are taken over within about this (+ half of it). */
   LEASE_TTL_MS: int(15_000, 300),
+  /** Live fan-out and shared counters across instances (redis://…); unset: one process, all in memory. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Every Redis key and channel starts with it: deployments (or test runs) sharing one Redis stay apart. */
+  REDIS_PREFIX: z.string().min(1).max(64).default('threadql:'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -120,6 +124,8 @@ export interface Config {
   /** Several instances: this one's id, and its leases' TTL (renewed every third of it). */
   instance: { id: string; leaseTtlMs: number };
   limits: Limits;
+  /** null: no Redis (one instance). */
+  redis: { url: string; prefix: string } | null;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -179,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyBytes: e.MAX_BODY_BYTES,
       subscriptionsPerOwner: e.MAX_SUBSCRIPTIONS_PER_OWNER,
     },
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : null,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { AccessControl } from '../auth/access.js';
 import type { Config } from '../config.js';
@@ -9,12 +10,17 @@ import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
 import { EventService } from './events/index.js';
 import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
+import { RedisPubSub } from './events/redis-pubsub.js';
+import { connectRedis } from '../redis.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
 import { RunEngine } from './runs/engine.js';
 import { RunCluster } from './runs/cluster.js';
 import { recoverRuns } from './runs/recovery.js';
 import { ThreadService } from './threads.js';
+
+/** How long start-up waits for Redis before it goes on without it. */
+const REDIS_START_WAIT_MS = 5000;
 
 /** What surfaces (resolvers, routes) reach through their context: the services, never a database. */
 export interface Services {
@@ -30,6 +36,8 @@ export interface Services {
   loaders(): Loaders;
   /** Resolves when the store answers (readiness). */
   ping(): Promise<void>;
+  /** Resolves when Redis answers (readiness); absent without REDIS_URL. */
+  pingRedis?: () => Promise<void>;
 }
 
 export interface AppServices extends Services {
@@ -50,7 +58,13 @@ export async function createServices(
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
   // The server holds its SQLite file alone (the keys CLI may still open it).
   const store = createSqliteStore(config.databaseUrl, { lock: true });
-  const log = new EventLog(store, overrides.pubsub ?? new InMemoryPubSub(), {
+  const redis = config.redis ? connectRedis(config.redis.url, config.redis.prefix, logger) : null;
+  const pubsub = overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger) : new InMemoryPubSub());
+  // An instance starts without Redis if it must (its /ready says so), rather than not at all.
+  if (redis && !(await Promise.race([pubsub.ready().then(() => true), delay(REDIS_START_WAIT_MS, false, { ref: false })]))) {
+    logger.warn({ waitedMs: REDIS_START_WAIT_MS }, 'redis is not reachable; starting anyway: live events reach other instances once it is');
+  }
+  const log = new EventLog(store, pubsub, {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
     onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
@@ -94,6 +108,7 @@ export async function createServices(
     events,
     loaders: () => createLoaders(store),
     ping: () => store.ping(),
+    ...(redis ? { pingRedis: () => pubsub.ping() } : {}),
     access,
     config,
     logger,
@@ -109,6 +124,8 @@ export async function createServices(
         // Runs ended above sent their terminal events; now every subscription completes.
         await events.endStreams(1000);
         await store.close();
+        await pubsub.close();
+        await redis?.close();
       })();
       return closing;
     },

@@ -1,7 +1,7 @@
 import { BadUserInputError, NotFoundError, RateLimitedError } from '../../errors.js';
 import type { Store } from '../../store/types.js';
 import type { EventLog } from './event-log.js';
-import { LogStream } from './log-stream.js';
+import { LogStream, type LogSource } from './log-stream.js';
 import { isTerminalRunStatus, type ThreadEvent } from './types.js';
 
 export interface StreamOptions {
@@ -16,12 +16,20 @@ export interface StreamOptions {
 export class EventService {
   private readonly open = new Map<LogStream, string>();
   private readonly perOwner = new Map<string, number>();
+  private readonly source: LogSource;
 
   constructor(
     readonly log: EventLog,
     private readonly store: Store,
     private readonly maxPerOwner: number,
-  ) {}
+  ) {
+    this.source = {
+      pubsub: log.pubsub,
+      readStored: (threadId, after, limit) => log.readStored(threadId, after, limit),
+      storedThrough: async (threadId) => (await store.threads.find(threadId))?.lastEventSeq ?? 0,
+      lastPublishedSeq: (threadId) => log.lastPublishedSeq(threadId),
+    };
+  }
 
   get pubsub() {
     return this.log.pubsub;
@@ -31,13 +39,15 @@ export class EventService {
   async threadEvents(owner: string, threadId: string, after: number | null, options: StreamOptions = {}): Promise<LogStream> {
     const thread = await this.store.threads.find(threadId, owner);
     if (!thread) throw new NotFoundError('thread', threadId);
-    const last = Math.max(thread.lastEventSeq, this.log.lastPublishedSeq(threadId) ?? 0);
+    // Another instance's run may have published past what is stored (its recent events).
+    const published = (await this.pubsub.recent(threadId, thread.lastEventSeq)).at(-1)?.seq ?? 0;
+    const last = Math.max(thread.lastEventSeq, this.log.lastPublishedSeq(threadId) ?? 0, published);
     if (after !== null && after < 0) throw new BadUserInputError('after', 'must be 0 or more');
     if (after !== null && after > last) {
       throw new BadUserInputError('after', `is ${after}, beyond the thread's lastEventSeq (${last}); pass a seq this thread has reached`);
     }
     this.reserve(owner);
-    const stream = new LogStream(this.log, { threadId, after: after ?? last, replay: after !== null, writable: options.writable });
+    const stream = new LogStream(this.source, { threadId, after: after ?? last, replay: after !== null, writable: options.writable });
     return this.track(stream, threadId, owner);
   }
 
@@ -57,7 +67,7 @@ export class EventService {
     preface.push({ kind: 'RUN_STATUS', seq, threadId: run.threadId, run });
     this.reserve(owner);
     const ended = isTerminalRunStatus(run.status);
-    const stream = new LogStream(this.log, {
+    const stream = new LogStream(this.source, {
       threadId: run.threadId,
       after: seq,
       replay: !ended,
