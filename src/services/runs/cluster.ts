@@ -44,6 +44,8 @@ export class RunCluster {
     this.every(ttl / 3, () => this.renew());
     this.every(ttl / 2, () => this.reap());
     this.every(Math.min(2000, ttl), () => this.dispatch());
+    // Queued runs no instance started (their instance stopped) start now, not at the first tick.
+    void this.dispatch().catch((err: unknown) => this.logger.warn({ err }, 'could not start queued runs'));
   }
 
   /** Stops taking new work (the dispatcher and reaper); renewal goes on until `stop()` for runs that finish. */

@@ -219,7 +219,13 @@ export function leaseStore(db: Db, run: Runner): LeaseStore {
         db
           .select({ id: threads.id })
           .from(threads)
-          .where(and(sql`${threads.writer} is null`, sql`exists (select 1 from runs r where r.thread_id = ${threads.id} and r.status = 'QUEUED')`))
+          .where(
+            and(
+              sql`${threads.writer} is null`,
+              sql`exists (select 1 from runs r where r.thread_id = ${threads.id} and r.status = 'QUEUED')`,
+              sql`not exists (select 1 from runs r where r.thread_id = ${threads.id} and r.status = 'REQUIRES_ACTION')`,
+            ),
+          )
           .orderBy(asc(threads.pos))
           .limit(limit)
           .all()
