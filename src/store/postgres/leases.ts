@@ -33,6 +33,7 @@ export function leaseStore(db: Queries): LeaseStore {
       guarded(async () =>
         (await db.select({ id: threads.id }).from(threads).where(and(isNotNull(threads.writer), sql`${threads.leaseUntil} < clock_timestamp()`)).limit(limit)).map((t) => t.id),
       ),
+    heldBy: (writer) => guarded(async () => (await db.select({ id: threads.id }).from(threads).where(eq(threads.writer, writer))).map((t) => t.id)),
     idleWithQueued: (limit) =>
       guarded(async () =>
         (
