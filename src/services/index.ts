@@ -11,6 +11,7 @@ import { EventLog } from './events/event-log.js';
 import { EventService } from './events/index.js';
 import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
 import { RedisPubSub } from './events/redis-pubsub.js';
+import { RedisSubscriptionCaps } from './events/subscription-caps.js';
 import { connectRedis } from '../redis.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
@@ -68,7 +69,8 @@ export async function createServices(
     maxChars: config.flush.maxChars,
     onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
   });
-  const events = new EventService(log, store, config.limits.subscriptionsPerOwner);
+  const caps = redis ? new RedisSubscriptionCaps(redis, config.limits.subscriptionsPerOwner, logger) : undefined;
+  const events = new EventService(log, store, config.limits.subscriptionsPerOwner, caps);
   const runs = new RunEngine({
     store,
     events: log,
@@ -87,7 +89,7 @@ export async function createServices(
   // Runs waiting for tool outputs survive a restart: nothing executes while they wait.
   runs.resumeWaiting(await store.runs.withStatus('REQUIRES_ACTION'));
   const stopCompaction = scheduleCompaction(store, config.eventRetentionMs, logger);
-  const access = new AccessControl(store.keys, config, logger);
+  const access = new AccessControl(store.keys, config, logger, { redis, pubsub });
 
   let closing: Promise<void> | null = null;
   return {
@@ -107,6 +109,7 @@ export async function createServices(
       closing ??= (async () => {
         stopCompaction();
         access.stop();
+        caps?.stop();
         await runs.shutdown(graceMs);
         await log.flushAll().catch((err: unknown) => logger.error({ err }, 'could not store the last streamed text at shutdown'));
         log.stop();
