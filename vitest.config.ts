@@ -1,13 +1,33 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Every test file runs on SQLite (the `sqlite` project), and again on PostgreSQL (the `postgres`
+ * project) when TEST_POSTGRES_URL names an admin connection: each test server then gets a fresh
+ * database (test/test-database.ts), dropped afterwards.
+ */
+const postgresUrl = process.env.TEST_POSTGRES_URL;
+if (!postgresUrl && !process.env.VITEST_WORKER_ID) {
+  console.log('PostgreSQL project skipped: set TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run the suite on PostgreSQL too.');
+}
+
+const shared = {
+  include: ['test/**/*.test.ts'],
+  testTimeout: 20_000,
+  hookTimeout: 20_000,
+  // Files run in parallel processes; each has its own servers, ports and databases.
+  pool: 'forks' as const,
+};
+
 export default defineConfig({
   // graphql ships both .mjs and .js; loading both breaks its instanceof checks, so pin one.
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
-    // Files run in parallel processes; each has its own servers, ports and database files.
-    pool: 'forks',
+    // Both projects share the machine's workers (a project does not get its own set).
+    projects: [
+      { extends: true, test: { ...shared, name: 'sqlite', env: { TEST_BACKEND: 'sqlite' } } },
+      ...(postgresUrl
+        ? [{ extends: true as const, test: { ...shared, name: 'postgres', env: { TEST_BACKEND: 'postgres' }, globalSetup: ['test/postgres-setup.ts'] } }]
+        : []),
+    ],
   },
 });

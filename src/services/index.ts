@@ -4,7 +4,7 @@ import { AccessControl } from '../auth/access.js';
 import type { Config } from '../config.js';
 import { createLlmProvider } from '../llm/index.js';
 import type { LlmProvider } from '../llm/types.js';
-import { createSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
+import { createStore, type AppStore } from '../store/index.js';
 import { AssistantService } from './assistants.js';
 import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
@@ -42,7 +42,7 @@ export interface Services {
 
 export interface AppServices extends Services {
   /** The store itself: the server's start-up checks and tests reach it; surfaces never do. */
-  store: SqliteStore;
+  store: AppStore;
   /** Ends runs (after the grace period), stores pending events and closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -56,8 +56,8 @@ export async function createServices(
   overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
 ): Promise<AppServices> {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
-  // The server holds its SQLite file alone (the keys CLI may still open it).
-  const store = createSqliteStore(config.databaseUrl, { lock: true });
+  // The server holds its SQLite file alone (the keys CLI may still open it); PostgreSQL is shared.
+  const store = await createStore(config.databaseUrl, { lock: true, logger });
   const redis = config.redis ? connectRedis(config.redis.url, config.redis.prefix, logger) : null;
   const pubsub = overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger) : new InMemoryPubSub());
   // An instance starts without Redis if it must (its /ready says so), rather than not at all.

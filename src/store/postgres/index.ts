@@ -1,0 +1,44 @@
+import { sql } from 'drizzle-orm';
+import type { Store } from '../types.js';
+import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
+import { guarded } from './driver-errors.js';
+import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
+import { pgTx } from './tx.js';
+
+export interface PostgresStore extends Store {
+  readonly kind: 'postgres';
+  /** The Drizzle database on its pool (tests reach it; services never do). */
+  readonly db: PgDb;
+}
+
+/**
+ * The PostgreSQL store: a node-postgres pool behind Drizzle. Unlike SQLite's single connection,
+ * transactions are real and concurrent, each on its own pooled connection (READ COMMITTED);
+ * the rules that must hold under concurrency are the database's (unique indexes, conditional
+ * updates, the thread row's counter and lock). Migrates on open, under an advisory lock.
+ */
+export async function createPostgresStore(url: string, options: PgOptions = {}): Promise<PostgresStore> {
+  const db = createPgDb(url, options);
+  try {
+    await guarded(() => migratePg(db));
+  } catch (error) {
+    await db.$client.end().catch(() => {});
+    throw error;
+  }
+  let closed: Promise<void> | null = null;
+  return {
+    kind: 'postgres',
+    db,
+    assistants: assistantStore(db),
+    threads: threadStore(db),
+    messages: messageStore(db),
+    runs: runStore(db),
+    events: eventStore(db),
+    keys: keyStore(db),
+    // Errors of the work itself pass unchanged (they are store errors already); BEGIN and COMMIT are translated.
+    transaction: (work) => guarded(() => db.transaction((tx) => work(pgTx(tx)))),
+    ping: () => guarded(async () => void (await db.execute(sql`select 1`))),
+    // A pool already ended (a test cutting the database off) has nothing left to close.
+    close: () => (closed ??= db.$client.ending ? Promise.resolve() : db.$client.end()),
+  };
+}
