@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
  * Every test file runs on SQLite (the `sqlite` project), and again on PostgreSQL (the `postgres`
  * project) when TEST_POSTGRES_URL names an admin connection: each test server then gets a fresh
  * database (test/test-database.ts), dropped afterwards. test/cluster/ (several server processes
- * on PostgreSQL and Redis) is its own project, one file at a time.
+ * on one PostgreSQL database and Redis) is its own project, `cluster`, which needs
+ * TEST_POSTGRES_URL and TEST_REDIS_URL and says so when skipped.
  */
 const postgresUrl = process.env.TEST_POSTGRES_URL;
 if (!postgresUrl && !process.env.VITEST_WORKER_ID) {
@@ -13,7 +14,7 @@ if (!postgresUrl && !process.env.VITEST_WORKER_ID) {
 
 const shared = {
   include: ['test/**/*.test.ts'],
-  exclude: ['test/cluster/**', '**/node_modules/**'],
+  exclude: ['test/cluster/**', 'node_modules/**'],
   testTimeout: 20_000,
   hookTimeout: 20_000,
   // Files run in parallel processes; each has its own servers, ports and databases.
@@ -24,17 +25,14 @@ export default defineConfig({
   // graphql ships both .mjs and .js; loading both breaks its instanceof checks, so pin one.
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
-    // The projects share the machine's workers (a project does not get its own set).
+    // Both projects share the machine's workers (a project does not get its own set).
     projects: [
       { extends: true, test: { ...shared, name: 'sqlite', env: { TEST_BACKEND: 'sqlite' } } },
       ...(postgresUrl
         ? [{ extends: true as const, test: { ...shared, name: 'postgres', env: { TEST_BACKEND: 'postgres' }, globalSetup: ['test/postgres-setup.ts'] } }]
         : []),
-      // Several server processes per file on a 2-core machine: one file at a time.
-      {
-        extends: true,
-        test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks' as const, fileParallelism: false },
-      },
+      // Several server processes per file: the cluster tests run in one file, on their own timeouts.
+      { extends: true, test: { ...shared, include: ['test/cluster/**/*.test.ts'], exclude: [], name: 'cluster', testTimeout: 40_000, hookTimeout: 60_000, fileParallelism: false } },
     ],
   },
 });

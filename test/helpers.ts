@@ -12,7 +12,7 @@ import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fa
 import { RUN, SEND, THREAD } from './operations.js';
 import { createTestDatabase, dropTestDatabases, onPostgres } from './test-database.js';
 
-export { closeDatabaseUnder, onPostgres, queryDatabase, rawSql } from './test-database.js';
+export { closeDatabaseUnder, crashImageOf, onPostgres, queryDatabase, rawSql } from './test-database.js';
 
 export const TEST_API_KEY = 'sk-test-0123456789abcdef';
 

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -89,3 +90,30 @@ export async function closeDatabaseUnder(server: Pick<TestServer, 'services'>): 
 }
 
 const withoutCasts = (statement: string) => statement.replace(/::[a-z]+\b/gi, '');
+
+/**
+ * A copy of the database as a crash (kill -9) leaves it: what is committed now, nothing the server
+ * still holds in memory. SQLite: the file and its WAL copied. PostgreSQL: the database cut off
+ * from its server (no new connections, the open ones ended) and cloned as a template; the
+ * original server's later writes fail, as a dead process's would.
+ */
+export function crashImageOf(databaseFile: string): string {
+  if (!/^postgres(ql)?:\/\//.test(databaseFile)) {
+    const image = tempFileLike(databaseFile);
+    copyFileSync(databaseFile, image);
+    if (existsSync(`${databaseFile}-wal`)) copyFileSync(`${databaseFile}-wal`, `${image}-wal`);
+    return image;
+  }
+  const source = new URL(databaseFile).pathname.slice(1);
+  adminSql(
+    `alter database ${source} with allow_connections false; select pg_terminate_backend(pid) from pg_stat_activity where datname = '${source}';`,
+  );
+  const name = `${databasePrefix}${process.pid}_${randomBytes(4).toString('hex')}`;
+  adminSql(`create database ${name} template ${source}`);
+  created.push(name);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+const tempFileLike = (file: string) => `${file}.crash-${randomBytes(4).toString('hex')}`;

@@ -16,6 +16,7 @@ import { connectRedis } from '../redis.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
 import { RunEngine } from './runs/engine.js';
+import { RunCluster } from './runs/cluster.js';
 import { recoverRuns } from './runs/recovery.js';
 import { ThreadService } from './threads.js';
 
@@ -68,6 +69,8 @@ export async function createServices(
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
     onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
+    instanceId: config.instance.id,
+    leaseTtlMs: config.instance.leaseTtlMs,
   });
   const caps = redis ? new RedisSubscriptionCaps(redis, config.limits.subscriptionsPerOwner, logger) : undefined;
   const events = new EventService(log, store, config.limits.subscriptionsPerOwner, caps);
@@ -81,13 +84,23 @@ export async function createServices(
     maxInputTokens: config.llm.maxInputTokens,
     toolOutputsTimeoutMs: config.toolOutputsTimeoutMs,
     maxOutputChars: config.limits.contentChars,
+    leaseTtlMs: config.instance.leaseTtlMs,
+  });
+  const cluster = new RunCluster(store, log, runs, logger, {
+    leaseTtlMs: config.instance.leaseTtlMs,
+    onThreadDeleted: (threadId) => void events.endStreams(1000, threadId),
   });
 
-  const recovered = await recoverRuns(store, log);
-  if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
-  runs.resumeQueued(recovered.queuedThreads);
+  // SQLite: this process owns the file, so whatever a previous one left is recovered now. PostgreSQL
+  // is shared: other instances may be executing those runs; the reaper takes over expired leases only.
+  if (store.kind === 'sqlite') {
+    const recovered = await recoverRuns(store, log);
+    if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
+    runs.resumeQueued(recovered.queuedThreads);
+  }
   // Runs waiting for tool outputs survive a restart: nothing executes while they wait.
   runs.resumeWaiting(await store.runs.withStatus('REQUIRES_ACTION'));
+  cluster.start();
   const stopCompaction = scheduleCompaction(store, config.eventRetentionMs, logger);
   const access = new AccessControl(store.keys, config, logger, { redis, pubsub });
 
@@ -110,7 +123,9 @@ export async function createServices(
         stopCompaction();
         access.stop();
         caps?.stop();
+        cluster.stopTakingWork();
         await runs.shutdown(graceMs);
+        cluster.stop();
         await log.flushAll().catch((err: unknown) => logger.error({ err }, 'could not store the last streamed text at shutdown'));
         log.stop();
         // Runs ended above sent their terminal events; now every subscription completes.

@@ -82,7 +82,7 @@ export class MessageService {
         // Decided here, not by the read above: a send that raced another one to an idle thread
         // finds it busy (its run executing, or started by the database) and is refused.
         if (!started && onActiveRun === 'REJECT' && this.runs.isAccepting()) throw new ThreadBusyError(thread.id, '');
-        return { result: { message: written.messages[0]!, run: queued.run, started }, events };
+        return { result: { message: written.messages[0]!, run: queued.run, started }, events, acquire: started !== null };
       });
     } catch (error) {
       // Another request stored this key first (a concurrent retry): answer with its message and run.

@@ -17,7 +17,7 @@ const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), 'migra
 const MIGRATION_LOCK_KEY = 7_140_351_001;
 
 export interface PgOptions {
-  /** A pooled connection failed while idle (its backend died): logged, never a crash. */
+  /** A pooled connection failed (its backend died, the network went): logged, never a crash. */
   onIdleError?: (error: Error) => void;
   /** Pool size (default 10). */
   max?: number;
@@ -34,8 +34,11 @@ export function createPgDb(url: string, options: PgOptions = {}): PgDb {
     keepAlive: true,
     application_name: 'threadql',
   });
-  // Without a listener an idle client whose backend died emits an unhandled 'error' and kills the process.
+  // Without a listener a client whose backend died emits an unhandled 'error' and kills the process:
+  // the pool listens on idle clients only, so every client also gets its own listener (a checked-out
+  // one dies between the statements of a transaction; its next query rejects, which the caller sees).
   pool.on('error', (error) => options.onIdleError?.(error));
+  pool.on('connect', (client) => client.on('error', (error) => options.onIdleError?.(error)));
   return drizzle(pool, { schema }) as PgDb;
 }
 

@@ -3,6 +3,7 @@ import type { Store } from '../types.js';
 import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
 import { guarded } from './driver-errors.js';
 import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
+import { leaseStore } from './leases.js';
 import { pgTx } from './tx.js';
 
 export interface PostgresStore extends Store {
@@ -35,6 +36,7 @@ export async function createPostgresStore(url: string, options: PgOptions = {}):
     runs: runStore(db),
     events: eventStore(db),
     keys: keyStore(db),
+    leases: leaseStore(db),
     // Errors of the work itself pass unchanged (they are store errors already); BEGIN and COMMIT are translated.
     transaction: (work) => guarded(() => db.transaction((tx) => work(pgTx(tx)))),
     ping: () => guarded(async () => void (await db.execute(sql`select 1`))),

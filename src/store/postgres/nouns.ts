@@ -126,6 +126,10 @@ export function runStore(db: Queries): RunStore {
         return row && { run: row.run, reply: row.reply ?? undefined, lastEventSeq: row.lastEventSeq };
       }),
     withStatus: (status) => guarded(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos))),
+    requestCancel: (runId, at) =>
+      guarded(async () => void (await db.update(runs).set({ cancelRequestedAt: at }).where(and(eq(runs.id, runId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION']))))),
+    waitingPast: (at, limit) =>
+      guarded(() => db.select().from(runs).where(and(eq(runs.status, 'REQUIRES_ACTION'), lt(runs.expiresAt, at))).orderBy(asc(runs.pos)).limit(limit)),
   };
 }
 
@@ -136,7 +140,14 @@ export function eventStore(db: Queries): EventStore {
         const rows = await db
           .select()
           .from(events)
-          .where(and(eq(events.threadId, threadId), sql`${events.seq} > ${after}`))
+          .where(
+            and(
+              eq(events.threadId, threadId),
+              sql`${events.seq} > ${after}`,
+              // Only final seqs: a foreign write above a writer's window waits for the writer's next store.
+              sql`${events.seq} <= (select t.last_event_seq from ${threads} t where t.id = ${threadId})`,
+            ),
+          )
           .orderBy(asc(events.seq))
           .limit(limit);
         return rows.map(eventFromRow);

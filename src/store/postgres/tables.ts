@@ -54,12 +54,22 @@ export const threads = pgTable(
     title: text('title'),
     truncation: json('truncation').$type<TruncationStrategy>(),
     metadata: json('metadata').$type<Metadata>().notNull(),
-    /** Highest seq allocated on this thread (the sequencer: updated atomically by allocateSeqs). */
+    /** The high-water mark: every seq <= it is final (see services/events/seq-window.ts and the SQLite table). */
     lastEventSeq: bigint('last_event_seq', { mode: 'number' }).notNull().default(0),
+    windowEnd: bigint('window_end', { mode: 'number' }).notNull().default(0),
+    foreignSeq: bigint('foreign_seq', { mode: 'number' }).notNull().default(0),
+    writer: text('writer'),
+    writerEpoch: bigint('writer_epoch', { mode: 'number' }).notNull().default(0),
+    /** By the database's clock only (now()), never an instance's. */
+    leaseUntil: at('lease_until'),
     createdAt: createdAt(),
     updatedAt: at('updated_at').notNull(),
   },
-  (t) => [index('threads_assistant_idx').on(t.assistantId, t.pos), index('threads_owner_idx').on(t.owner, t.pos)],
+  (t) => [
+    index('threads_assistant_idx').on(t.assistantId, t.pos),
+    index('threads_owner_idx').on(t.owner, t.pos),
+    index('threads_lease_idx').on(t.leaseUntil).where(sql`writer is not null`),
+  ],
 );
 
 export const messages = pgTable(
@@ -115,6 +125,7 @@ export const runs = pgTable(
     createdAt: createdAt(),
     startedAt: at('started_at'),
     completedAt: at('completed_at'),
+    cancelRequestedAt: at('cancel_requested_at'),
   },
   (t) => [
     index('runs_thread_idx').on(t.threadId, t.pos),
