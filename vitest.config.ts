@@ -32,7 +32,7 @@ export default defineConfig({
         ? [{ extends: true as const, test: { ...shared, name: 'postgres', env: { TEST_BACKEND: 'postgres' }, globalSetup: ['test/postgres-setup.ts'] } }]
         : []),
       // Several server processes per file: the cluster tests run in one file, on their own timeouts.
-      { extends: true, test: { ...shared, include: ['test/cluster/**/*.test.ts'], exclude: [], name: 'cluster', testTimeout: 40_000, hookTimeout: 60_000 } },
+      { extends: true, test: { ...shared, include: ['test/cluster/**/*.test.ts'], exclude: [], name: 'cluster', testTimeout: 40_000, hookTimeout: 60_000, fileParallelism: false } },
     ],
   },
 });

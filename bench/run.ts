@@ -12,6 +12,7 @@ import { topSelfTime } from './profile-top.js';
 import { startBenchProvider } from './provider.js';
 import { renderReport, resultsTable, type RunInfo } from './report.js';
 import { measureStorage } from './storage.js';
+import { measureRedisHop } from './redis-hop.js';
 import { measureQueryThroughput, measureRunThroughput } from './throughput.js';
 import { measureTtft } from './ttft.js';
 
@@ -42,6 +43,7 @@ const FIGURES: { ids: string[]; title: string; run: (bench: Bench) => Promise<Fi
   { ids: ['6'], title: 'Figure 6: concurrent streams', run: measureFanout },
   { ids: ['7'], title: 'Figure 7: transactions per reply, event-loop delay', run: measureStorage },
   { ids: ['8'], title: 'Figure 8: the latest page of a long thread', run: measureLongThread },
+  { ids: ['10'], title: 'Figure 10: the Redis hop between instances', run: measureRedisHop },
 ];
 
 async function main(): Promise<void> {

@@ -123,7 +123,7 @@ export function createApp(services: Services): App {
               return [toGraphQLError(new UnauthenticatedError('The API key was revoked.'))];
             }
             try {
-              access.takeRequest(caller.owner);
+              await access.admitRequest(caller.owner);
             } catch (error) {
               if (error instanceof AppError) return [toGraphQLError(error)];
               throw error;

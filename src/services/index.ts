@@ -11,6 +11,7 @@ import { EventLog } from './events/event-log.js';
 import { EventService } from './events/index.js';
 import { InMemoryPubSub, type PubSub } from './events/pubsub.js';
 import { RedisPubSub } from './events/redis-pubsub.js';
+import { RedisSubscriptionCaps } from './events/subscription-caps.js';
 import { connectRedis } from '../redis.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
@@ -71,7 +72,8 @@ export async function createServices(
     instanceId: config.instance.id,
     leaseTtlMs: config.instance.leaseTtlMs,
   });
-  const events = new EventService(log, store, config.limits.subscriptionsPerOwner);
+  const caps = redis ? new RedisSubscriptionCaps(redis, config.limits.subscriptionsPerOwner, logger) : undefined;
+  const events = new EventService(log, store, config.limits.subscriptionsPerOwner, caps);
   const runs = new RunEngine({
     store,
     events: log,
@@ -103,7 +105,7 @@ export async function createServices(
   runs.resumeWaiting(await store.runs.withStatus('REQUIRES_ACTION'));
   cluster.start();
   const stopCompaction = scheduleCompaction(store, config.eventRetentionMs, logger);
-  const access = new AccessControl(store.keys, config, logger);
+  const access = new AccessControl(store.keys, config, logger, { redis, pubsub });
 
   let closing: Promise<void> | null = null;
   return {
@@ -123,6 +125,7 @@ export async function createServices(
       closing ??= (async () => {
         stopCompaction();
         access.stop();
+        caps?.stop();
         cluster.stopTakingWork();
         await runs.shutdown(graceMs);
         cluster.stop();

@@ -1,7 +1,8 @@
-import { BadUserInputError, NotFoundError, RateLimitedError } from '../../errors.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
 import type { Store } from '../../store/types.js';
 import type { EventLog } from './event-log.js';
 import { LogStream, type LogSource } from './log-stream.js';
+import { LocalSubscriptionCaps, type SubscriptionCaps } from './subscription-caps.js';
 import { isTerminalRunStatus, type ThreadEvent } from './types.js';
 
 export interface StreamOptions {
@@ -21,7 +22,9 @@ export class EventService {
   constructor(
     readonly log: EventLog,
     private readonly store: Store,
-    private readonly maxPerOwner: number,
+    maxPerOwner: number,
+    /** Where the per-owner cap is counted (with Redis: across instances). */
+    private readonly caps: SubscriptionCaps = new LocalSubscriptionCaps(maxPerOwner),
   ) {
     this.source = {
       pubsub: log.pubsub,
@@ -46,9 +49,9 @@ export class EventService {
     if (after !== null && after > last) {
       throw new BadUserInputError('after', `is ${after}, beyond the thread's lastEventSeq (${last}); pass a seq this thread has reached`);
     }
-    this.reserve(owner);
+    const release = await this.caps.reserve(owner);
     const stream = new LogStream(this.source, { threadId, after: after ?? last, replay: after !== null, writable: options.writable });
-    return this.track(stream, threadId, owner);
+    return this.track(stream, threadId, owner, release);
   }
 
   /**
@@ -65,7 +68,7 @@ export class EventService {
     const preface: ThreadEvent[] = [];
     if (reply) preface.push({ kind: 'MESSAGE', seq, threadId: run.threadId, message: reply });
     preface.push({ kind: 'RUN_STATUS', seq, threadId: run.threadId, run });
-    this.reserve(owner);
+    const release = await this.caps.reserve(owner);
     const ended = isTerminalRunStatus(run.status);
     const stream = new LogStream(this.source, {
       threadId: run.threadId,
@@ -76,7 +79,7 @@ export class EventService {
       isLast: (event) => event.kind === 'RUN_STATUS' && event.run.id === runId && isTerminalRunStatus(event.run.status),
       writable: options.writable,
     });
-    return this.track(stream, run.threadId, owner);
+    return this.track(stream, run.threadId, owner, release);
   }
 
   /** Each open stream's buffered events and how often it fell behind (metrics, tests). */
@@ -104,17 +107,11 @@ export class EventService {
     for (const stream of streams) stream.close();
   }
 
-  private reserve(owner: string): void {
-    const count = this.perOwner.get(owner) ?? 0;
-    if (count >= this.maxPerOwner) {
-      throw new RateLimitedError(`open subscriptions (the limit is ${this.maxPerOwner} per owner, MAX_SUBSCRIPTIONS_PER_OWNER); close one first`, 1000);
-    }
-    this.perOwner.set(owner, count + 1);
-  }
-
-  private track(stream: LogStream, threadId: string, owner: string): LogStream {
+  private track(stream: LogStream, threadId: string, owner: string, release: () => void): LogStream {
     this.open.set(stream, threadId);
+    this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1);
     stream.onEnd(() => {
+      release();
       this.open.delete(stream);
       const count = (this.perOwner.get(owner) ?? 1) - 1;
       if (count > 0) this.perOwner.set(owner, count);

@@ -244,3 +244,22 @@ export class RedisPubSub implements PubSub {
     return `${this.redis.prefix}recent:${threadId}`;
   }
 }
+
+/**
+ * A control message from a process that is no instance (the keys CLI): connects, publishes,
+ * disconnects. Best effort like every control message: the instances' own checks are the fallback.
+ */
+export async function sendControlOnce(url: string, prefix: string, message: ControlMessage): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.publish(`${prefix}control`, JSON.stringify({ o: `cli-${process.pid}`, k: 'c', m: message } satisfies Wire));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
