@@ -18,12 +18,12 @@ const run = promisify(execFile);
 const CHUNKS = 6;
 const PACE_MS = 10;
 
-interface Server {
+export interface Server {
   url: string;
   child: ChildProcess;
 }
 
-async function startServer(env: Record<string, string>): Promise<Server> {
+export async function startServer(env: Record<string, string>): Promise<Server> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -39,7 +39,7 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   return { url, child };
 }
 
-async function stopServer(server: Server): Promise<void> {
+export async function stopServer(server: Server): Promise<void> {
   if (server.child.exitCode !== null) return;
   server.child.kill('SIGTERM');
   const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);

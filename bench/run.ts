@@ -13,6 +13,7 @@ import { startBenchProvider } from './provider.js';
 import { renderReport, resultsTable, type RunInfo } from './report.js';
 import { measureStorage } from './storage.js';
 import { measureRedisHop } from './redis-hop.js';
+import { measureClusterThroughput } from './cluster-throughput.js';
 import { measureQueryThroughput, measureRunThroughput } from './throughput.js';
 import { measureTtft } from './ttft.js';
 
@@ -44,6 +45,7 @@ const FIGURES: { ids: string[]; title: string; run: (bench: Bench) => Promise<Fi
   { ids: ['7'], title: 'Figure 7: transactions per reply, event-loop delay', run: measureStorage },
   { ids: ['8'], title: 'Figure 8: the latest page of a long thread', run: measureLongThread },
   { ids: ['10'], title: 'Figure 10: the Redis hop between instances', run: measureRedisHop },
+  { ids: ['11'], title: 'Figure 11: two instances against one (runs/s, frames/s)', run: measureClusterThroughput },
 ];
 
 async function main(): Promise<void> {
