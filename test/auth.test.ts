@@ -296,7 +296,7 @@ describe('the keys CLI end to end (npm run keys)', () => {
     expect(created.code, created.stderr).toBe(0);
     const key = /\b(tql_[A-Za-z0-9_-]{43,})\b/.exec(created.stdout)?.[1];
     expect(key, created.stdout).toBeDefined();
-    const id = /\b(key_[A-Za-z0-9_-]+)\b/.exec(created.stdout)?.[1];
+    const id = /\b(key_[A-Za-z0-9_-]+)/.exec(created.stdout)?.[1];
     expect(id, created.stdout).toBeDefined();
     expect(created.stdout).toContain('carol');
 

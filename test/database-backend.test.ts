@@ -1,9 +1,16 @@
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { describeDatabase } from '../src/store/index.js';
 import { onPostgres, queryDatabase, removeTempDirs, startTestServer, tempDatabaseFile, type TestServer } from './helpers.js';
 import { spawnServer } from './process-helpers.js';
+
+const run = promisify(execFile);
 
 /** DATABASE_URL picks the backend; start-up says which; PostgreSQL migrations run once however many instances start together. */
 
@@ -33,6 +40,28 @@ describe('DATABASE_URL chooses the backend', () => {
     }
     expect(describeDatabase('postgres://app:s3cret@db.example:5432/threadql')).toBe('PostgreSQL postgres://app:***@db.example:5432/threadql');
     expect(describeDatabase('./data/threadql.db')).toBe('SQLite ./data/threadql.db');
+  });
+});
+
+// Once, in the sqlite project: it reads files, not a database.
+describe.skipIf(onPostgres)('committed migrations', () => {
+  it.each([
+    ['sqlite', 'src/store/sqlite/tables.ts', 'src/store/sqlite/migrations'],
+    ['postgresql', 'src/store/postgres/tables.ts', 'src/store/postgres/migrations'],
+  ])('%s: drizzle-kit generates nothing new from the tables (a changed schema needs its migration committed)', async (dialect, schema, folder) => {
+    // On a copy: a stale folder must fail the test, not gain a file.
+    const copy = join(mkdtempSync(join(tmpdir(), 'threadql-migrations-')), 'migrations');
+    cpSync(folder, copy, { recursive: true });
+    const before = readdirSync(copy).sort();
+    try {
+      // drizzle-kit prefixes `./` to --out: give it a relative path.
+      const out = relative(process.cwd(), copy);
+      const { stdout } = await run(process.execPath, ['node_modules/drizzle-kit/bin.cjs', 'generate', `--dialect=${dialect}`, `--schema=${schema}`, `--out=${out}`]);
+      expect(stdout).toContain('No schema changes');
+      expect(readdirSync(copy).sort()).toEqual(before);
+    } finally {
+      rmSync(dirname(copy), { recursive: true, force: true });
+    }
   });
 });
 

@@ -17,7 +17,7 @@ import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
 import { RunEngine } from './runs/engine.js';
 import { RunCluster } from './runs/cluster.js';
-import { recoverRuns } from './runs/recovery.js';
+import { reclaimOwnLeases, recoverRuns } from './runs/recovery.js';
 import { ThreadService } from './threads.js';
 
 /** How long start-up waits for Redis before it goes on without it. */
@@ -97,6 +97,9 @@ export async function createServices(
     const recovered = await recoverRuns(store, log);
     if (recovered.failed > 0) logger.warn({ runs: recovered.failed }, 'runs interrupted by a restart ended FAILED (SERVER_RESTARTED)');
     runs.resumeQueued(recovered.queuedThreads);
+  } else {
+    const reclaimed = await reclaimOwnLeases(store, log);
+    if (reclaimed > 0) logger.warn({ runs: reclaimed }, `runs this instance (${config.instance.id}) executed before it restarted ended FAILED (SERVER_RESTARTED)`);
   }
   // Runs waiting for tool outputs survive a restart: nothing executes while they wait.
   runs.resumeWaiting(await store.runs.withStatus('REQUIRES_ACTION'));

@@ -56,7 +56,12 @@ export class MessageService {
     if (repeated) return repeated;
 
     const active = await this.store.runs.active(thread.id);
-    if (active.length > 0 && onActiveRun === 'REJECT') throw new ThreadBusyError(thread.id, active[0]!.id);
+    if (active.length > 0 && onActiveRun === 'REJECT') {
+      // The active run may be this very send's, stored by a concurrent retry (another instance) between the two reads.
+      const sentMeanwhile = await this.findIdempotent(thread.id, key, v.content);
+      if (sentMeanwhile) return sentMeanwhile;
+      throw new ThreadBusyError(thread.id, active[0]!.id);
+    }
     if (active.length > 0 && onActiveRun === 'INTERRUPT') {
       await Promise.all(active.map((r) => this.runs.cancel(r.id)));
       // While we waited the thread may have been deleted, or the same send may have arrived again.

@@ -42,7 +42,7 @@ export function describeDatabase(databaseUrl: string): string {
 export async function createStore(databaseUrl: string, options: { lock?: boolean; logger?: Logger } = {}): Promise<AppStore> {
   if (backendOf(databaseUrl) === 'postgres') {
     return createPostgresStore(databaseUrl, {
-      onIdleError: (err) => options.logger?.warn({ err }, 'an idle PostgreSQL connection failed; the pool opens a new one when needed'),
+      onIdleError: (err) => options.logger?.warn({ err }, 'a PostgreSQL connection failed; the pool opens a new one when needed'),
     });
   }
   return createSqliteStore(databaseUrl, { lock: options.lock });

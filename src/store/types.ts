@@ -144,6 +144,8 @@ export interface LeaseStore {
   renew(writer: string, threadIds: readonly string[], ttlMs: number): Promise<{ held: { threadId: string; epoch: number }[]; cancelRequested: string[] }>;
   /** Threads whose writer's lease has expired (its instance died, froze or lost the database). */
   expired(limit: number): Promise<string[]>;
+  /** Threads whose writer is `writer`, expired or not (a restarted instance reclaims its previous process's). */
+  heldBy(writer: string): Promise<string[]>;
   /** Threads with no writer and a QUEUED run, oldest first: work for the dispatcher. */
   idleWithQueued(limit: number): Promise<string[]>;
 }

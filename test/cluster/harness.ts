@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { describe } from 'vitest';
+import { afterEach, describe } from 'vitest';
 import { startFakeProvider, type FakeProvider } from '../fake-provider.js';
 import { TEST_API_KEY, NO_RATE_LIMIT } from '../helpers.js';
 import { spawnServer, type ChildServer } from '../process-helpers.js';
@@ -32,7 +32,7 @@ export function describeCluster(name: string, body: () => void): void {
 }
 
 /** Short leases so that takeovers happen within a test's patience (production: 15 s). */
-export const TEST_LEASE_TTL_MS = 1500;
+export const TEST_LEASE_TTL_MS = 2000;
 
 const run = promisify(execFile);
 
@@ -228,4 +228,12 @@ export async function ok<T = any>(instance: Instance, query: string, variables?:
   const body = await instance.gql<T>(query, variables);
   if (body.errors) throw new Error(`${instance.id}: ${JSON.stringify(body.errors)}`);
   return body.data!;
+}
+
+/** Inside a describe: a failed test prints the end of every instance's log (what the processes said). */
+export function printLogsOnFailure(cluster: () => Cluster | undefined): void {
+  afterEach((ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    for (const i of cluster()?.instances ?? []) console.log(`---- instance ${i.id} (last lines) ----\n${i.output().split('\n').slice(-40).join('\n')}`);
+  });
 }

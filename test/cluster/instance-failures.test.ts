@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { deferred, waitUntil } from '../helpers.js';
+import { deferred, waitUntil, within } from '../helpers.js';
 import {
   endedRun,
   eventsOf,
@@ -14,7 +14,7 @@ import {
   threadEventsOn,
   waitForEvent,
 } from './cluster-helpers.js';
-import { describeCluster, TEST_LEASE_TTL_MS, type Cluster, type Instance } from './harness.js';
+import { describeCluster, printLogsOnFailure, TEST_LEASE_TTL_MS, type Cluster, type Instance } from './harness.js';
 
 /** A takeover happens within the TTL plus a reaper interval; the rest is margin for a loaded machine. */
 const TAKEOVER_MS = TEST_LEASE_TTL_MS * 2 + 8000;
@@ -32,6 +32,7 @@ describeCluster('an instance that dies, freezes or loses the database', () => {
   let a: Instance;
   let b: Instance;
   const gates: (() => void)[] = [];
+  printLogsOnFailure(() => cluster);
 
   beforeAll(async () => {
     cluster = await startCluster2();
@@ -169,7 +170,9 @@ describeCluster('an instance that dies, freezes or loses the database', () => {
     await cluster.provider.waitForRequests(1);
     const queued = await send(b, { threadId, content: 'next', onActiveRun: 'ENQUEUE' });
     const queuedRunId = queued.data.sendMessage.run.id;
-    const exit = await a.stop();
+    const exit = await within(a.stop(), 20_000, 'A stops').catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${a.output().slice(-6000)}`);
+    });
     expect(exit.code).toBe(0);
     expect(await runOn(b, runId)).toMatchObject({ status: 'FAILED', error: { code: 'SERVER_SHUTDOWN' }, reply: { status: 'INCOMPLETE' } });
     const next = await endedRun(b, queuedRunId);

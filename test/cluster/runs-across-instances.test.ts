@@ -15,7 +15,7 @@ import {
   threadEventsOn,
   waitForEvent,
 } from './cluster-helpers.js';
-import { describeCluster, ok, startCluster, type Cluster, type Instance } from './harness.js';
+import { describeCluster, printLogsOnFailure, ok, startCluster, type Cluster, type Instance } from './harness.js';
 
 /**
  * Two instances on one PostgreSQL database and Redis: whichever instance gets a request, a
@@ -27,6 +27,7 @@ describeCluster('runs across two instances', () => {
   let a: Instance;
   let b: Instance;
   const gates: (() => void)[] = [];
+  printLogsOnFailure(() => cluster);
 
   beforeAll(async () => {
     cluster = await startCluster({ instances: 2 });

@@ -101,7 +101,8 @@ export class EventLog {
     return this.seqs.exclusive(threadId, async (state) => {
       state.allocating = true;
       const batch = state.takePending();
-      const startedAt = performance.now();
+      // When the lease's new expiry was written (the database counts the TTL from that statement).
+      let leasedAt = 0;
       let fenced = false;
       try {
         let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number };
@@ -125,6 +126,7 @@ export class EventLog {
             });
             const stored = out.events.map((e, i) => ({ ...e, seq: plan.first + i, threadId }) as ThreadEvent);
             if (stored.length > 0) await tx.insertEvents(stored, new Date());
+            leasedAt = performance.now();
             await tx.setThreadSeqs(threadId, plan.changes);
             return { result: out.result, stored, plan, hwBefore: row.hw };
           });
@@ -136,7 +138,7 @@ export class EventLog {
         }
         if (fenced) this.loseLease(state);
         else markStored(state, batch);
-        this.applyPlan(state, committed.plan, startedAt);
+        this.applyPlan(state, committed.plan, leasedAt);
         const last = committed.stored.at(-1)?.seq;
         if (last !== undefined) state.lastSeq = Math.max(state.lastSeq ?? 0, last);
         for (const event of committed.stored) this.pubsub.publish(event);
@@ -255,9 +257,9 @@ export class EventLog {
     return lease && row && row.writer === this.instanceId && row.writerEpoch === lease.epoch ? lease : undefined;
   }
 
-  private applyPlan(state: ThreadState, plan: SeqPlan, startedAt: number): void {
+  private applyPlan(state: ThreadState, plan: SeqPlan, leasedAt: number): void {
     if (plan.lease === null) state.lease = null;
-    else if (plan.lease) state.lease = { ...plan.lease, confirmedAt: startedAt };
+    else if (plan.lease) state.lease = { ...plan.lease, confirmedAt: leasedAt };
   }
 
   private loseLease(state: ThreadState): void {
@@ -314,17 +316,17 @@ export class EventLog {
     for (const { state } of batches) state.allocating = true;
     try {
       if (batches.length > 1) {
-        const startedAt = performance.now();
         try {
           const plans = await this.store.transaction(async (tx) => {
-            const out: SeqPlan[] = [];
+            const out: { plan: SeqPlan; leasedAt: number }[] = [];
             for (const { state, batch } of batches) out.push(await this.storeLeased(tx, state, batch));
             return out;
           });
           batches.forEach(({ state, batch }, i) => {
+            const { plan, leasedAt } = plans[i]!;
             markStored(state, batch);
-            this.applyPlan(state, plans[i]!, startedAt);
-            this.pubsub.publishStored(state.threadId, plans[i]!.changes.hw);
+            this.applyPlan(state, plan, leasedAt);
+            this.pubsub.publishStored(state.threadId, plan.changes.hw);
           });
           return;
         } catch {
@@ -333,11 +335,10 @@ export class EventLog {
       }
       const failures: unknown[] = [];
       for (const { state, batch } of batches) {
-        const startedAt = performance.now();
         try {
-          const plan = await this.store.transaction((tx) => this.storeLeased(tx, state, batch));
+          const { plan, leasedAt } = await this.store.transaction((tx) => this.storeLeased(tx, state, batch));
           markStored(state, batch);
-          this.applyPlan(state, plan, startedAt);
+          this.applyPlan(state, plan, leasedAt);
           this.pubsub.publishStored(state.threadId, plan.changes.hw);
         } catch (error) {
           if (error instanceof LeaseLostError) {
@@ -361,14 +362,15 @@ export class EventLog {
   }
 
   /** One thread's batch, stored by its writer: fenced by the epoch, moving HW and the window on. */
-  private async storeLeased(tx: StoreTx, state: ThreadState, batch: MessageDeltaEvent[]): Promise<SeqPlan> {
+  private async storeLeased(tx: StoreTx, state: ThreadState, batch: MessageDeltaEvent[]): Promise<{ plan: SeqPlan; leasedAt: number }> {
     const row = await tx.lockThread(state.threadId);
     const lease = row === 'locked' ? undefined : this.heldLease(state, row);
     if (!lease || !row || row === 'locked') throw new LeaseLostError(state.threadId);
     await storeDeltas(tx, batch);
     const plan = planSeqs(row, lease, this.instanceId, this.options.leaseTtlMs, { count: 0 });
+    const leasedAt = performance.now();
     await tx.setThreadSeqs(state.threadId, plan.changes);
-    return plan;
+    return { plan, leasedAt };
   }
 
   /**

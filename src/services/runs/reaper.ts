@@ -15,11 +15,18 @@ const RESTARTED: RunOutcome = { status: 'FAILED', error: { code: 'SERVER_RESTART
  * never executed a second time: its provider request may have had effects (tool calls, cost).
  * Returns the ended run; null when there was nothing to take over.
  */
-export async function reapThread(store: Store, log: EventLog, threadId: string, options: { force?: boolean } = {}): Promise<RunRow | null> {
+export async function reapThread(
+  store: Store,
+  log: EventLog,
+  threadId: string,
+  options: { force?: boolean; formerWriter?: string } = {},
+): Promise<RunRow | null> {
   const run = (await store.runs.active(threadId)).find((r) => r.status === 'IN_PROGRESS');
   return log.commit(threadId, async (tx, seqs) => {
     const expired = seqs !== undefined && seqs.writer !== null && seqs.leaseExpired;
-    if (!seqs || !(options.force || expired)) return { result: null, events: [] };
+    // This instance's previous process (same INSTANCE_ID): dead, since ids are unique among live instances.
+    const formerSelf = seqs !== undefined && options.formerWriter !== undefined && seqs.writer === options.formerWriter;
+    if (!seqs || !(options.force || expired || formerSelf)) return { result: null, events: [] };
     const takeover = seqs.writer !== null || options.force === true;
     const outcome: RunOutcome = run?.cancelRequestedAt ? { status: 'CANCELLED' } : RESTARTED;
     const ended = run

@@ -16,3 +16,16 @@ export async function recoverRuns(store: Store, log: EventLog): Promise<{ failed
   const queued = await store.runs.withStatus('QUEUED');
   return { failed: interrupted.length, queuedThreads: new Set(queued.map((r) => r.threadId)) };
 }
+
+/**
+ * PostgreSQL start-up: leases still held under this instance's INSTANCE_ID belong to its
+ * previous process (ids are unique among live instances), so they are taken over now rather
+ * than when they expire. Returns how many runs ended.
+ */
+export async function reclaimOwnLeases(store: Store, log: EventLog): Promise<number> {
+  let ended = 0;
+  for (const threadId of await store.leases.heldBy(log.instanceId)) {
+    if (await reapThread(store, log, threadId, { formerWriter: log.instanceId })) ended++;
+  }
+  return ended;
+}

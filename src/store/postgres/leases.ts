@@ -6,7 +6,9 @@ import { runs, threads } from './tables.js';
 
 /**
  * The thread-row leases on PostgreSQL. Every expiry is computed and judged by the database's
- * own clock (now()), so instances with skewed clocks agree on who holds what.
+ * own clock, so instances with skewed clocks agree on who holds what: clock_timestamp() (the
+ * statement's time, not now(), the transaction's start), so that a lease written late in a
+ * slow transaction still lasts its whole TTL from that write, as its holder counts it.
  */
 export function leaseStore(db: Queries): LeaseStore {
   return {
@@ -15,7 +17,7 @@ export function leaseStore(db: Queries): LeaseStore {
         if (threadIds.length === 0) return { held: [], cancelRequested: [] };
         const held = await db
           .update(threads)
-          .set({ leaseUntil: sql`now() + ${ttlMs} * interval '1 millisecond'` })
+          .set({ leaseUntil: sql`clock_timestamp() + ${ttlMs} * interval '1 millisecond'` })
           .where(and(eq(threads.writer, writer), inArray(threads.id, [...threadIds])))
           .returning({ threadId: threads.id, epoch: threads.writerEpoch });
         const cancelRequested =
@@ -29,8 +31,9 @@ export function leaseStore(db: Queries): LeaseStore {
       }),
     expired: (limit) =>
       guarded(async () =>
-        (await db.select({ id: threads.id }).from(threads).where(and(isNotNull(threads.writer), sql`${threads.leaseUntil} < now()`)).limit(limit)).map((t) => t.id),
+        (await db.select({ id: threads.id }).from(threads).where(and(isNotNull(threads.writer), sql`${threads.leaseUntil} < clock_timestamp()`)).limit(limit)).map((t) => t.id),
       ),
+    heldBy: (writer) => guarded(async () => (await db.select({ id: threads.id }).from(threads).where(eq(threads.writer, writer))).map((t) => t.id)),
     idleWithQueued: (limit) =>
       guarded(async () =>
         (
@@ -63,7 +66,7 @@ export function seqTx(tx: Queries): Pick<StoreTx, 'lockThread' | 'setThreadSeqs'
             foreignSeq: threads.foreignSeq,
             writer: threads.writer,
             writerEpoch: threads.writerEpoch,
-            leaseExpired: sql<boolean>`(${threads.writer} is not null and coalesce(${threads.leaseUntil} < now(), true))`,
+            leaseExpired: sql<boolean>`(${threads.writer} is not null and coalesce(${threads.leaseUntil} < clock_timestamp(), true))`,
           })
           .from(threads)
           .where(eq(threads.id, threadId))
@@ -84,7 +87,7 @@ export function seqTx(tx: Queries): Pick<StoreTx, 'lockThread' | 'setThreadSeqs'
             foreignSeq: c.foreignSeq,
             writer: c.writer,
             writerEpoch: c.writerEpoch,
-            ...(c.leaseMs === undefined ? {} : { leaseUntil: c.leaseMs === null ? null : sql`now() + ${c.leaseMs} * interval '1 millisecond'` }),
+            ...(c.leaseMs === undefined ? {} : { leaseUntil: c.leaseMs === null ? null : sql`clock_timestamp() + ${c.leaseMs} * interval '1 millisecond'` }),
           })
           .where(eq(threads.id, threadId));
       }),

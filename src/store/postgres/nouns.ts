@@ -12,6 +12,12 @@ import { apiKeys, assistants, events, messages, runs, threads } from './tables.j
  * with the driver's errors translated.
  */
 
+/**
+ * PostgreSQL text cannot hold NUL (U+0000): a query with one fails instead of matching nothing.
+ * Nothing stored holds one (validation refuses it), so a lookup by such a value finds nothing.
+ */
+const storable = (value: string) => !value.includes('\u0000');
+
 type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
 
 function finders<T extends Table>(db: Queries, table: T) {
@@ -19,12 +25,16 @@ function finders<T extends Table>(db: Queries, table: T) {
   return {
     find: (rowId: string, rowOwner?: string) =>
       guarded(async () => {
+        if (!storable(rowId) || (rowOwner !== undefined && !storable(rowOwner))) return undefined;
         const where = rowOwner === undefined ? eq(table.id, rowId) : and(eq(table.id, rowId), eq(table.owner, rowOwner));
         const [row] = await db.select().from(table as typeof threads).where(where).limit(1);
         return row as Row | undefined;
       }),
     findMany: (ids: readonly string[]) =>
-      guarded(async () => (ids.length === 0 ? [] : ((await db.select().from(table as typeof threads).where(inArray(table.id, [...ids]))) as Row[]))),
+      guarded(async () => {
+        const wanted = ids.filter(storable);
+        return wanted.length === 0 ? [] : ((await db.select().from(table as typeof threads).where(inArray(table.id, wanted))) as Row[]);
+      }),
   };
 }
 
@@ -45,7 +55,9 @@ export function threadStore(db: Queries): ThreadStore {
   return {
     ...finders(db, threads),
     page: (filter, w) =>
-      guarded(() => {
+      guarded(async () => {
+        if (filter.assistantId != null && !storable(filter.assistantId)) return [];
+        if (Object.entries(filter.metadata ?? {}).some(([k, v]) => !storable(k) || !storable(v))) return [];
         const conditions = [eq(threads.owner, filter.owner)];
         if (filter.assistantId != null) conditions.push(eq(threads.assistantId, filter.assistantId));
         // Every key with its value (a `json` column: containment needs jsonb).
@@ -81,7 +93,7 @@ export function messageStore(db: Queries): MessageStore {
     ...finders(db, messages),
     page: (threadId, w) => guarded(() => scopedPage(db, messages, messages.threadId, threadId, w)),
     byIdempotencyKey: (threadId, key) =>
-      guarded(async () => first(await db.select().from(messages).where(and(eq(messages.threadId, threadId), eq(messages.idempotencyKey, key))))),
+      guarded(async () => !storable(threadId) || !storable(key) ? undefined : first(await db.select().from(messages).where(and(eq(messages.threadId, threadId), eq(messages.idempotencyKey, key))))),
     newestFirst: (threadId, beforePos, limit) =>
       guarded(() =>
         db
@@ -170,7 +182,7 @@ export function keyStore(db: Queries): KeyStore {
   return {
     insert: (row) => guarded(async () => first(await db.insert(apiKeys).values(row).returning())!),
     list: () => guarded(() => db.select().from(apiKeys).orderBy(desc(apiKeys.pos))),
-    find: (keyId) => guarded(async () => first(await db.select().from(apiKeys).where(eq(apiKeys.id, keyId)))),
+    find: (keyId) => guarded(async () => (storable(keyId) ? first(await db.select().from(apiKeys).where(eq(apiKeys.id, keyId))) : undefined)),
     byHash: (hash) => guarded(async () => first(await db.select().from(apiKeys).where(eq(apiKeys.hash, hash)))),
     revoke: (keyId, at) => guarded(async () => void (await db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, keyId), sql`${apiKeys.revokedAt} is null`)))),
     any: () => guarded(async () => (await db.select({ id: apiKeys.id }).from(apiKeys).limit(1)).length > 0),

@@ -214,6 +214,7 @@ export function leaseStore(db: Db, run: Runner): LeaseStore {
           .all()
           .map((t) => t.id),
       ),
+    heldBy: (writer) => run(() => db.select({ id: threads.id }).from(threads).where(eq(threads.writer, writer)).all().map((t) => t.id)),
     idleWithQueued: (limit) =>
       run(() =>
         db
