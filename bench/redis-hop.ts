@@ -27,14 +27,21 @@ export async function startServer(env: Record<string, string>): Promise<Server> 
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
+    let listening = false;
+    // Read until the start-up line, then keep draining (unread pipes would block the server).
     const onData = (chunk: Buffer) => {
+      if (listening) return;
       output += chunk.toString();
       const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
-      if (match) resolve(match[1]!);
+      if (match) (listening = true), resolve(match[1]!);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`threadql exited (${code}) before listening:\n${output.slice(-2000)}`)));
+    setTimeout(() => reject(new Error(`threadql did not listen within 30 s:\n${output.slice(-2000)}`)), 30_000).unref();
+  }).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
   });
   return { url, child };
 }
@@ -64,8 +71,8 @@ async function round(a: Server, b: Server): Promise<{ a: number; b: number }> {
   const onA = openSse(a.url, body, arrived('a', gotA));
   const onB = openSse(b.url, body, arrived('b', gotB));
   await Promise.all([onA.ready, onB.ready]);
-  // B's SUBSCRIBE to the thread's channel is acknowledged by Redis a moment after the stream opens.
-  await sleep(50);
+  // The stream opens (its first bytes) before B has subscribed the thread's channel in Redis: let both settle.
+  await sleep(250);
   await gql(a.url, SEND, { t: threadId, c: 'Hello?' });
   await Promise.race([both, sleep(10_000).then(() => Promise.reject(new Error('no first token within 10 s')))]);
   onA.close();
@@ -86,7 +93,8 @@ export async function measureRedisHop(bench: Bench): Promise<FigureResult> {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
     NODE_ENV: 'production',
-    LOG_LEVEL: 'silent',
+    // info: the start-up line tells the URL (request logs are read and dropped).
+    LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     PORT: '0',
     DATABASE_URL: dbUrl.toString(),
@@ -101,7 +109,7 @@ export async function measureRedisHop(bench: Bench): Promise<FigureResult> {
   });
   const servers: Server[] = [];
   const samples: { a: number; b: number }[] = [];
-  const rounds = bench.quick ? 10 : 60;
+  const rounds = bench.quick ? 20 : 100;
   try {
     // One after the other: the first migrates the new database.
     servers.push(await startServer(env('A')));

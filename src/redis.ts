@@ -10,6 +10,12 @@ import type { Logger } from 'pino';
  * caller falls back (a publish is dropped: subscribers catch up from the database; a rate
  * limit is counted in memory). Queued commands would be flushed after a reconnect, before the
  * subscriber re-subscribed, and be lost anyway (scale-out-notes §2.9). Both reconnect forever.
+ *
+ * ioredis rather than node-redis: it emits 'ready' after every reconnect and fails fast with the
+ * offline queue off (both verified against a restarted Redis here), defines Lua scripts as
+ * commands (defineCommand: EVALSHA with a fallback to EVAL), and is the client
+ * rate-limiter-flexible and the ecosystem's pub/sub adapters (graphql-yoga, LibreChat,
+ * resumable-stream) are built and tested on. 5.x runs on Node 20 (6.x needs Node >= 20 and RESP3).
  */
 export interface RedisClients {
   command: Redis;
@@ -26,8 +32,8 @@ export function connectRedis(url: string, prefix: string, logger: Logger): Redis
   const base: RedisOptions = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    // A Redis that accepts the connection but does not answer must not hold a caller.
-    commandTimeout: 2000,
+    // A Redis that accepts the connection but does not answer must not hold a caller long.
+    commandTimeout: 1000,
     connectTimeout: 2000,
     retryStrategy,
   };

@@ -21,7 +21,7 @@ import { reclaimOwnLeases, recoverRuns } from './runs/recovery.js';
 import { ThreadService } from './threads.js';
 
 /** How long start-up waits for Redis before it goes on without it. */
-const REDIS_START_WAIT_MS = 5000;
+const REDIS_START_WAIT_MS = 2000;
 
 /** What surfaces (resolvers, routes) reach through their context: the services, never a database. */
 export interface Services {

@@ -116,4 +116,33 @@ describeCluster('live fan-out across instances (Redis)', () => {
     expect(reply).toHaveLength(2);
     expect([...applyEvents(runEvents).values()]).toEqual([CHUNKS.join('')]);
   });
+
+  it('a foreign write (ENQUEUE from B) amid A\'s unstored deltas: subscribers on A and B get every stored event once, in seq order', async () => {
+    const after = await lastEventSeq(b, threadId);
+    const onA = subscribeSse(a.url, THREAD_EVENTS, { threadId, after });
+    const onB = subscribeSse(b.url, THREAD_EVENTS, { threadId, after });
+    const gate = deferred();
+    cluster.provider.enqueue({ chunks: CHUNKS, pauseAfter: PAUSE_AT, resumeWhen: gate.promise }, { chunks: ['queued ', 'reply'] });
+    const streaming = await send(a, threadId, 'One more.');
+    await waitUntil(() => deltasOf(threadEvents(onB), streaming).length === PAUSE_AT, 'B hears A', 10_000);
+
+    // B writes on the busy thread (a message and a QUEUED run) above A's window: a gap for every subscriber.
+    const queued = (await ok(b, SEND, { input: { threadId, content: 'Then this.', onActiveRun: 'ENQUEUE' } })).sendMessage.run.id;
+    gate.resolve();
+    await waitUntil(() => [onA, onB].every((sub) => ended(threadEvents(sub), queued)), 'both see the queued run complete', 15_000);
+    onA.close();
+    onB.close();
+
+    const stored = await storedEvents(cluster, threadId, after);
+    // The foreign write's seqs lie above A's window: the stored log has a gap they jumped.
+    expect(stored.some((e, i) => i > 0 && e.seq > stored[i - 1]!.seq + 1), stored.map((e) => e.seq).join(',')).toBe(true);
+    const contents = await storedContents(cluster, threadId);
+    for (const [who, sub] of [['A', onA], ['B', onB]] as const) {
+      const events = threadEvents(sub);
+      expectSameAsStored(events, stored, who);
+      expect(events.at(-1)!.seq, `${who} got through the end`).toBe(stored.at(-1)!.seq);
+      expectContents(applyEvents(events), contents, who);
+    }
+    expect([...contents.values()]).toContain('queued reply');
+  });
 });

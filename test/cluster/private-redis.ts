@@ -16,6 +16,10 @@ export interface PrivateRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port (empty). */
   restart(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing answers (a hung Redis). */
+  freeze(): void;
+  /** SIGCONT. */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -51,5 +55,16 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     await once(c, 'exit');
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start, stop: kill };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kill,
+    restart: start,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
+    stop: async () => {
+      child?.kill('SIGCONT');
+      await kill();
+    },
+  };
 }

@@ -83,4 +83,28 @@ describeCluster('a Redis restart mid-stream', () => {
     expectIncreasing(runEvents.slice(runEvents.findIndex((e) => e.__typename === 'RunStatusEvent')), 'runEvents on B');
     expect([...applyEvents(runEvents).values()]).toEqual([CHUNKS.join('')]);
   });
+
+  it('a frozen Redis (SIGSTOP) holds nothing for long: B replays a run from the database and A still runs', async () => {
+    const threadId = (await ok(a, `mutation { createThread(input: {}) { thread { id } } }`)).createThread.thread.id;
+    cluster.provider.enqueue({ chunks: CHUNKS });
+    const runId = (await ok(a, SEND, { input: { threadId, content: 'Frozen?' } })).sendMessage.run.id;
+    await waitUntil(async () => (await cluster.sql(`select status from runs where id = '${runId}'`))[0]?.[0] === 'COMPLETED', 'the run completes', 10_000);
+
+    redis.freeze();
+    try {
+      // Every Redis call gives up within its timeout: the replay answers from the database.
+      const stored = await storedEvents(cluster, threadId);
+      const replay = subscribeSse(b.url, THREAD_EVENTS, { threadId, after: 0 });
+      await replay.waitFor(stored.length, 15_000);
+      replay.close();
+      expectSameAsStored(eventsOf(replay, 'threadEvents'), stored, 'replay on B, Redis frozen');
+      // A run starts and ends on A meanwhile (its publishes time out; its storage does not wait for them).
+      cluster.provider.enqueue({ chunks: ['cold ', 'hands'] });
+      const next = (await ok(a, SEND, { input: { threadId, content: 'Still?' } })).sendMessage.run.id;
+      await waitUntil(async () => (await cluster.sql(`select status from runs where id = '${next}'`))[0]?.[0] === 'COMPLETED', 'a run completes with Redis frozen', 15_000);
+    } finally {
+      redis.thaw();
+    }
+    await waitUntil(async () => (await ready(b)).status === 200, 'B ready once Redis answers', 10_000);
+  });
 });

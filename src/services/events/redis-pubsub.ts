@@ -19,6 +19,12 @@ import type { ThreadEvent } from './types.js';
 
 /** While the subscriber connection is down, listeners are told to catch up from the database this often. */
 export const RESYNC_WHILE_DOWN_MS = 500;
+/**
+ * A SUBSCRIBE not acknowledged by then (a Redis that accepts commands but does not answer) stops
+ * holding the subscriber's first read; when the acknowledgement comes, the thread's listeners
+ * catch up what they may have missed meanwhile.
+ */
+export const SUBSCRIBE_WAIT_MS = 2000;
 
 /**
  * One call per published event: remember it in the thread's recent set (a sorted set scored by
@@ -72,6 +78,9 @@ export class RedisPubSub implements PubSub {
     private readonly logger: Logger,
   ) {
     this.controlChannel = `${redis.prefix}control`;
+    this.control.add((message) => {
+      if (message.type === 'thread-deleted') this.localRecent.forget(message.threadId);
+    });
     redis.command.defineCommand('tqlPublishEvent', { numberOfKeys: 1, lua: PUBLISH_EVENT });
     redis.command.defineCommand('tqlPublishStored', { numberOfKeys: 1, lua: PUBLISH_STORED });
     const sub = redis.subscriber;
@@ -162,11 +171,21 @@ export class RedisPubSub implements PubSub {
   /** Subscribes the thread's channel if the connection is up; otherwise the next 'ready' does it. */
   private async join(threadId: string): Promise<void> {
     if (!this.live) return;
-    try {
-      await this.redis.subscriber.subscribe(this.channel(threadId));
-    } catch {
+    let late = false;
+    const acknowledged = this.redis.subscriber.subscribe(this.channel(threadId)).then(
+      () => {
+        if (late) this.local.each(threadId, (l) => l.resync?.());
+      },
       // Disconnected meanwhile: resync() follows the reconnect.
-    }
+      () => {},
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(() => ((late = true), resolve()), SUBSCRIBE_WAIT_MS);
+      timer.unref();
+    });
+    await Promise.race([acknowledged, waited]);
+    clearTimeout(timer);
   }
 
   private leave(threadId: string): void {

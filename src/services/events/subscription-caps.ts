@@ -76,6 +76,7 @@ export class RedisSubscriptionCaps implements SubscriptionCaps {
   private readonly places = new Map<string, Set<string>>();
   private readonly instance = randomBytes(6).toString('hex');
   private next = 0;
+  private lastWarning = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -97,7 +98,10 @@ export class RedisSubscriptionCaps implements SubscriptionCaps {
       if (this.redis.command.status !== 'ready') throw new Error(`redis is ${this.redis.command.status}`);
       taken = (await command.tqlReservePlace(this.key(owner), this.max, SUBSCRIPTION_PLACE_TTL_MS, id)) === 1;
     } catch (err) {
-      this.logger.warn({ err: { message: (err as Error).message } }, 'subscription cap: redis does not answer; counting this instance only');
+      if (Date.now() - this.lastWarning > 5000) {
+        this.lastWarning = Date.now();
+        this.logger.warn({ err: { message: (err as Error).message } }, 'subscription cap: redis does not answer; counting this instance only');
+      }
       taken = (this.places.get(owner)?.size ?? 0) < this.max;
     }
     if (!taken) throw limitReached(this.max);
