@@ -178,4 +178,25 @@ describeCluster('runs across two instances', () => {
     expect(parts.at(-1).incremental[0].data.reply).toEqual({ content: 'Queued answer.', status: 'COMPLETED' });
     expect(await mostExecutingPerThread(cluster)).toBeLessThanOrEqual(1);
   });
+
+  it("ENQUEUE from B while A's run awaits its first token: subscribers see the queued message at once, not after A's next delta", async () => {
+    cluster.provider.enqueue({ text: 'Slow to start.', delayFirstMs: 8000 });
+    cluster.provider.setDefault({ text: 'The queued answer.' });
+    const { threadId, runId } = await startRun(a, 'Think long');
+    await cluster.provider.waitForRequests(1);
+    const onB = threadEventsOn(b, threadId, 0);
+    const onA = threadEventsOn(a, threadId, 0);
+    const queued = await send(b, { threadId, content: 'And then this', onActiveRun: 'ENQUEUE' });
+    const queuedRunId = queued.data.sendMessage.run.id;
+    for (const sub of [onA, onB]) {
+      await waitForEvent(sub, 'threadEvents', (e) => e.__typename === 'RunStatusEvent' && e.run?.id === queuedRunId, 'the queued run is seen', 5000);
+      // Stored above A's window, its events became visible when A stored on B's request, before A's run wrote anything.
+      expect(eventsOf(sub, 'threadEvents').some((e) => e.__typename === 'MessageDeltaEvent')).toBe(false);
+    }
+    await ok(b, `mutation ($id: ID!) { cancelRun(input: { runId: $id }) { run { status } } }`, { id: runId });
+    expect((await endedRun(b, queuedRunId)).reply.content).toBe('The queued answer.');
+    onA.close();
+    onB.close();
+    await expectReplayEqualsStore(cluster, b, threadId);
+  });
 });

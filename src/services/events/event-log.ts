@@ -105,7 +105,7 @@ export class EventLog {
       let leasedAt = 0;
       let fenced = false;
       try {
-        let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number };
+        let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number; foreign: boolean };
         try {
           committed = await this.store.transaction(async (tx) => {
             const locked = await tx.lockThread(threadId, { skipLocked: options.skipLocked });
@@ -128,7 +128,8 @@ export class EventLog {
             if (stored.length > 0) await tx.insertEvents(stored, new Date());
             leasedAt = performance.now();
             await tx.setThreadSeqs(threadId, plan.changes);
-            return { result: out.result, stored, plan, hwBefore: row.hw };
+            const foreign = !lease && row.writer !== null && !out.takeover && stored.length > 0;
+            return { result: out.result, stored, plan, hwBefore: row.hw, foreign };
           });
         } catch (error) {
           // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
@@ -143,6 +144,8 @@ export class EventLog {
         if (last !== undefined) state.lastSeq = Math.max(state.lastSeq ?? 0, last);
         for (const event of committed.stored) this.pubsub.publish(event);
         if (committed.plan.changes.hw > committed.hwBefore) this.pubsub.publishStored(threadId, committed.plan.changes.hw);
+        // Written above another instance's window: readers see it once that writer stores again; ask it to now.
+        if (committed.foreign) this.pubsub.sendControl({ type: 'flush', threadId }).catch(() => undefined);
         return committed.result;
       } finally {
         state.allocating = false;
@@ -217,6 +220,16 @@ export class EventLog {
   async flush(threadId: string): Promise<void> {
     if (!this.seqs.peek(threadId)?.hasPending()) return;
     await this.seqs.exclusive(threadId, (state) => this.storeBatches([state]));
+  }
+
+  /**
+   * Another instance wrote above this writer's window (a queued run, say): store now, pending
+   * deltas or not, so that HW moves past its events and readers see them without waiting for
+   * this run's next delta.
+   */
+  async storeForeign(threadId: string): Promise<void> {
+    if (!this.seqs.peek(threadId)?.lease) return;
+    await this.seqs.exclusive(threadId, (state) => this.storeBatches([state], true));
   }
 
   /**
@@ -310,8 +323,13 @@ export class EventLog {
     else this.flushWithin(this.options.intervalMs);
   }
 
-  private async storeBatches(states: ThreadState[]): Promise<void> {
-    const batches = states.map((s) => ({ state: s, batch: s.takePending() })).filter((b) => b.batch.length > 0);
+  private async storeBatches(states: ThreadState[], evenEmpty = false): Promise<void> {
+    // Rows locked in one order by every transaction that locks several: no deadlock with the lease renewal.
+    const batches = states
+      .filter((s) => s.lease)
+      .sort((x, y) => (x.threadId < y.threadId ? -1 : 1))
+      .map((s) => ({ state: s, batch: s.takePending() }))
+      .filter((b) => b.batch.length > 0 || evenEmpty);
     if (batches.length === 0) return;
     for (const { state } of batches) state.allocating = true;
     try {

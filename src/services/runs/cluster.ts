@@ -78,7 +78,7 @@ export class RunCluster {
       this.runs.abortLocal({ threadId: message.threadId }, 'CANCELLED');
       this.options.onThreadDeleted?.(message.threadId);
     } else if (message.type === 'wake') void this.dispatch().catch((err: unknown) => this.logger.warn({ err }, 'could not start queued runs'));
-    else if (message.type === 'flush') void this.log.flush(message.threadId).catch(() => undefined);
+    else if (message.type === 'flush') void this.log.storeForeign(message.threadId).catch(() => undefined);
   }
 
   /** One statement for all of this instance's leases; a lease it does not return is lost. */

@@ -15,10 +15,17 @@ export function leaseStore(db: Queries): LeaseStore {
     renew: (writer, threadIds, ttlMs) =>
       guarded(async () => {
         if (threadIds.length === 0) return { held: [], cancelRequested: [] };
+        // Rows locked in id order, as a writer's multi-thread flush locks them: the two never deadlock.
+        const mine = db
+          .select({ id: threads.id })
+          .from(threads)
+          .where(and(eq(threads.writer, writer), inArray(threads.id, [...threadIds])))
+          .orderBy(asc(threads.id))
+          .for('update');
         const held = await db
           .update(threads)
           .set({ leaseUntil: sql`clock_timestamp() + ${ttlMs} * interval '1 millisecond'` })
-          .where(and(eq(threads.writer, writer), inArray(threads.id, [...threadIds])))
+          .where(and(eq(threads.writer, writer), inArray(threads.id, mine)))
           .returning({ threadId: threads.id, epoch: threads.writerEpoch });
         const cancelRequested =
           held.length === 0
