@@ -19,6 +19,9 @@ import { describeCluster, printLogsOnFailure, TEST_LEASE_TTL_MS, type Cluster, t
 /** A takeover happens within the TTL plus a reaper interval; the rest is margin for a loaded machine. */
 const TAKEOVER_MS = TEST_LEASE_TTL_MS * 2 + 8000;
 
+/** How long a run waits for tool outputs in this file's cluster. */
+const WAIT_MS = 4000;
+
 const delta = (n: number) => Array.from({ length: n }, (_, i) => `w${i} `);
 
 /**
@@ -50,7 +53,8 @@ describeCluster('an instance that dies, freezes or loses the database', () => {
 
   async function startCluster2(): Promise<Cluster> {
     const { startCluster } = await import('./harness.js');
-    const c = await startCluster({ instances: 2 });
+    // Short tool-output deadlines: a waiting run whose instance died must still expire (on B).
+    const c = await startCluster({ instances: 2, env: { TOOL_OUTPUTS_TIMEOUT_MS: String(WAIT_MS) } });
     [a, b] = c.instances as [Instance, Instance];
     return c;
   }
@@ -179,5 +183,18 @@ describeCluster('an instance that dies, freezes or loses the database', () => {
     expect(next).toMatchObject({ status: 'COMPLETED', reply: { content: 'Started on B after A left.' } });
     const released = await cluster.sql(`select writer is null from threads where id = '${threadId}'`);
     expect(released[0]![0]).toBe('t');
+  });
+
+  it('a run waiting for tool outputs on a killed instance still ends EXPIRED at its deadline, on B', async () => {
+    cluster.provider.enqueue({ toolCalls: [{ name: 'get_time', arguments: '{}' }] });
+    const created = await a.gql(`mutation ($input: CreateThreadInput!) { createThread(input: $input) { run { id } reply { status } } }`, {
+      input: { messages: [{ role: 'USER', content: 'What time is it?' }], tools: [{ name: 'get_time' }] },
+    });
+    const runId = created.data.createThread.run.id;
+    expect((await runOn(a, runId)).status).toBe('REQUIRES_ACTION');
+    await a.kill();
+    const expired = await endedRun(b, runId, WAIT_MS + TAKEOVER_MS);
+    expect(expired.status).toBe('EXPIRED');
+    expect(Date.parse(expired.completedAt)).toBeGreaterThanOrEqual(Date.parse(expired.startedAt) + WAIT_MS - 1000);
   });
 });

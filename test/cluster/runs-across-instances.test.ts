@@ -199,4 +199,23 @@ describeCluster('runs across two instances', () => {
     onB.close();
     await expectReplayEqualsStore(cluster, b, threadId);
   });
+
+  it('a run waiting for tool outputs on A goes on where submitToolOutputs arrives (B), which executes its next leg', async () => {
+    cluster.provider.enqueue({ toolCalls: [{ name: 'get_weather', arguments: '{"city":"Paris"}' }] }, { text: 'Sunny in Paris.' });
+    const created = await ok(
+      a,
+      `mutation ($input: CreateThreadInput!) { createThread(input: $input) { thread { id } run { id } reply { status } } }`,
+      { input: { messages: [{ role: 'USER', content: 'Weather in Paris?' }], tools: [{ name: 'get_weather', description: 'The weather.', parameters: { type: 'object', properties: { city: { type: 'string' } } } }] } },
+    );
+    const runId = created.createThread.run.id;
+    const waiting = await ok(a, `query ($id: ID!) { run(id: $id) { status requiredAction { toolCalls { id } } } }`, { id: runId });
+    expect(waiting.run.status).toBe('REQUIRES_ACTION');
+    const callId = waiting.run.requiredAction.toolCalls[0].id;
+    const submitted = await ok(b, `mutation ($input: SubmitToolOutputsInput!) { submitToolOutputs(input: $input) { run { id status } } }`, {
+      input: { runId, toolOutputs: [{ toolCallId: callId, output: '{"sky":"sunny"}' }] },
+    });
+    expect(submitted.submitToolOutputs.run.status).toBe('IN_PROGRESS');
+    expect((await endedRun(a, runId)).reply).toMatchObject({ content: 'Sunny in Paris.', status: 'COMPLETED' });
+    expect(cluster.provider.requests).toHaveLength(2);
+  });
 });
