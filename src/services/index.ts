@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { AccessControl } from '../auth/access.js';
 import type { Config } from '../config.js';
 import { createLlmProvider } from '../llm/index.js';
+import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { LlmProvider } from '../llm/types.js';
 import { createSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
 import { AssistantService } from './assistants.js';
@@ -25,6 +26,8 @@ export interface Services {
   access: AccessControl;
   config: Config;
   logger: Logger;
+  /** This server's Prometheus registry and the counters services report to. */
+  metrics: Metrics;
   /** Batched lookups for one request's nested fields. */
   loaders(): Loaders;
   /** Resolves when the store answers (readiness). */
@@ -44,12 +47,13 @@ export interface AppServices extends Services {
  */
 export async function createServices(
   config: Config,
-  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
+  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger; metrics?: Metrics } = {},
 ): Promise<AppServices> {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
+  const metrics = overrides.metrics ?? createMetrics();
   // The server holds its SQLite file alone (the keys CLI may still open it).
-  const store = createSqliteStore(config.databaseUrl, { lock: true });
-  const log = new EventLog(store, overrides.pubsub ?? new InMemoryPubSub(), {
+  const store = metrics.instrumentStore(createSqliteStore(config.databaseUrl, { lock: true }));
+  const log = new EventLog(store, metrics.instrumentPubSub(overrides.pubsub ?? new InMemoryPubSub(), logger), {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
     onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
@@ -88,6 +92,7 @@ export async function createServices(
     access,
     config,
     logger,
+    metrics,
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
         stopCompaction();
