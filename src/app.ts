@@ -11,6 +11,7 @@ import type { Caller } from './auth/access.js';
 import { useHttpAuth } from './auth/http-auth.js';
 import type { Context } from './context.js';
 import type { Services } from './services/index.js';
+import { useChatPage } from './chat-page.js';
 import { exampleOperation } from './graphiql-example.js';
 import { Lifecycle, useOpsEndpoints } from './ops/health.js';
 import { useMetricsEndpoint, useSubscriptionGauge } from './ops/metrics-endpoint.js';
@@ -71,6 +72,7 @@ export function createApp(services: Services): App {
       useRequestIds(scope),
       // Before authentication: probes carry no key, and a stopping server answers without its database.
       ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
+      useChatPage(),
       ...useMetricsEndpoint(services.metrics, access),
       useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
       useStrictUrlParams(),
