@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
-import { post, request } from './auth-helpers.js';
+import { post, request, wsClient, wsRun } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { NO_RATE_LIMIT, removeTempDirs, startTestServer, subscribeSse, subscribeWs, type TestServer } from './helpers.js';
 import { CREATE_THREAD, RUN_EVENTS } from './operations.js';
@@ -170,6 +170,15 @@ describe('operations: metrics, request ids and logs', () => {
       expect(res.body.errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'masked-err-9' } });
       const unknown = await post(server.url, null, '{ assistants { edges { node { id } } } }');
       expect(unknown.body.errors[0].extensions.requestId).toBe(unknown.headers.get('x-request-id'));
+      // Over WebSocket: the id its upgrade request was given.
+      const ws = wsClient(server.url, { header: undefined });
+      const outcome = wsRun(ws, '{ assistants { edges { node { id } } } }');
+      const ended = await outcome.outcome;
+      await ws.dispose();
+      const wsError = 'error' in ended ? ended.error : outcome.results[0]?.errors?.[0];
+      const errors = Array.isArray(wsError) ? wsError : [wsError];
+      expect(errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
+      expect(logs.lines.some((l) => l.level >= 50 && l.reqId === errors[0].extensions.requestId), 'its log line names the same id').toBe(true);
     } finally {
       server.services.store.db.$client.exec('ALTER TABLE assistants_gone RENAME TO assistants');
     }

@@ -8,8 +8,9 @@ import type { Store, StoreTx } from '../store/types.js';
  * threadql's own Prometheus metrics, one registry per server (tests start several in one
  * process, each with its own counts). The service layer is observed at its two narrow
  * boundaries rather than edited throughout: every event this process publishes passes
- * `instrumentPubSub` (run statuses, first tokens, run ends), every transaction passes
- * `instrumentStore` (events stored, flush batches, transaction time).
+ * `instrumentPubSub` (run statuses, first tokens, run ends — each run's end is also logged
+ * there, one line), every transaction passes `instrumentStore` (events stored, flush batches,
+ * transaction time).
  */
 export interface Metrics {
   readonly registry: Registry;

@@ -13,6 +13,8 @@ import type { Logger } from 'pino';
 export interface RequestInfo {
   id: string;
   logger: Logger;
+  /** performance.now() when it began. */
+  startedAt: number;
 }
 
 export class RequestScope {
@@ -32,7 +34,7 @@ export class RequestScope {
 
   /** Runs `work` as part of the request with this id. */
   run<T>(id: string, work: () => T): T {
-    return this.#storage.run({ id, logger: this.logger.child({ reqId: id }) }, work);
+    return this.#storage.run({ id, logger: this.logger.child({ reqId: id }), startedAt: performance.now() }, work);
   }
 }
 
@@ -44,11 +46,13 @@ export function requestIdOf(header: string | string[] | null | undefined): strin
   return value && SANE_ID.test(value) ? value : randomUUID();
 }
 
-/** The WebSocket upgrade's answer (101) names the id its operations log with. */
+const upgradeIds = new WeakMap<IncomingMessage, string>();
+
+/** A WebSocket's id, from its upgrade request: the 101 answer names it, and its operations log with it. */
 export function socketRequestId(request: IncomingMessage): string {
-  const known = (request as IncomingMessage & { requestId?: string }).requestId;
-  if (known) return known;
-  return ((request as IncomingMessage & { requestId?: string }).requestId = requestIdOf(request.headers['x-request-id']));
+  let id = upgradeIds.get(request);
+  if (!id) upgradeIds.set(request, (id = requestIdOf(request.headers['x-request-id'])));
+  return id;
 }
 
 /**
@@ -57,26 +61,21 @@ export function socketRequestId(request: IncomingMessage): string {
  * holds method, path, status and time — never a body.
  */
 export function useRequestIds(scope: RequestScope): Plugin {
-  const started = new WeakMap<Request, number>();
   return {
     instrumentation: {
-      request({ request }, handle) {
-        started.set(request, performance.now());
-        return scope.run(requestIdOf(request.headers.get('x-request-id')), handle);
-      },
+      request: ({ request }, handle) => scope.run(requestIdOf(request.headers.get('x-request-id')), handle),
     },
     onResponse({ request, response }) {
       const info = scope.current;
       if (!info) return;
       response.headers.set('x-request-id', info.id);
-      const begin = started.get(request);
       const url = new URL(request.url, 'http://localhost');
       info.logger.info(
         {
           method: request.method,
           path: url.pathname,
           status: response.status,
-          ms: begin === undefined ? undefined : Math.round((performance.now() - begin) * 10) / 10,
+          ms: Math.round((performance.now() - info.startedAt) * 10) / 10,
           stream: response.headers.get('content-type')?.startsWith('text/event-stream') || undefined,
         },
         'request',
