@@ -15,7 +15,7 @@ import { useChatPage } from './chat-page.js';
 import { exampleOperation } from './graphiql-example.js';
 import { Lifecycle, useOpsEndpoints } from './ops/health.js';
 import { useMetricsEndpoint, useSubscriptionGauge } from './ops/metrics-endpoint.js';
-import { RequestScope, socketRequestId, useRequestIds } from './ops/request-id.js';
+import { RequestIds, useRequestIds } from './ops/request-id.js';
 import { yogaLogger } from './ops/yoga-logger.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { useStrictUrlParams } from './request-params.js';
@@ -35,15 +35,19 @@ export interface App {
 /** Builds the GraphQL server; it never listens (server.ts and tests do). */
 export function createApp(services: Services): App {
   const { config, access, logger } = services;
-  // Log lines and masked errors of a request name its id (x-request-id).
-  const scope = new RequestScope(logger);
-  const logUnexpected = (err: unknown) => scope.log.error({ err }, 'unexpected error (masked in the response)');
-  const masker = createErrorMasker(logUnexpected, { bodyLimit: config.limits.bodyBytes });
+  const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
+  // Masked errors, and the log lines of their causes, name their request (x-request-id).
+  const requestIds = new RequestIds(logger);
+  let cause: unknown;
+  const masker = createErrorMasker((err) => (cause = err), { bodyLimit: config.limits.bodyBytes });
   // yoga logs every error its masking changed; these it need not log again (yoga-logger.ts).
   const masked = new WeakSet<object>();
   const mask = (error: unknown, message: string): Error => {
     if (typeof error === 'object' && error !== null) masked.add(error);
-    return withRequestId(masker(error, message), scope.current?.id);
+    cause = undefined;
+    const answer = masker(error, message);
+    if (cause !== undefined) requestIds.recordMasked(answer, cause);
+    return answer;
   };
   const lifecycle = new Lifecycle();
   const retryAfterSeconds = Math.ceil(config.shutdownGraceMs / 1000);
@@ -67,14 +71,17 @@ export function createApp(services: Services): App {
     // Its page is large (~9 MB), so it is rendered once.
     renderGraphiQL: renderOnce(renderGraphiQL),
     cors: corsOptions(config.corsOrigins, config.production),
-    logging: yogaLogger(() => scope.log, (error) => typeof error === 'object' && error !== null && masked.has(error)),
+    logging: yogaLogger(logger, (error) => typeof error === 'object' && error !== null && masked.has(error)),
     plugins: [
-      useRequestIds(scope),
+      useRequestIds(requestIds),
       // Before authentication: probes carry no key, and a stopping server answers without its database.
       ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
       useChatPage(),
       ...useMetricsEndpoint(services.metrics, access),
-      useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
+      useHttpAuth(access, callers, {
+        graphiql: config.graphiql,
+        onUnexpected: (err, request) => (requestIds.of(request).logger.error({ err }, 'unexpected error (masked in the response)'), requestIds.of(request).id),
+      }),
       useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
@@ -92,14 +99,14 @@ export function createApp(services: Services): App {
       // MAX_BODY_BYTES bounds a frame as it bounds an HTTP body (ws's own default is 100 MiB):
       // a bigger one closes the socket with 1009 before it is buffered whole.
       const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.bodyBytes });
-      wss.on('headers', (headers, request) => headers.push(`x-request-id: ${socketRequestId(request)}`));
+      wss.on('headers', (headers, request) => headers.push(`x-request-id: ${requestIds.ofSocket(request).id}`));
       const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
           jsonMessageReviver: refuseServerOnlyFrames,
-          // A socket's operations log with the id its upgrade request was given.
-          execute: (args: any) => scope.run(args.rootValue.requestId, () => args.rootValue.execute(args)),
-          subscribe: (args: any) => scope.run(args.rootValue.requestId, () => args.rootValue.subscribe(args)),
+          // A socket's masked errors name the id its upgrade request was given.
+          execute: async (args: any) => requestIds.nameInResult(await args.rootValue.execute(args), args.rootValue.request),
+          subscribe: async (args: any) => requestIds.nameInResult(await args.rootValue.subscribe(args), args.rootValue.request),
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
           onConnect: async (ctx) => {
             if (lifecycle.stopping) {
@@ -162,7 +169,7 @@ export function createApp(services: Services): App {
               document,
               variableValues: params.variables,
               contextValue: await contextFactory(),
-              rootValue: { execute, subscribe, requestId: socketRequestId(ctx.extra.request) },
+              rootValue: { execute, subscribe, request: requestIds.ofSocket(ctx.extra.request) },
             };
           },
         },
@@ -191,12 +198,6 @@ function corsOptions(origins: string[] | null, production: boolean) {
     const origin = request.headers.get('origin');
     return origin && origins.includes(origin) ? { origin } : false;
   };
-}
-
-/** A masked error names the request it belongs to, so that the operator finds its log lines. */
-function withRequestId(error: Error, requestId: string | undefined): Error {
-  if (!requestId || !(error instanceof GraphQLError) || error.extensions?.code !== 'INTERNAL_SERVER_ERROR') return error;
-  return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, requestId } });
 }
 
 function renderOnce<T>(render: (options: T) => string): (options: T) => string {

@@ -80,7 +80,7 @@ describe('operations: metrics, request ids and logs', () => {
     expect(grew('threadql_events_stored_total', 'type="RUN_STATUS"')).toBeGreaterThanOrEqual(2);
     expect(grew('threadql_flush_batch_deltas_sum')).toBe(4);
     expect(grew('threadql_db_transaction_seconds_count', 'outcome="commit"')).toBeGreaterThan(0);
-    expect(after).toMatch(/graphql_envelop_phase_execute_count\{[^}]*operationType="mutation"[^}]*\} [1-9]/);
+    expect(after).toMatch(/graphql_envelop_request_duration_count\{[^}]*operationType="mutation"[^}]*\} [1-9]/);
     expect(after).toContain('graphql_yoga_http_duration_bucket');
   });
 

@@ -18,12 +18,9 @@ export function useMetricsEndpoint(metrics: Metrics, access: AccessControl): Plu
       endpoint: false,
       // Operation names and URLs come from callers: as labels they would let anyone grow the series without bound.
       labels: { operationName: false, url: false },
+      // Few series on purpose: each one is work on every request. Parse and validate are cached by yoga.
       metrics: {
         graphql_envelop_request_duration: true,
-        graphql_envelop_phase_parse: true,
-        graphql_envelop_phase_validate: true,
-        graphql_envelop_phase_execute: true,
-        graphql_envelop_phase_subscribe: true,
         graphql_envelop_error_result: true,
         graphql_yoga_http_duration: true,
       },

@@ -11,10 +11,9 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
  * through the masker (`wasMasked`) are therefore logged at debug, so that an error line means
  * something new.
  */
-export function yogaLogger(logger: () => Logger, wasMasked: (error: unknown) => boolean): YogaLogger {
-  // `logger()` is the current request's (naming its id) while one is handled.
+export function yogaLogger(logger: Logger, wasMasked: (error: unknown) => boolean): YogaLogger {
+  const log = logger.child({ component: 'yoga' });
   const write = (level: Level) => (...args: unknown[]) => {
-    const log = logger().child({ component: 'yoga' });
     if (!log.isLevelEnabled(level)) return;
     const [first, ...rest] = args;
     if (first instanceof Error) log[level]({ err: first }, rest.map(text).join(' ') || first.message);
