@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleChat, chatBundleFile } from '../scripts/build-web.js';
+import { createApiKey } from '../src/auth/keys.js';
 import { removeTempDirs, startTestServer, type TestServer } from './helpers.js';
 
 /** The chat page's committed bundle matches its sources, and threadql serves it (no CDN). */
@@ -37,5 +38,18 @@ describe('chat page assets', () => {
     // GraphiQL stays at /graphql.
     const graphiql = await fetch(server.url, { headers: { accept: 'text/html' } });
     expect(await graphiql.text()).toContain('GraphiQL');
+  });
+
+  it('production mode serves the page too (no key needed for it, CSRF prevention does not refuse it), its API calls need a key', async () => {
+    const prod = await startTestServer({ env: { NODE_ENV: 'production' } });
+    try {
+      await createApiKey(prod.services.store.keys, 'alice');
+      const base = prod.url.replace('/graphql', '');
+      for (const path of ['/', '/chat/chat.js', '/chat/chat.css']) expect((await fetch(base + path)).status, path).toBe(200);
+      const api = await fetch(prod.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+      expect(api.status).toBe(401);
+    } finally {
+      await prod.stop();
+    }
   });
 });
