@@ -38,6 +38,7 @@ export function createApp(services: Services): App {
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
   // Masked errors, and the log lines of their causes, name their request (x-request-id).
   const requestIds = new RequestIds(logger);
+  // The masker reports an unexpected cause (synchronously, before it answers): kept for the answer's request.
   let cause: unknown;
   const masker = createErrorMasker((err) => (cause = err), { bodyLimit: config.limits.bodyBytes });
   // yoga logs every error its masking changed; these it need not log again (yoga-logger.ts).
@@ -80,7 +81,11 @@ export function createApp(services: Services): App {
       ...useMetricsEndpoint(services.metrics, access),
       useHttpAuth(access, callers, {
         graphiql: config.graphiql,
-        onUnexpected: (err, request) => (requestIds.of(request).logger.error({ err }, 'unexpected error (masked in the response)'), requestIds.of(request).id),
+        onUnexpected: (err, request) => {
+          const { id, logger: requestLogger } = requestIds.of(request);
+          requestLogger.error({ err }, 'unexpected error (masked in the response)');
+          return id;
+        },
       }),
       useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
