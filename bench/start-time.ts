@@ -36,28 +36,27 @@ function timeToListen(args: string[], env: Record<string, string>): Promise<numb
   }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-async function measure(label: string, args: string[], env: () => Record<string, string>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) times.push(await timeToListen(args, env()));
-  const m = percentile(times, 50);
-  console.log(`${label.padEnd(44)} median ${m.toFixed(0)} ms  (${times.map((t) => t.toFixed(0)).join(', ')})`);
-  return m;
-}
-
 const tsx = ['--import', 'tsx', 'src/server.ts'];
-const warmCache = mkdtempSync(join(tmpdir(), 'threadql-tsx-cache-'));
-const freshCaches: string[] = [];
-const fresh = () => {
+const caches: string[] = [];
+const cache = () => {
   const dir = mkdtempSync(join(tmpdir(), 'threadql-tsx-cache-'));
-  freshCaches.push(dir);
-  return { TMPDIR: dir };
+  caches.push(dir);
+  return dir;
 };
+const warmCache = cache();
+const variants: { label: string; args: string[]; env: () => Record<string, string> }[] = [
+  { label: 'npm start (tsx, cold compile cache)', args: tsx, env: () => ({ TMPDIR: cache() }) },
+  { label: 'npm start (tsx, warm compile cache)', args: tsx, env: () => ({ TMPDIR: warmCache }) },
+  { label: 'npm run start:prod (node dist/server.js)', args: ['dist/server.js'], env: () => ({}) },
+];
 try {
-  const cold = await measure('npm start (tsx, cold compile cache)', tsx, fresh);
-  await timeToListen(tsx, { TMPDIR: warmCache }); // fills the cache
-  const warm = await measure('npm start (tsx, warm compile cache)', tsx, () => ({ TMPDIR: warmCache }));
-  const prod = await measure('npm run start:prod (node dist/server.js)', ['dist/server.js'], () => ({}));
-  console.log(`ratio: cold tsx / prod ${(cold / prod).toFixed(2)}x, warm tsx / prod ${(warm / prod).toFixed(2)}x`);
+  await timeToListen(tsx, { TMPDIR: warmCache }); // fills the warm cache
+  // Interleaved, so that a change in the machine's load falls on every variant alike.
+  const times = variants.map(() => [] as number[]);
+  for (let i = 0; i < RUNS; i++) for (const [v, variant] of variants.entries()) times[v]!.push(await timeToListen(variant.args, variant.env()));
+  const medians = times.map((t) => percentile(t, 50));
+  variants.forEach((variant, v) => console.log(`${variant.label.padEnd(44)} median ${medians[v]!.toFixed(0)} ms  (${times[v]!.map((t) => t.toFixed(0)).join(', ')})`));
+  console.log(`ratio: cold tsx / prod ${(medians[0]! / medians[2]!).toFixed(2)}x, warm tsx / prod ${(medians[1]! / medians[2]!).toFixed(2)}x`);
 } finally {
-  for (const dir of [warmCache, ...freshCaches]) rmSync(dir, { recursive: true, force: true });
+  for (const dir of caches) rmSync(dir, { recursive: true, force: true });
 }
