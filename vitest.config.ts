@@ -6,7 +6,9 @@ import { defineConfig } from 'vitest/config';
  * database (test/test-database.ts), dropped afterwards.
  */
 const postgresUrl = process.env.TEST_POSTGRES_URL;
-if (!postgresUrl && !process.env.VITEST_WORKER_ID) {
+// The config is evaluated more than once (root and projects): say it once.
+if (!postgresUrl && !process.env.VITEST_WORKER_ID && !process.env.TQL_POSTGRES_SKIP_SAID) {
+  process.env.TQL_POSTGRES_SKIP_SAID = '1';
   console.log('PostgreSQL project skipped: set TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run the suite on PostgreSQL too.');
 }
 
