@@ -24,7 +24,10 @@ export default defineConfig({
   // graphql ships both .mjs and .js; loading both breaks its instanceof checks, so pin one.
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
-    // Both projects share the machine's workers (a project does not get its own set).
+    // Both projects share one pool of workers. Two, not vitest's default of cores - 1 (one on a
+    // 2-core machine): the files mostly wait (fake provider pauses, timers, PostgreSQL's own
+    // process), so a second file runs beside the first instead of doubling the wall time.
+    maxWorkers: 2,
     projects: [
       { extends: true, test: { ...shared, name: 'sqlite', env: { TEST_BACKEND: 'sqlite' } } },
       ...(postgresUrl
