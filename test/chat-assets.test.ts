@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleChat, chatBundleFile } from '../scripts/build-web.js';
 import { createApiKey } from '../src/auth/keys.js';
-import { removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { onPostgres, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
 
 /** The chat page's committed bundle matches its sources, and threadql serves it (no CDN). */
 
-describe('chat page assets', () => {
+// Once, in the SQLite project: nothing here depends on the backend.
+describe.skipIf(onPostgres)('chat page assets', () => {
   let server: TestServer;
   const at = (path: string) => server.url.replace('/graphql', path);
   beforeAll(async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
 import { distinctColours, launchChromium } from './browser.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { deferred, NO_RATE_LIMIT, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { deferred, NO_RATE_LIMIT, onPostgres, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
 import { WEATHER } from './tools-helpers.js';
 
 /**
@@ -11,8 +11,9 @@ import { WEATHER } from './tools-helpers.js';
  * by the accessible names the contract fixes, against a real server and the fake provider.
  */
 
-const launched = await launchChromium();
-if ('skipped' in launched) console.warn(`chat page tests skipped: ${launched.skipped}`);
+// Once, in the SQLite project: the page only calls the API, whose storage is tested on both backends.
+const launched = onPostgres ? { skipped: 'run in the sqlite project only' } : await launchChromium();
+if ('skipped' in launched && !onPostgres) console.warn(`chat page tests skipped: ${launched.skipped}`);
 const browser: Browser | undefined = 'browser' in launched ? launched.browser : undefined;
 afterAll(() => browser?.close());
 

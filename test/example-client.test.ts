@@ -4,14 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ThreadqlClient, type ThreadView } from '../examples/client/client.js';
 import codegenConfig from '../examples/client/codegen.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { deferred, NO_RATE_LIMIT, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
+import { deferred, NO_RATE_LIMIT, onPostgres, removeTempDirs, startTestServer, type TestServer } from './helpers.js';
 import { spawnProcess } from './process-helpers.js';
 
 /** examples/client: its generated types are current, and it works against a real server. */
 
 const THREAD = /* GraphQL */ `query ($id: ID!) { thread(id: $id) { messages(first: 100) { edges { node { content } } } } }`;
 
-describe('the typed example client', () => {
+// Once, in the SQLite project: the client only calls the API, whose storage is tested on both backends.
+describe.skipIf(onPostgres)('the typed example client', () => {
   let fake: FakeProvider;
   let server: TestServer;
   let client: ThreadqlClient;

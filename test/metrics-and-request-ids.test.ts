@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
 import { post, request, wsClient, wsRun } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { NO_RATE_LIMIT, removeTempDirs, startTestServer, subscribeSse, subscribeWs, type TestServer } from './helpers.js';
+import { NO_RATE_LIMIT, rawSql, removeTempDirs, startTestServer, subscribeSse, subscribeWs, type TestServer } from './helpers.js';
 import { CREATE_THREAD, RUN_EVENTS } from './operations.js';
 import { LogCapture } from './storage-faults-helpers.js';
 
@@ -164,7 +164,7 @@ describe('operations: metrics, request ids and logs', () => {
   });
 
   it('a masked error names the request id, in the answer and in its log line', async () => {
-    server.services.store.db.$client.exec('ALTER TABLE assistants RENAME TO assistants_gone');
+    await rawSql(server, 'ALTER TABLE assistants RENAME TO assistants_gone');
     try {
       const res = await post(server.url, null, '{ assistants { edges { node { id } } } }', undefined, { 'x-request-id': 'masked-err-9' });
       expect(res.body.errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'masked-err-9' } });
@@ -180,7 +180,7 @@ describe('operations: metrics, request ids and logs', () => {
       expect(errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
       expect(logs.lines.some((l) => l.level >= 50 && l.reqId === errors[0].extensions.requestId), 'its log line names the same id').toBe(true);
     } finally {
-      server.services.store.db.$client.exec('ALTER TABLE assistants_gone RENAME TO assistants');
+      await rawSql(server, 'ALTER TABLE assistants_gone RENAME TO assistants');
     }
     const errorLine = logs.lines.find((l) => l.level >= 50 && l.reqId === 'masked-err-9');
     expect(errorLine?.msg).toContain('unexpected error');

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { createLlmProvider } from '../llm/index.js';
 import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { LlmProvider } from '../llm/types.js';
-import { createSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
+import { createStore, type AppStore } from '../store/index.js';
 import { AssistantService } from './assistants.js';
 import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
@@ -36,7 +36,7 @@ export interface Services {
 
 export interface AppServices extends Services {
   /** The store itself: the server's start-up checks and tests reach it; surfaces never do. */
-  store: SqliteStore;
+  store: AppStore;
   /** Ends runs (after the grace period), stores pending events and closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -51,8 +51,8 @@ export async function createServices(
 ): Promise<AppServices> {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
   const metrics = overrides.metrics ?? createMetrics();
-  // The server holds its SQLite file alone (the keys CLI may still open it).
-  const store = metrics.instrumentStore(createSqliteStore(config.databaseUrl, { lock: true }));
+  // The server holds its SQLite file alone (the keys CLI may still open it); PostgreSQL is shared.
+  const store = metrics.instrumentStore(await createStore(config.databaseUrl, { lock: true, logger }));
   const log = new EventLog(store, metrics.instrumentPubSub(overrides.pubsub ?? new InMemoryPubSub(), logger), {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
