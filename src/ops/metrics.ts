@@ -15,7 +15,7 @@ import type { Store, StoreTx } from '../store/types.js';
 export interface Metrics {
   readonly registry: Registry;
   /** Publishes through `pubsub`, counting each event and following runs to their end. */
-  instrumentPubSub(pubsub: PubSub, logger: Logger): PubSub;
+  instrumentPubSub<P extends PubSub>(pubsub: P, logger: Logger): P;
   /** The same store, with its transactions timed and the events they store counted. */
   instrumentStore<S extends Store>(store: S): S;
   /** A subscription opened over `transport`; call the result when it ends. */
@@ -112,14 +112,11 @@ export function createMetrics(): Metrics {
           'run ended',
         );
       };
-      return {
-        publish(event) {
-          observe(event);
-          pubsub.publish(event);
-        },
-        subscribe: (threadId, listener) => pubsub.subscribe(threadId, listener),
-        listenerCount: () => pubsub.listenerCount(),
-      };
+      // Only publish is observed; every other method (a Redis pub/sub has more) passes through.
+      return overriding(pubsub, 'publish', (event: ThreadEvent) => {
+        observe(event);
+        pubsub.publish(event);
+      });
     },
     instrumentStore(store) {
       const transaction: Store['transaction'] = async (work) => {
