@@ -8,7 +8,9 @@ import { defineConfig } from 'vitest/config';
  * TEST_POSTGRES_URL and TEST_REDIS_URL and says so when skipped.
  */
 const postgresUrl = process.env.TEST_POSTGRES_URL;
-if (!postgresUrl && !process.env.VITEST_WORKER_ID) {
+// The config is evaluated more than once (root and projects): say it once.
+if (!postgresUrl && !process.env.VITEST_WORKER_ID && !process.env.TQL_POSTGRES_SKIP_SAID) {
+  process.env.TQL_POSTGRES_SKIP_SAID = '1';
   console.log('PostgreSQL project skipped: set TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run the suite on PostgreSQL too.');
 }
 
@@ -25,7 +27,10 @@ export default defineConfig({
   // graphql ships both .mjs and .js; loading both breaks its instanceof checks, so pin one.
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
-    // Both projects share the machine's workers (a project does not get its own set).
+    // Both projects share one pool of workers. Two, not vitest's default of cores - 1 (one on a
+    // 2-core machine): the files mostly wait (fake provider pauses, timers, PostgreSQL's own
+    // process), so a second file runs beside the first instead of doubling the wall time.
+    maxWorkers: 2,
     projects: [
       { extends: true, test: { ...shared, name: 'sqlite', env: { TEST_BACKEND: 'sqlite' } } },
       ...(postgresUrl

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       'No OPENAI_API_KEY or OPENAI_BASE_URL set: the built-in offline model answers (set one of them to use a real model).',
     );
   }
-  logger.info(`threadql listening on ${server.url} (GraphiQL in a browser), database ${describeDatabase(config.databaseUrl)}`);
+  logger.info(`threadql listening on ${server.url} (GraphiQL in a browser; the chat page at ${server.url.replace(/\/graphql$/, '/')}), database ${describeDatabase(config.databaseUrl)}`);
   stopOnSignals(server, logger, config.shutdownGraceMs);
 }
 

@@ -58,5 +58,10 @@ describe.skipIf(!onPostgres)('PostgreSQL unreachable for a while', () => {
     expect(again.data.createThread.thread.title).toBe('after the outage');
     const { run } = await sendMessage(server, { threadId: again.data.createThread.thread.id, content: 'Still there?' });
     expect((await endedRun(server, run.id)).status).toBe('COMPLETED');
+    // No connection was left checked out by a transaction the outage cut (the pool would drain, and stop() hang).
+    const store = server.services.store;
+    if (store.kind !== 'postgres') throw new Error('unreachable');
+    const pool = store.db.$client;
+    await waitUntil(() => pool.idleCount === pool.totalCount && pool.waitingCount === 0, 'every pooled connection is back in the pool');
   });
 });

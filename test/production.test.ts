@@ -214,7 +214,7 @@ describe('masked internal errors (production)', () => {
       const res = await post(server.url, key, THREADS);
       expect(res.body.errors).toHaveLength(1);
       expect(res.body.errors[0].message).toBe('Unexpected error.');
-      expect(res.body.errors[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
+      expect(res.body.errors[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', requestId: res.headers.get('x-request-id') });
       leaks(res.text, key);
       await rawSql(server, 'ALTER TABLE threads_gone RENAME TO threads');
     } finally {

@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { AccessControl } from '../auth/access.js';
 import type { Config } from '../config.js';
 import { createLlmProvider } from '../llm/index.js';
+import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { LlmProvider } from '../llm/types.js';
 import { createStore, type AppStore } from '../store/index.js';
 import { AssistantService } from './assistants.js';
@@ -33,6 +34,8 @@ export interface Services {
   access: AccessControl;
   config: Config;
   logger: Logger;
+  /** This server's Prometheus registry and the counters services report to. */
+  metrics: Metrics;
   /** Batched lookups for one request's nested fields. */
   loaders(): Loaders;
   /** Resolves when the store answers (readiness). */
@@ -54,15 +57,16 @@ export interface AppServices extends Services {
  */
 export async function createServices(
   config: Config,
-  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
+  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger; metrics?: Metrics } = {},
 ): Promise<AppServices> {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
+  const metrics = overrides.metrics ?? createMetrics();
   // The server holds its SQLite file alone (the keys CLI may still open it); PostgreSQL is shared.
   // A frozen instance's open transaction is ended by PostgreSQL well before its lease would be taken over.
   const idleInTransactionMs = Math.max(2000, Math.round(config.instance.leaseTtlMs / 2));
-  const store = await createStore(config.databaseUrl, { lock: true, logger, idleInTransactionMs });
+  const store = metrics.instrumentStore(await createStore(config.databaseUrl, { lock: true, logger, idleInTransactionMs }));
   const redis = config.redis ? connectRedis(config.redis.url, config.redis.prefix, logger) : null;
-  const pubsub = overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger) : new InMemoryPubSub());
+  const pubsub = metrics.instrumentPubSub(overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger) : new InMemoryPubSub()), logger);
   // An instance starts without Redis if it must (its /ready says so), rather than not at all.
   if (redis && !(await Promise.race([pubsub.ready().then(() => true), delay(REDIS_START_WAIT_MS, false, { ref: false })]))) {
     logger.warn({ waitedMs: REDIS_START_WAIT_MS }, 'redis is not reachable; starting anyway: live events reach other instances once it is');
@@ -123,6 +127,7 @@ export async function createServices(
     access,
     config,
     logger,
+    metrics,
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
         stopCompaction();

@@ -1,11 +1,10 @@
 import { sql } from 'drizzle-orm';
-import type { Store } from '../types.js';
-import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { StorageError } from '../errors.js';
-import { guarded, toStoreError } from './driver-errors.js';
-import * as schema from './tables.js';
+import type { Store, StoreTx } from '../types.js';
+import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
+import { guarded } from './driver-errors.js';
 import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
+import type { Queries } from './queries.js';
 import { leaseStore } from './leases.js';
 import { pgTx } from './tx.js';
 
@@ -21,25 +20,6 @@ export interface PostgresStore extends Store {
  * the rules that must hold under concurrency are the database's (unique indexes, conditional
  * updates, the thread row's counter and lock). Migrates on open, under an advisory lock.
  */
-/**
- * A transaction on a connection this store checks out and always gives back: Drizzle's own
- * pool transaction never releases its client when BEGIN fails (its `finally` starts after
- * BEGIN), so a database lost for a moment would leak a connection per attempt and the pool's
- * end would wait for them forever. A connection that failed is destroyed, not reused.
- */
-async function onOwnConnection<T>(db: PgDb, work: (tx: PgDb) => Promise<T>): Promise<T> {
-  const client = await db.$client.connect();
-  let failure: Error | undefined;
-  try {
-    return await work(drizzle(client, { schema }) as unknown as PgDb);
-  } catch (error) {
-    if (toStoreError(error) instanceof StorageError) failure = error instanceof Error ? error : new Error(String(error));
-    throw error;
-  } finally {
-    client.release(failure);
-  }
-}
-
 export async function createPostgresStore(url: string, options: PgOptions = {}): Promise<PostgresStore> {
   const db = createPgDb(url, options);
   try {
@@ -59,10 +39,39 @@ export async function createPostgresStore(url: string, options: PgOptions = {}):
     events: eventStore(db),
     keys: keyStore(db),
     leases: leaseStore(db),
-    // Errors of the work itself pass unchanged (they are store errors already); BEGIN and COMMIT are translated.
-    transaction: (work) => guarded(() => onOwnConnection(db, (tx) => tx.transaction((inner) => work(pgTx(inner))))),
+    transaction: (work) => guarded(() => transaction(db, work)),
     ping: () => guarded(async () => void (await db.execute(sql`select 1`))),
     // A pool already ended (a test cutting the database off) has nothing left to close.
     close: () => (closed ??= db.$client.ending ? Promise.resolve() : db.$client.end()),
   };
+}
+
+/**
+ * One transaction on one pooled connection. Not Drizzle's db.transaction(): when BEGIN fails (the
+ * connection just died) it never releases the connection, so an outage of a few seconds drains
+ * the pool for good and close() waits forever; and a failed ROLLBACK hides the original error
+ * and returns the broken connection to the pool. Here the connection always goes back, and a
+ * connection whose BEGIN, COMMIT or ROLLBACK failed is discarded. Errors of the work itself pass
+ * unchanged (they are store errors already); the caller translates the rest.
+ */
+async function transaction<T>(db: PgDb, work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  const client = await db.$client.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin').catch((error: Error) => {
+      throw (broken = error);
+    });
+    try {
+      const result = await work(pgTx(drizzle(client) as unknown as Queries));
+      await client.query('commit').catch((error: Error) => {
+        throw (broken = error);
+      });
+      return result;
+    } catch (error) {
+      if (!broken) await client.query('rollback').catch((rollbackError: Error) => void (broken = rollbackError));
+      throw error;
+    }
+  } finally {
+    client.release(broken);
+  }
 }
