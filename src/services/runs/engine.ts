@@ -6,6 +6,7 @@ import type { RunRow, StoreTx, ToolRound } from '../../store/types.js';
 import { LeaseLostError, ThreadLockedError } from '../events/event-log.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
+import { watchRun } from './watch-run.js';
 import { AS_EXECUTOR, finishRun, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
 
 export interface RunEngineDeps extends ExecuteDeps {
@@ -35,8 +36,6 @@ interface ActiveRun {
 /** After a refused write, wait before trying again; the wait doubles up to the maximum. */
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 5000;
-/** How often a wait for a run executing elsewhere reads its row (its events usually come first). */
-const WATCH_POLL_MS = 250;
 
 /**
  * The runs service: starts, queues, executes and cancels runs. Runs of one thread never
@@ -163,43 +162,8 @@ export class RunEngine {
     }
   }
 
-  /**
-   * Resolves with the run once it has ended or waits for tool outputs, wherever it executes
-   * (its events on the bus, its row read now and then as a fallback); null after `timeoutMs` or
-   * at shutdown.
-   */
   private watchRun(run: Pick<RunRow, 'id' | 'threadId'>, timeoutMs: number): Promise<RunRow | null> {
-    return new Promise((resolve) => {
-      let done = false;
-      let poll: NodeJS.Timeout | undefined;
-      const settledStatus = (status: RunRow['status']) => isTerminalRunStatus(status) || status === 'REQUIRES_ACTION';
-      const finish = (row: RunRow | null) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        clearTimeout(poll);
-        subscription.unsubscribe();
-        this.stopped.signal.removeEventListener('abort', onStop);
-        resolve(row);
-      };
-      const onStop = () => finish(null);
-      const subscription = this.deps.events.subscribe(run.threadId, {
-        event: (e) => {
-          if (e.kind === 'RUN_STATUS' && e.run.id === run.id && settledStatus(e.run.status)) finish(e.run);
-        },
-      });
-      const tick = () => {
-        this.deps.store.runs.find(run.id).then(
-          (row) => (!row || settledStatus(row.status) ? finish(row ?? null) : undefined),
-          () => undefined,
-        ).finally(() => {
-          if (!done) poll = setTimeout(tick, WATCH_POLL_MS);
-        });
-      };
-      const timer = setTimeout(() => finish(null), timeoutMs);
-      this.stopped.signal.addEventListener('abort', onStop);
-      tick();
-    });
+    return watchRun(this.deps, run, timeoutMs, this.stopped.signal);
   }
 
   /**
