@@ -9,6 +9,7 @@ import { metadata, name, parseInput, temperature, text, tools, truncationStrateg
 function assistantFields(limits: Limits) {
   return {
     name: text(limits.titleChars, { allowEmpty: true }).nullish(),
+    description: text(limits.titleChars, { allowEmpty: true }).nullish(),
     model: name().nullish(),
     instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
     temperature: temperature().nullish(),
@@ -38,6 +39,7 @@ export class AssistantService {
       id: newId('Assistant'),
       owner,
       name: v.name ?? null,
+      description: v.description ?? null,
       model: v.model ?? null,
       instructions: v.instructions ?? null,
       temperature: v.temperature ?? null,
@@ -57,6 +59,7 @@ export class AssistantService {
       assistantId,
       {
         name: v.name ?? undefined,
+        description: v.description ?? undefined,
         model: v.model ?? undefined,
         instructions: v.instructions ?? undefined,
         temperature: v.temperature ?? undefined,

@@ -44,7 +44,7 @@ export interface PageWindow {
 }
 
 export type NewAssistant = Omit<AssistantRow, 'pos'>;
-export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'tools' | 'metadata'>>;
+export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'description' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'tools' | 'metadata'>>;
 
 export interface AssistantStore {
   insert(row: NewAssistant): Promise<AssistantRow>;
@@ -95,6 +95,8 @@ export interface MessageStore {
   repliesOf(runIds: readonly string[]): Promise<MessageRow[]>;
   /** The user messages that started these runs. */
   startersOf(runIds: readonly string[]): Promise<MessageRow[]>;
+  updateMetadata(id: string, metadata: Metadata): Promise<MessageRow | undefined>;
+  delete(id: string): Promise<void>;
 }
 
 export interface RunStore {
@@ -106,6 +108,9 @@ export interface RunStore {
   active(threadId: string): Promise<RunRow[]>;
   nextQueued(threadId: string): Promise<RunRow | undefined>;
   withStatus(status: RunStatus): Promise<RunRow[]>;
+  /** The owner's run created with this idempotency key (/v1 Idempotency-Key). */
+  byIdempotencyKey(owner: string, key: string): Promise<RunRow | undefined>;
+  updateMetadata(id: string, metadata: Metadata): Promise<RunRow | undefined>;
   /** The run, its reply and its thread's lastEventSeq, read at one moment. */
   snapshot(runId: string): Promise<{ run: RunRow; reply: MessageRow | undefined; lastEventSeq: number } | undefined>;
 }
