@@ -3,7 +3,7 @@ import type { Limits } from '../config.js';
 import { NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { AssistantRow, Store } from '../store/types.js';
-import { paginate, type ConnectionArgs } from './pagination.js';
+import { pageByIds, paginate, type ConnectionArgs, type IdPageArgs } from './pagination.js';
 import { metadata, name, parseInput, temperature, text, tools, truncationStrategy } from './validation.js';
 
 function assistantFields(limits: Limits) {
@@ -93,5 +93,10 @@ export class AssistantService {
   /** Newest first. */
   list(owner: string, args: ConnectionArgs) {
     return paginate(args, (w) => this.store.assistants.page(owner, w), true);
+  }
+
+  /** A page addressed by ids (the Assistants API's lists). */
+  listByIds(owner: string, args: IdPageArgs) {
+    return pageByIds(args, (w) => this.store.assistants.page(owner, w), (id) => this.store.assistants.find(id, owner), true);
   }
 }

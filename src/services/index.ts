@@ -13,6 +13,7 @@ import { createLoaders, type Loaders } from './loaders.js';
 import { MessageService } from './messages.js';
 import { RunEngine } from './runs/engine.js';
 import { recoverRuns } from './runs/recovery.js';
+import { RunRequestService } from './run-requests.js';
 import { ThreadService } from './threads.js';
 
 /** What surfaces (resolvers, routes) reach through their context: the services, never a database. */
@@ -21,6 +22,8 @@ export interface Services {
   threads: ThreadService;
   messages: MessageService;
   runs: RunEngine;
+  /** Runs as the Assistants API (/v1) starts them. */
+  runRequests: RunRequestService;
   events: EventService;
   access: AccessControl;
   config: Config;
@@ -76,10 +79,13 @@ export async function createServices(
   const access = new AccessControl(store.keys, config, logger);
 
   let closing: Promise<void> | null = null;
+  const assistants = new AssistantService(store, config.limits);
+  const threads = new ThreadService(store, log, events, runs, config.limits);
   return {
     store,
-    assistants: new AssistantService(store, config.limits),
-    threads: new ThreadService(store, log, events, runs, config.limits),
+    assistants,
+    threads,
+    runRequests: new RunRequestService(store, log, runs, assistants, threads, config.limits),
     messages: new MessageService(store, log, runs, config.limits),
     runs,
     events,

@@ -69,6 +69,33 @@ export class EventService {
     return this.track(stream, run.threadId, owner);
   }
 
+  /** The thread's highest seq, stored or published (a stream from here misses nothing later). */
+  async currentSeq(threadId: string): Promise<number> {
+    const stored = (await this.store.threads.find(threadId))?.lastEventSeq ?? 0;
+    return Math.max(stored, this.log.lastPublishedSeq(threadId) ?? 0);
+  }
+
+  /**
+   * One run's events with seq > after, replayed then live, with no snapshot (the Assistants
+   * API's streams, /v1): they end after the run's terminal status or, with `untilAction`,
+   * when it stops to wait for tool outputs.
+   */
+  async runEventsAfter(owner: string, runId: string, after: number, options: StreamOptions & { untilAction?: boolean } = {}): Promise<LogStream> {
+    const run = await this.store.runs.find(runId, owner);
+    if (!run) throw new NotFoundError('run', runId);
+    this.reserve(owner);
+    const stream = new LogStream(this.log, {
+      threadId: run.threadId,
+      after,
+      replay: true,
+      accept: (event) => belongsToRun(event, runId),
+      isLast: (event) =>
+        event.kind === 'RUN_STATUS' && event.run.id === runId && (isTerminalRunStatus(event.run.status) || (options.untilAction === true && event.run.status === 'REQUIRES_ACTION')),
+      writable: options.writable,
+    });
+    return this.track(stream, run.threadId, owner);
+  }
+
   /** Each open stream's buffered events and how often it fell behind (metrics, tests). */
   streamStats(): { threadId: string; buffered: number; fellBehind: number }[] {
     return [...this.open].map(([stream, threadId]) => ({ threadId, ...stream.stats() }));
