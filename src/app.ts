@@ -18,6 +18,7 @@ import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
 import { refuseServerOnlyFrames } from './ws-frames.js';
+import { useAssistantsApi } from './rest/index.js';
 
 export type Yoga = YogaServerInstance<{ caller?: Caller }, Context>;
 
@@ -65,6 +66,8 @@ export function createApp(services: Services): App {
     logging: yogaLogger(logger, (error) => typeof error === 'object' && error !== null && masked.has(error)),
     plugins: [
       // Before authentication: probes carry no key, and a stopping server answers without its database.
+      // The Assistants API (/v1) answers its own errors, shutdown included, in OpenAI's envelope.
+      useAssistantsApi({ services, stopping: () => lifecycle.stopping, retryAfterSeconds, onUnexpected: logUnexpected }),
       ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
       useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
       useStrictUrlParams(),

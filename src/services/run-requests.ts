@@ -119,7 +119,7 @@ export class RunRequestService {
         { assistantId: assistant.id, messages: t.messages, metadata: t.metadata, model: v.model, instructions: this.options(v, assistant).instructions, tools: v.tools, toolChoice: v.toolChoice, parallelToolCalls: v.parallelToolCalls },
         beforeNewRun,
         prefix ? `${prefix}.thread` : 'thread',
-        { always: true, extras: this.extras(v, null, assistant) },
+        { start: 'always', extras: this.extras(v, null, assistant) },
       );
     try {
       const { thread, run } = await create();

@@ -58,15 +58,15 @@ export class ThreadService {
   }
 
   /**
-   * `runOptions.always`: a run starts whatever the last message is (the Assistants API's
-   * createAndRun), with `runOptions.extras`.
+   * `runOptions.start`: `always` starts a run whatever the last message is (the Assistants
+   * API's createAndRun, with `runOptions.extras`); `never` starts none (its threads.create).
    */
   async create(
     owner: string,
     input: CreateThreadInput,
     beforeNewRun: BeforeNewRun = () => {},
     prefix = 'input',
-    runOptions: { always?: boolean; extras?: RunExtras } = {},
+    runOptions: { start?: 'always' | 'never'; extras?: RunExtras } = {},
   ): Promise<{ thread: ThreadRow; run: RunRow | null }> {
     // Checked before validation so that an oversized list is refused before its items are read.
     if (Array.isArray(input.messages) && input.messages.length > this.limits.threadMessages) {
@@ -77,7 +77,7 @@ export class ThreadService {
     const assistant = assistantId === null ? undefined : await this.store.assistants.find(assistantId, owner);
     if (assistantId !== null && !assistant) throw new NotFoundError('assistant', assistantId);
     const messages = v.messages ?? [];
-    const startsRun = runOptions.always === true || messages.at(-1)?.role === 'USER';
+    const startsRun = runOptions.start === 'always' || (runOptions.start !== 'never' && messages.at(-1)?.role === 'USER');
     const toolOptions = runTools(v, assistant, prefix);
     if (startsRun) await beforeNewRun();
 
