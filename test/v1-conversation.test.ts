@@ -64,13 +64,14 @@ describe('streams', () => {
   it('runs.stream: textDelta, finalMessages() and finalRun()', async () => {
     const thread = await client.beta.threads.create({ messages: [{ role: 'user', content: 'Tell me a story.' }] });
     fake.enqueue({ chunks: ['Once ', 'upon ', 'a ', 'time.'] });
-    const stream = client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id });
+    const stream = client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id, additional_instructions: 'Be vivid.' });
     const deltas: string[] = [];
     const events: string[] = [];
     stream.on('textDelta', (delta) => deltas.push(delta.value ?? ''));
     stream.on('event', (e) => events.push(e.event));
     const run = await stream.finalRun();
-    expect(run.status).toBe('completed');
+    expect(run).toMatchObject({ status: 'completed', instructions: 'Answer briefly.\n\nBe vivid.' });
+    expect(fake.requests[0]!.body.instructions).toBe('Answer briefly.\n\nBe vivid.');
     expect(deltas).toEqual(['Once ', 'upon ', 'a ', 'time.']);
     const messages = await stream.finalMessages();
     expect(messages).toHaveLength(1);
@@ -88,7 +89,7 @@ describe('streams', () => {
     const stream = client.beta.threads.createAndRunStream({
       assistant_id: assistant.id,
       thread: { messages: [{ role: 'user', content: 'Say hello in French.' }] },
-      additional_instructions: 'Use French.',
+      instructions: 'Use French.',
       temperature: 0.3,
       metadata: { source: 'test' },
     });
@@ -96,8 +97,8 @@ describe('streams', () => {
     stream.on('event', (e) => names.push(e.event));
     const run = await stream.finalRun();
     expect(names[0]).toBe('thread.created');
-    expect(run).toMatchObject({ status: 'completed', temperature: 0.3, metadata: { source: 'test' }, instructions: 'Answer briefly.\n\nUse French.' });
-    expect(fake.requests[0]!.body).toMatchObject({ instructions: 'Answer briefly.\n\nUse French.', temperature: 0.3 });
+    expect(run).toMatchObject({ status: 'completed', temperature: 0.3, metadata: { source: 'test' }, instructions: 'Use French.' });
+    expect(fake.requests[0]!.body).toMatchObject({ instructions: 'Use French.', temperature: 0.3 });
     expect(textOf((await stream.finalMessages())[0]!)).toBe('Bonjour.');
   });
 
