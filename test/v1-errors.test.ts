@@ -182,6 +182,29 @@ describe('the wire', () => {
     expect(read.headers.get('openai-poll-after-ms')).toBe('250');
   });
 
+  it('events that stop before the run ends give `event: error` after the 200; the SDK raises it; the run goes on', async () => {
+    const pause = deferred();
+    fake.enqueue({ chunks: ['Still ', 'going.'], pauseAfter: 1, resumeWhen: pause.promise });
+    const thread = await client.beta.threads.create({ messages: [{ role: 'user', content: 'Cut the stream.' }] });
+    const stream = client.beta.threads.runs.stream(thread.id, { assistant_id: assistant.id });
+    stream.on('error', () => {});
+    let runId = '';
+    const failure = (async () => {
+      for await (const event of stream) {
+        if (event.event === 'thread.message.delta') {
+          runId = stream.currentRun()!.id;
+          // What a shutdown or a deleted thread does to open streams.
+          void server.services.events.endStreams(0);
+        }
+      }
+    })().catch((e) => e);
+    const error = await failure;
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(error.message).toMatch(/The stream ended before the run did/);
+    pause.resolve();
+    expect((await client.beta.threads.runs.poll(runId, { thread_id: thread.id })).status).toBe('completed');
+  });
+
   // Keys cannot be undone ("keys exist" is final): this test comes last on the shared server.
   it('keys: a threadql key is the apiKey; others get 401; owners see only their own', async () => {
     const { key: alice } = await createApiKey(server.services.store.keys, 'alice');

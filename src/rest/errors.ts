@@ -32,6 +32,7 @@ export function toWireError(error: unknown, busy: BusyContext, onUnexpected: (er
     onUnexpected(error);
     return { status: 503, message: 'The database refused the write (for example, the disk is full); nothing was stored. Retry later.', type: 'server_error', code: 'storage_error', param: null };
   }
+  if (error instanceof Error && error.name === 'StreamEndedError') return { status: 503, message: error.message, type: 'server_error', code: 'stream_ended', param: null };
   if (!(error instanceof AppError)) {
     onUnexpected(error);
     return { status: 500, message: 'Unexpected error.', type: 'server_error', code: null, param: null, headers: { 'x-should-retry': 'false' } };

@@ -38,6 +38,7 @@ export async function* assistantEvents(events: LogStream, ctx: StreamContext, fi
   const known = new Map((ctx.known ?? []).map((m) => [m.id, m]));
   let reply: MessageRow | null = null;
   let lastRun: RunRow | null = null;
+  let ended = false;
   const run = async (row: RunRow) => runOut(row, await ctx.assistantOf(row));
   const message = (row: MessageRow) => messageOut(row, lastRun ?? undefined);
 
@@ -88,9 +89,11 @@ export async function* assistantEvents(events: LogStream, ctx: StreamContext, fi
           const round = row.toolRounds.length - 1;
           if (round >= 0 && row.toolRounds[round]!.submittedAt !== null) yield { event: 'thread.run.step.completed', data: stepOut(toolStep(row, round)) };
         } else if (row.status === 'REQUIRES_ACTION') {
+          ended = true;
           yield* toolCallFrames(row);
           yield { event: 'thread.run.requires_action', data: await run(row) };
         } else {
+          ended = true;
           if (reply && announced.has(reply.id)) {
             const step = stepOut(messageStep(row, reply));
             yield { event: `thread.run.step.${step.status}`, data: step };
@@ -100,6 +103,17 @@ export async function* assistantEvents(events: LogStream, ctx: StreamContext, fi
         break;
       }
     }
+  }
+  // The events stopped before the run ended (the server is shutting down, the thread was
+  // deleted): say so, rather than a stream the SDK would reject without a reason.
+  if (!ended) throw new StreamEndedError();
+}
+
+/** The run's events ended before the run did; it can be polled, or streamed again, later. */
+export class StreamEndedError extends Error {
+  constructor() {
+    super('The stream ended before the run did (the server may be shutting down); retrieve the run to follow it.');
+    this.name = 'StreamEndedError';
   }
 }
 
