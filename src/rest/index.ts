@@ -13,7 +13,10 @@ export function useAssistantsApi(deps: RestDeps): Plugin {
     async onRequest({ request, url, endResponse }) {
       if (url.pathname !== '/v1' && !url.pathname.startsWith('/v1/')) return;
       if (request.method === 'OPTIONS') return;
-      endResponse(await router.fetch(request));
+      const response = await router.fetch(request);
+      // A browser app (the SDK's dangerouslyAllowBrowser) may read what the SDK reads.
+      if (request.headers.has('origin')) response.headers.set('access-control-expose-headers', 'openai-poll-after-ms, retry-after, x-should-retry, x-request-id');
+      endResponse(response);
     },
   };
 }

@@ -89,6 +89,7 @@ export class MessageService {
   /** Replaces the message's metadata. */
   async updateMetadata(owner: string, threadId: string, messageId: string, value: unknown, prefix = 'metadata'): Promise<MessageRow> {
     const row = await this.inThread(owner, threadId, messageId);
+    if (value === undefined) return row;
     const updated = await this.store.messages.updateMetadata(row.id, parseInput(metadata(this.limits), value, prefix));
     if (!updated) throw new NotFoundError('message', messageId);
     return updated;

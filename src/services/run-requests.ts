@@ -150,6 +150,7 @@ export class RunRequestService {
   /** Replaces the run's metadata. */
   async updateMetadata(owner: string, threadId: string, runId: string, value: unknown, prefix = 'metadata'): Promise<RunRow> {
     const run = await this.inThread(owner, threadId, runId);
+    if (value === undefined) return run;
     const updated = await this.store.runs.updateMetadata(run.id, parseInput(metadata(this.limits), value, prefix));
     if (!updated) throw new NotFoundError('run', runId);
     return updated;
