@@ -143,6 +143,10 @@ describe('retries and limits', () => {
     });
     expect(tooBig).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_prompt_tokens' } });
     expect(fake.requests).toHaveLength(1);
+    fake.enqueue({ text: 'Last only.' });
+    const last = await client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id, truncation_strategy: { type: 'last_messages', last_messages: 1 } });
+    expect(last).toMatchObject({ status: 'completed', truncation_strategy: { type: 'last_messages', last_messages: 1 } });
+    expect(fake.requests[1]!.body.input.map((m: any) => m.content)).toEqual(['A question far longer than one token can hold.']);
   });
 });
 

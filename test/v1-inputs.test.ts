@@ -116,6 +116,23 @@ describe('malformed bodies', () => {
   });
 });
 
+describe('production mode', () => {
+  it('CORS allows only CORS_ORIGINS on /v1 as on /graphql', async () => {
+    const prod = await startTestServer({ env: { NODE_ENV: 'production', CORS_ORIGINS: 'http://app.example' } });
+    try {
+      const client = sdk(prod);
+      expect((await client.beta.threads.create()).object).toBe('thread');
+      const allowed = await raw(prod, '/assistants', { headers: { origin: 'http://app.example' } });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.example');
+      expect(allowed.headers.get('access-control-expose-headers')).toMatch(/openai-poll-after-ms/);
+      const foreign = await raw(prod, '/assistants', { headers: { origin: 'http://evil.example' } });
+      expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await prod.stop();
+    }
+  });
+});
+
 describe('rate limits', () => {
   it('over RATE_LIMIT_REQUESTS the SDK gets a RateLimitError (429, Retry-After)', async () => {
     const limited = await startTestServer({ env: { RATE_LIMIT_REQUESTS: '3' } });

@@ -73,6 +73,7 @@ describe('function tools', () => {
     first.on('toolCallDone', (call) => done.push(call.type === 'function' ? `${call.function.name}(${call.function.arguments})` : call.type));
     const waiting = await first.finalRun();
     expect(waiting.status).toBe('requires_action');
+    expect(fake.requests[0]!.body.parallel_tool_calls).toBe(true);
     expect(created).toEqual(['get_weather', 'get_time']);
     expect(done).toEqual(['get_weather({"city":"Oslo"})', 'get_time({})']);
     const calls = waiting.required_action!.submit_tool_outputs.tool_calls;
