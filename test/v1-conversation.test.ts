@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FakeProvider } from './fake-provider.js';
-import { conversationOf, ok, stopWithFakeProvider, subscribeSse, type TestServer } from './helpers.js';
+import { conversationOf, ok, stopWithFakeProvider, subscribeSse, waitUntil, type TestServer } from './helpers.js';
 import { startV1, textOf } from './v1-helpers.js';
 
 /**
@@ -113,6 +113,8 @@ describe('streams', () => {
         break;
       }
     }
+    // The server lets go of the stream (its subscription), not of the run.
+    await waitUntil(() => server.services.events.openCount() === 0, 'the stream to be released');
     const run = await client.beta.threads.runs.poll(runId, { thread_id: thread.id });
     expect(run.status).toBe('completed');
     expect(textOf((await client.beta.threads.messages.list(thread.id)).data[0]!)).toBe('a b c d e.');

@@ -36,7 +36,7 @@ export function runRoutes(app: Hono<Env>, deps: RestDeps): void {
       return sseResponse(frames, () => {}, (e) => toWireError(e, 'run', deps.onUnexpected));
     }
     const log = await events.runEventsAfter(owner(c), run.id, after, { untilAction: true });
-    return sseResponse(assistantEvents(log, ctx, options.first), () => log.close(), (e) => toWireError(e, 'run', deps.onUnexpected));
+    return sseResponse(assistantEvents(log, ctx, options.first), () => log.close(), (e) => toWireError(e, 'run', deps.onUnexpected), c.req.raw.signal);
   };
 
   app.post('/threads/runs', async (c) => {

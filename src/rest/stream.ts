@@ -140,9 +140,14 @@ function* toolCallFrames(run: RunRow): Generator<Frame> {
  * comments during silences, `done` at the end and `event: error` if the events fail. A client
  * that goes away only stops its stream: the run goes on.
  */
-export function sseResponse(frames: AsyncGenerator<Frame>, onClose: () => void, toWire: (error: unknown) => WireError): Response {
+export function sseResponse(frames: AsyncGenerator<Frame>, onClose: () => void, toWire: (error: unknown) => WireError, signal?: AbortSignal): Response {
   let pending: Promise<IteratorResult<Frame>> | null = null;
   let finished = false;
+  // The client went away (the socket closed): the stream lets go of its subscription.
+  signal?.addEventListener('abort', () => {
+    finished = true;
+    onClose();
+  }, { once: true });
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (finished) return;

@@ -65,6 +65,9 @@ export class MessageService {
     const thread = await this.threadToSendTo(owner, threadId);
     const key = v.idempotencyKey ?? null;
     const original = key ? await this.store.messages.byIdempotencyKey(thread.id, key) : undefined;
+    if (original && original.content !== v.content) {
+      throw new BadUserInputError('idempotencyKey', 'this key was already used on this thread with different content; use a new key for a new message');
+    }
     if (original) return original;
     const active = await this.store.runs.active(thread.id);
     if (active.length > 0) throw new ThreadBusyError(thread.id, active[0]!.id);
