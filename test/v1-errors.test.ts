@@ -82,6 +82,14 @@ describe('errors as the SDK raises them', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('a failed run carries last_error: rate_limit_exceeded for the provider\'s 429, server_error otherwise', async () => {
+    fake.enqueue({ status: 429 }, { status: 429 }, { status: 429 }, { status: 400, errorMessage: 'bad request upstream' });
+    const limited = await client.beta.threads.createAndRunPoll({ assistant_id: assistant.id, thread: { messages: [{ role: 'user', content: 'Hi' }] } });
+    expect(limited).toMatchObject({ status: 'failed', last_error: { code: 'rate_limit_exceeded' }, failed_at: expect.any(Number) });
+    const broken = await client.beta.threads.createAndRunPoll({ assistant_id: assistant.id, thread: { messages: [{ role: 'user', content: 'Hi' }] } });
+    expect(broken).toMatchObject({ status: 'failed', last_error: { code: 'server_error', message: expect.stringMatching(/bad request upstream/) } });
+  });
+
   it('cancel: the run ends cancelled, its partial reply incomplete (run_cancelled)', async () => {
     const { thread, run } = await busyThread();
     const cancelled = await client.beta.threads.runs.cancel(run.id, { thread_id: thread.id });
