@@ -57,6 +57,10 @@ describe('the story: createAndRunPoll, then the conversation goes on', () => {
     // messages.list({ run_id }) is what that run wrote.
     const ofRun = await client.beta.threads.messages.list(run.thread_id, { run_id: second.id });
     expect(ofRun.data.map((m) => m.id)).toEqual([reply!.id]);
+    // A run started without a message of its own leaves its answer in the history of the next.
+    fake.enqueue({ text: 'You are welcome.' });
+    await client.beta.threads.runs.createAndPoll(run.thread_id, { assistant_id: assistant.id, additional_messages: [{ role: 'user', content: 'Thanks!' }] });
+    expect(conversationOf(fake.requests[2]!).map((m) => m.content)).toEqual(['Hello!', 'Hi, how can I help?', 'Where is Paris?', 'Paris is in France.', 'Thanks!']);
   });
 });
 
