@@ -74,7 +74,7 @@ export class RunRequestService {
     const thread = await this.threads.get(owner, threadId);
     const repeated = await this.repeated(owner, v.idempotencyKey, thread.id, prefix);
     if (repeated) return repeated;
-    const assistant = await this.assistantOf(owner, v.assistantId);
+    const assistant = await this.assistants.get(owner, v.assistantId);
     const active = await this.store.runs.active(thread.id);
     if (active.length > 0) throw new ThreadBusyError(thread.id, active[0]!.id);
     const toolOptions = runTools(v, assistant, prefix);
@@ -107,22 +107,19 @@ export class RunRequestService {
 
   /** A new thread (`thread.messages`, `thread.metadata`) and a run on it, always started. */
   async startWithThread(owner: string, input: RunRequestInput & { thread?: unknown }, beforeNewRun: BeforeNewRun, prefix = ''): Promise<{ thread: ThreadRow; run: RunRow }> {
-    const { thread: threadInput, ...runInput } = input;
+    const { thread: threadFields, ...runInput } = input;
     const v = parseInput(this.schema, runInput, prefix);
-    const t = parseInput(this.threadFields, threadInput ?? {}, prefix ? `${prefix}.thread` : 'thread');
+    const t = parseInput(this.threadFields, threadFields ?? {}, prefix ? `${prefix}.thread` : 'thread');
     const repeated = await this.repeated(owner, v.idempotencyKey, null, prefix);
     if (repeated) return { thread: await this.threads.get(owner, repeated.threadId), run: repeated };
-    const assistant = await this.assistantOf(owner, v.assistantId);
-    const create = () =>
-      this.threads.create(
-        owner,
-        { assistantId: assistant.id, messages: t.messages, metadata: t.metadata, model: v.model, instructions: this.options(v, assistant).instructions, tools: v.tools, toolChoice: v.toolChoice, parallelToolCalls: v.parallelToolCalls },
-        beforeNewRun,
-        prefix ? `${prefix}.thread` : 'thread',
-        { start: 'always', extras: this.extras(v, null, assistant) },
-      );
+    const assistant = await this.assistants.get(owner, v.assistantId);
+    // The run's fields are checked here, so that their errors name them (not `thread.…`).
+    runTools(v, assistant, prefix);
+    const threadPrefix = prefix ? `${prefix}.thread` : 'thread';
+    const { model, tools, toolChoice, parallelToolCalls } = v;
+    const threadInput = { assistantId: assistant.id, messages: t.messages, metadata: t.metadata, model, instructions: this.options(v, assistant).instructions, tools, toolChoice, parallelToolCalls };
     try {
-      const { thread, run } = await create();
+      const { thread, run } = await this.threads.create(owner, threadInput, beforeNewRun, threadPrefix, { start: 'always', extras: this.extras(v, null, assistant) });
       return { thread, run: run! };
     } catch (error) {
       if (!(error instanceof DuplicateIdempotencyKeyError)) throw error;
@@ -185,10 +182,6 @@ export class RunRequestService {
       metadata: v.metadata,
       idempotencyKey: v.idempotencyKey ?? null,
     };
-  }
-
-  private assistantOf(owner: string, assistantId: string): Promise<AssistantRow> {
-    return this.assistants.get(owner, assistantId);
   }
 
   /** The owner's run created with this key; on another thread than `threadId` the key is refused. */
