@@ -8,6 +8,14 @@ import { StorageError } from '../store/errors.js';
  * thread is 400 (a 409 would make the SDK retry it).
  */
 
+/** A stream's events ended before its run did; the run can be polled, or streamed again, later. */
+export class StreamEndedError extends Error {
+  constructor() {
+    super('The stream ended before the run did (the server may be shutting down); retrieve the run to follow it.');
+    this.name = 'StreamEndedError';
+  }
+}
+
 export interface WireError {
   status: number;
   message: string;
@@ -32,7 +40,7 @@ export function toWireError(error: unknown, busy: BusyContext, onUnexpected: (er
     onUnexpected(error);
     return { status: 503, message: 'The database refused the write (for example, the disk is full); nothing was stored. Retry later.', type: 'server_error', code: 'storage_error', param: null };
   }
-  if (error instanceof Error && error.name === 'StreamEndedError') return { status: 503, message: error.message, type: 'server_error', code: 'stream_ended', param: null };
+  if (error instanceof StreamEndedError) return { status: 503, message: error.message, type: 'server_error', code: 'stream_ended', param: null };
   if (!(error instanceof AppError)) {
     onUnexpected(error);
     return { status: 500, message: 'Unexpected error.', type: 'server_error', code: null, param: null, headers: { 'x-should-retry': 'false' } };

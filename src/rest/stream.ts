@@ -2,7 +2,7 @@ import type { LogStream } from '../services/events/log-stream.js';
 import type { ThreadEvent } from '../services/events/types.js';
 import { messageStep, toolStep } from '../services/runs/steps.js';
 import type { AssistantRow, MessageRow, RunRow } from '../store/types.js';
-import { errorBody, type WireError } from './errors.js';
+import { errorBody, StreamEndedError, type WireError } from './errors.js';
 import { contentOut, messageOut, runOut, stepOut } from './objects.js';
 
 /**
@@ -107,14 +107,6 @@ export async function* assistantEvents(events: LogStream, ctx: StreamContext, fi
   // The events stopped before the run ended (the server is shutting down, the thread was
   // deleted): say so, rather than a stream the SDK would reject without a reason.
   if (!ended) throw new StreamEndedError();
-}
-
-/** The run's events ended before the run did; it can be polled, or streamed again, later. */
-export class StreamEndedError extends Error {
-  constructor() {
-    super('The stream ended before the run did (the server may be shutting down); retrieve the run to follow it.');
-    this.name = 'StreamEndedError';
-  }
 }
 
 /** The waiting round's step: created empty, then one delta per call (dense indexes from 0). */
