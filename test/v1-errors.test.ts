@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
 import type { FakeProvider } from './fake-provider.js';
-import { deferred, ok, sseEvents, startTestServer, stopWithFakeProvider, type TestServer } from './helpers.js';
+import { deferred, ok, sseEvents, startTestServer, startWithFakeProvider, stopWithFakeProvider, type TestServer } from './helpers.js';
 import { raw, sdk, startV1, textOf } from './v1-helpers.js';
 
 /**
@@ -155,6 +155,23 @@ describe('retries and limits', () => {
     const last = await client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id, truncation_strategy: { type: 'last_messages', last_messages: 1 } });
     expect(last).toMatchObject({ status: 'completed', truncation_strategy: { type: 'last_messages', last_messages: 1 } });
     expect(fake.requests[1]!.body.input.map((m: any) => m.content)).toEqual(['A question far longer than one token can hold.']);
+  });
+});
+
+describe('on Chat Completions (LLM_API=chat)', () => {
+  it('max_completion_tokens goes out as max_completion_tokens; a length stop ends incomplete', async () => {
+    const chat = await startWithFakeProvider({ llmApi: 'chat' });
+    try {
+      const c = sdk(chat.server);
+      const a = await c.beta.assistants.create({ model: 'llama' });
+      chat.fake.enqueue({ chunks: ['Cut'], finishReason: 'length' });
+      const run = await c.beta.threads.createAndRunPoll({ assistant_id: a.id, thread: { messages: [{ role: 'user', content: 'Long?' }] }, max_completion_tokens: 1 });
+      expect(chat.fake.requests[0]!.body.max_completion_tokens).toBe(1);
+      expect(run).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_completion_tokens' } });
+    } finally {
+      await chat.server.stop();
+      await chat.fake.close();
+    }
   });
 });
 

@@ -77,6 +77,9 @@ describe('function tools', () => {
     expect(created).toEqual(['get_weather', 'get_time']);
     expect(done).toEqual(['get_weather({"city":"Oslo"})', 'get_time({})']);
     const calls = waiting.required_action!.submit_tool_outputs.tool_calls;
+    const [messageStep, toolStep] = await first.finalRunSteps();
+    expect(messageStep).toMatchObject({ type: 'message_creation' });
+    expect(toolStep).toMatchObject({ type: 'tool_calls', step_details: { tool_calls: [{ id: calls[0]!.id, index: 0 }, { id: calls[1]!.id, index: 1 }] } });
 
     const second = client.beta.threads.runs.submitToolOutputsStream(waiting.id, {
       thread_id: thread.id,
