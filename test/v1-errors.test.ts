@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/keys.js';
+import { createApiKey, revokeApiKey } from '../src/auth/keys.js';
 import type { FakeProvider } from './fake-provider.js';
 import { deferred, ok, sseEvents, startTestServer, startWithFakeProvider, stopWithFakeProvider, type TestServer } from './helpers.js';
 import { raw, sdk, startV1, textOf } from './v1-helpers.js';
@@ -236,7 +236,7 @@ describe('the wire', () => {
 
   // Keys cannot be undone ("keys exist" is final): this test comes last on the shared server.
   it('keys: a threadql key is the apiKey; others get 401; owners see only their own', async () => {
-    const { key: alice } = await createApiKey(server.services.store.keys, 'alice');
+    const { key: alice, row: aliceRow } = await createApiKey(server.services.store.keys, 'alice');
     const { key: bob } = await createApiKey(server.services.store.keys, 'bob');
     {
       const asAlice = sdk(server, alice);
@@ -253,6 +253,20 @@ describe('the wire', () => {
         body: JSON.stringify({ query: 'query($t: ID!) { thread(id: $t) { metadata } }', variables: { t: thread.id } }),
       });
       expect((await res.json()).data.thread.metadata).toEqual({ who: 'alice' });
+
+      // Revoking the key ends its open streams (event: error), as it ends GraphQL subscriptions.
+      const pause = deferred();
+      fake.enqueue({ chunks: ['Still ', 'here.'], pauseAfter: 1, resumeWhen: pause.promise });
+      await asAlice.beta.threads.messages.create(thread.id, { role: 'user', content: 'Stream this.' });
+      const stream = asAlice.beta.threads.runs.stream(thread.id, { assistant_id: (await asAlice.beta.assistants.create({ model: 'm' })).id });
+      stream.on('error', () => {});
+      const ended = (async () => {
+        for await (const event of stream) if (event.event === 'thread.message.delta') await revokeApiKey(server.services.store.keys, aliceRow.id);
+      })().catch((e) => e);
+      const error = await ended;
+      expect(error).toBeInstanceOf(OpenAI.APIError);
+      expect(error.message).toMatch(/The API key was revoked/);
+      pause.resolve();
     }
   });
 });

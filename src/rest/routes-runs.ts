@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, UnauthenticatedError } from '../errors.js';
 import { pageOfList } from '../services/pagination.js';
 import type { MessageRow, RunRow } from '../store/types.js';
 import { toWireError } from './errors.js';
@@ -36,6 +36,9 @@ export function runRoutes(app: Hono<Env>, deps: RestDeps): void {
       return sseResponse(frames, () => {}, (e) => toWireError(e, 'run', deps.onUnexpected));
     }
     const log = await events.runEventsAfter(owner(c), run.id, after, { untilAction: true });
+    // A revoked key's open streams end, as its GraphQL subscriptions do.
+    const untrack = access.trackSession(c.get('caller').keyId, () => log.fail(new UnauthenticatedError('The API key was revoked.')));
+    log.onEnd(untrack);
     return sseResponse(assistantEvents(log, ctx, options.first), () => log.close(), (e) => toWireError(e, 'run', deps.onUnexpected), c.req.raw.signal);
   };
 
