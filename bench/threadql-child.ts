@@ -9,7 +9,10 @@ import { serveControl } from './child-control.js';
  */
 
 const server = await startServer(loadConfig());
-const sqlite = server.services.store.db.$client;
+const { store } = server.services;
+// The transaction counter below wraps better-sqlite3; a PostgreSQL bench needs its own counter.
+if (store.kind !== 'sqlite') throw new Error('bench/threadql-child.ts counts SQLite transactions: run the bench with a SQLite DATABASE_URL');
+const sqlite = store.db.$client;
 
 /**
  * Counts SQLite write transactions by wrapping the Statement methods of better-sqlite3 (the

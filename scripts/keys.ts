@@ -1,7 +1,7 @@
 // `npm run keys -- create --owner alice | list | revoke <id>`: manages API keys in DATABASE_URL.
 import { createApiKey, listApiKeys, revokeApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
-import { createSqliteStore } from '../src/store/sqlite/index.js';
+import { createStore } from '../src/store/index.js';
 
 const usage = `Usage:
   npm run keys -- create --owner <owner>   create a key (shown once)
@@ -9,7 +9,7 @@ const usage = `Usage:
   npm run keys -- revoke <key id>          revoke a key at once`;
 
 const [command, ...rest] = process.argv.slice(2);
-const store = createSqliteStore(loadConfig().databaseUrl);
+const store = await createStore(loadConfig().databaseUrl);
 let exitCode = 0;
 try {
   if (command === 'create') {

@@ -11,8 +11,11 @@ import type { Caller } from './auth/access.js';
 import { useHttpAuth } from './auth/http-auth.js';
 import type { Context } from './context.js';
 import type { Services } from './services/index.js';
+import { useChatPage } from './chat-page.js';
 import { exampleOperation } from './graphiql-example.js';
 import { Lifecycle, useOpsEndpoints } from './ops/health.js';
+import { useMetricsEndpoint, useSubscriptionGauge } from './ops/metrics-endpoint.js';
+import { RequestIds, useRequestIds } from './ops/request-id.js';
 import { yogaLogger } from './ops/yoga-logger.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { useStrictUrlParams } from './request-params.js';
@@ -34,12 +37,19 @@ export interface App {
 export function createApp(services: Services): App {
   const { config, access, logger } = services;
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
-  const masker = createErrorMasker(logUnexpected, { bodyLimit: config.limits.bodyBytes });
+  // Masked errors, and the log lines of their causes, name their request (x-request-id).
+  const requestIds = new RequestIds(logger);
+  // The masker reports an unexpected cause (synchronously, before it answers): kept for the answer's request.
+  let cause: unknown;
+  const masker = createErrorMasker((err) => (cause = err), { bodyLimit: config.limits.bodyBytes });
   // yoga logs every error its masking changed; these it need not log again (yoga-logger.ts).
   const masked = new WeakSet<object>();
   const mask = (error: unknown, message: string): Error => {
     if (typeof error === 'object' && error !== null) masked.add(error);
-    return masker(error, message);
+    cause = undefined;
+    const answer = masker(error, message);
+    if (cause !== undefined) requestIds.recordMasked(answer, cause);
+    return answer;
   };
   const lifecycle = new Lifecycle();
   const retryAfterSeconds = Math.ceil(config.shutdownGraceMs / 1000);
@@ -65,17 +75,28 @@ export function createApp(services: Services): App {
     cors: corsOptions(config.corsOrigins, config.production),
     logging: yogaLogger(logger, (error) => typeof error === 'object' && error !== null && masked.has(error)),
     plugins: [
+      useRequestIds(requestIds),
       // Before authentication: probes carry no key, and a stopping server answers without its database.
       // The Assistants API (/v1) answers its own errors, shutdown included, in OpenAI's envelope.
       useAssistantsApi({ services, stopping: () => lifecycle.stopping, retryAfterSeconds, onUnexpected: logUnexpected }),
       ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
-      useHttpAuth(access, callers, { graphiql: config.graphiql, onUnexpected: logUnexpected }),
+      useChatPage(),
+      ...useMetricsEndpoint(services.metrics, access),
+      useHttpAuth(access, callers, {
+        graphiql: config.graphiql,
+        onUnexpected: (err, request) => {
+          const { id, logger: requestLogger } = requestIds.of(request);
+          requestLogger.error({ err }, 'unexpected error (masked in the response)');
+          return id;
+        },
+      }),
       useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
       useDeferStream(),
       useMaskedIncrementalErrors(mask),
       useContractRequestCodes(),
+      useSubscriptionGauge(services.metrics),
     ] as Plugin[],
   });
 
@@ -86,12 +107,14 @@ export function createApp(services: Services): App {
       // MAX_BODY_BYTES bounds a frame as it bounds an HTTP body (ws's own default is 100 MiB):
       // a bigger one closes the socket with 1009 before it is buffered whole.
       const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.limits.bodyBytes });
+      wss.on('headers', (headers, request) => headers.push(`x-request-id: ${requestIds.ofSocket(request).id}`));
       const sockets = new WeakMap<object, Caller>();
       const wsServer = useServer(
         {
           jsonMessageReviver: refuseServerOnlyFrames,
-          execute: (args: any) => args.rootValue.execute(args),
-          subscribe: (args: any) => args.rootValue.subscribe(args),
+          // A socket's masked errors name the id its upgrade request was given.
+          execute: async (args: any) => requestIds.nameInResult(await args.rootValue.execute(args), args.rootValue.request),
+          subscribe: async (args: any) => requestIds.nameInResult(await args.rootValue.subscribe(args), args.rootValue.request),
           // The key comes in connection_init's payload ({ authorization: "Bearer …" }) or the upgrade request.
           onConnect: async (ctx) => {
             if (lifecycle.stopping) {
@@ -154,7 +177,7 @@ export function createApp(services: Services): App {
               document,
               variableValues: params.variables,
               contextValue: await contextFactory(),
-              rootValue: { execute, subscribe },
+              rootValue: { execute, subscribe, request: requestIds.ofSocket(ctx.extra.request) },
             };
           },
         },

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { createServices, type AppServices } from './services/index.js';
+import { describeDatabase } from './store/index.js';
 
 export interface RunningServer {
   url: string;
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
       'No OPENAI_API_KEY or OPENAI_BASE_URL set: the built-in offline model answers (set one of them to use a real model).',
     );
   }
-  logger.info(`threadql listening on ${server.url} (GraphiQL in a browser), database ${config.databaseUrl}`);
+  logger.info(`threadql listening on ${server.url} (GraphiQL in a browser; the chat page at ${server.url.replace(/\/graphql$/, '/')}), database ${describeDatabase(config.databaseUrl)}`);
   stopOnSignals(server, logger, config.shutdownGraceMs);
 }
 

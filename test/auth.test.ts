@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey } from '../src/auth/keys.js';
 import { post } from './auth-helpers.js';
-import { removeTempDirs, startTestServer, subscribeSse, subscribeWs, tempDatabaseFile, within, type TestServer } from './helpers.js';
+import { queryDatabase, rawSql, removeTempDirs, startTestServer, subscribeSse, subscribeWs, tempDatabaseFile, within, type TestServer } from './helpers.js';
 import { CREATE_THREAD, THREAD_EVENTS } from './operations.js';
 
 /**
@@ -82,12 +81,12 @@ describe('API keys on a running server (alice, bob)', () => {
     expect(get.status).toBe(401);
     expect(((await get.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');
 
-    const before = server.services.store.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
+    const [before] = await rawSql<{ n: number }>(server, 'select count(*)::int as n from threads');
     const res = await post(server.url, null, CREATE_THREAD, { input: { title: 'anonymous' } });
     expect(res.status).toBe(401);
     expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    const after = server.services.store.db.$client.prepare('select count(*) as n from threads').get() as { n: number };
-    expect(after.n).toBe(before.n);
+    const [after] = await rawSql<{ n: number }>(server, 'select count(*)::int as n from threads');
+    expect(after!.n).toBe(before!.n);
   });
 
   it.each([
@@ -297,7 +296,7 @@ describe('the keys CLI end to end (npm run keys)', () => {
     expect(created.code, created.stderr).toBe(0);
     const key = /\b(tql_[A-Za-z0-9_-]{43,})\b/.exec(created.stdout)?.[1];
     expect(key, created.stdout).toBeDefined();
-    const id = /\b(key_[A-Za-z0-9_-]+)\b/.exec(created.stdout)?.[1];
+    const id = /\b(key_[A-Za-z0-9_-]+)/.exec(created.stdout)?.[1];
     expect(id, created.stdout).toBeDefined();
     expect(created.stdout).toContain('carol');
 
@@ -312,20 +311,16 @@ describe('the keys CLI end to end (npm run keys)', () => {
     expect(listed.stdout).toMatch(/active/);
 
     // The database: no column of api_keys holds the key or its secret part; the raw files neither.
-    const sqlite = new Database(databaseFile, { readonly: true });
-    try {
-      const rows = sqlite.prepare('select * from api_keys').all() as Record<string, unknown>[];
-      expect(rows).toHaveLength(1);
-      for (const row of rows) {
-        for (const [column, value] of Object.entries(row)) {
-          expect(String(value), column).not.toContain(key!);
-          expect(String(value), column).not.toContain(key!.slice(12));
-        }
+    const rows = await queryDatabase(databaseFile, 'select * from api_keys');
+    expect(rows).toHaveLength(1);
+    for (const row of rows) {
+      for (const [column, value] of Object.entries(row)) {
+        expect(String(value), column).not.toContain(key!);
+        expect(String(value), column).not.toContain(key!.slice(12));
       }
-      expect(rows[0]!.owner).toBe('carol');
-    } finally {
-      sqlite.close();
     }
+    expect(rows[0]!.owner).toBe('carol');
+    // SQLite: the raw files (database and WAL) neither. (PostgreSQL's files are the server's.)
     for (const file of [databaseFile, `${databaseFile}-wal`]) {
       if (!existsSync(file)) continue;
       const bytes = readFileSync(file);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { applyEvents, removeTempDirs, subscribeSse, tempDatabaseFile, TEST_API_KEY, waitUntil, type EventData } from './helpers.js';
+import { applyEvents, onPostgres, removeTempDirs, subscribeSse, tempDatabaseFile, TEST_API_KEY, waitUntil, type EventData } from './helpers.js';
 import { THREAD_EVENTS } from './operations.js';
 import { spawnServer as spawnChild } from './process-helpers.js';
 
@@ -84,7 +84,8 @@ describe('a server killed with SIGKILL in the middle of a streaming run', () => 
     removeTempDirs();
   });
 
-  it('leaves a database that passes PRAGMA integrity_check', () => {
+  // SQLite only: PostgreSQL's own WAL recovery keeps its files consistent; there is no per-database check to run.
+  it.skipIf(onPostgres)('leaves a database that passes PRAGMA integrity_check', () => {
     const db = new Database(databaseFile, { readonly: true });
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');

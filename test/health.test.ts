@@ -7,6 +7,7 @@ import { startServer } from '../src/server.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import {
   applyEvents,
+  closeDatabaseUnder,
   deferred,
   eventsOf,
   NO_RATE_LIMIT,
@@ -72,7 +73,7 @@ describe('health and readiness', () => {
 
   it('/ready is 503 naming the database when it does not answer; /health stays 200', async () => {
     const { server } = await setup();
-    server.services.store.db.$client.close();
+    await closeDatabaseUnder(server);
     const ready = await get(server, '/ready');
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'unavailable', checks: { database: 'not answering', shutdown: 'ok' } });

@@ -10,6 +10,9 @@ import { startServer, type RunningServer } from '../src/server.js';
 import { bearer, wsClient, type WsAuth } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './fake-provider.js';
 import { RUN, SEND, THREAD } from './operations.js';
+import { createTestDatabase, dropTestDatabases, onPostgres } from './test-database.js';
+
+export { closeDatabaseUnder, crashImageOf, onPostgres, queryDatabase, rawSql } from './test-database.js';
 
 export const TEST_API_KEY = 'sk-test-0123456789abcdef';
 
@@ -19,7 +22,7 @@ export const NO_RATE_LIMIT = { RATE_LIMIT_REQUESTS: '1000000', RATE_LIMIT_RUNS: 
 export interface TestServer extends RunningServer {
   /** POST a GraphQL operation; returns the parsed JSON body. */
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>>;
-  /** The SQLite file this server uses (reuse it to start a "restarted" server). */
+  /** The SQLite file (or PostgreSQL database URL) this server uses (reuse it to start a "restarted" server). */
   databaseFile: string;
 }
 
@@ -44,18 +47,20 @@ export interface TestServerOptions {
 
 const tempDirs: string[] = [];
 
-/** A fresh database file in a temporary folder (one per call). */
+/** A fresh database file in a temporary folder (one per call); on PostgreSQL, a fresh database's URL. */
 export function tempDatabaseFile(): string {
+  if (onPostgres) return createTestDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'threadql-test-'));
   tempDirs.push(dir);
   return join(dir, 'test.db');
 }
 
 export function removeTempDirs(): void {
+  dropTestDatabases();
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** A real server on a free port, on its own SQLite file, migrated with the committed migrations. */
+/** A real server on a free port, on its own database (SQLite file or PostgreSQL database), migrated with the committed migrations. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const databaseFile = options.databaseFile ?? tempDatabaseFile();
   const config = loadConfig({

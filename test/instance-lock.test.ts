@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { deferred, NO_RATE_LIMIT, removeTempDirs, runOf, startTestServer, startThread, tempDatabaseFile, TEST_API_KEY, within, type TestServer } from './helpers.js';
+import { deferred, NO_RATE_LIMIT, onPostgres, removeTempDirs, runOf, startTestServer, startThread, tempDatabaseFile, TEST_API_KEY, within, type TestServer } from './helpers.js';
 import { spawnProcess, spawnServer, type ChildServer } from './process-helpers.js';
 
 /**
@@ -12,7 +12,8 @@ import { spawnProcess, spawnServer, type ChildServer } from './process-helpers.j
 
 const IN_USE = /Another threadql instance holds the database .*test\.db/;
 
-describe('one instance per SQLite file', () => {
+// SQLite only: the lock is a file beside the SQLite database. On PostgreSQL instances share the database by design.
+describe.skipIf(onPostgres)('one instance per SQLite file', () => {
   let fake: FakeProvider;
   const servers: TestServer[] = [];
   const children: ChildServer[] = [];

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/keys.js';
-import type Database from 'better-sqlite3';
+import pg from 'pg';
+import type { AppStore } from '../src/store/index.js';
 import { post, wsClient, type HttpAnswer } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { deferred, removeTempDirs, sseExchange, startTestServer, waitUntil, type TestServer } from './helpers.js';
+import { deferred, rawSql, removeTempDirs, sseExchange, startTestServer, waitUntil, type TestServer } from './helpers.js';
 import { EVENT_FIELDS } from './operations.js';
 
 /**
@@ -54,12 +55,24 @@ const randomId = (prefix: string) => `${prefix}_${randomBytes(16).toString('base
 /** The answer with every occurrence of `id` replaced, so two answers can be compared. */
 const normalize = (answer: unknown, id: string) => JSON.parse(JSON.stringify(answer).split(id).join('<ID>'));
 
-/** SQL of every statement executed while `recording`, in order (better-sqlite3, all statements). */
+/** SQL of every statement executed while `recording`, in order (better-sqlite3 or node-postgres, all statements). */
 const statements: string[] = [];
 let recording = false;
 
-/** Wraps better-sqlite3's Statement methods once: they still run, their SQL is noted when recording. */
-function recordStatements(db: Database.Database): void {
+/** Wraps the driver's query methods once: they still run, their SQL is noted when recording. */
+function recordStatements(store: AppStore): void {
+  if (store.kind === 'postgres') {
+    // Every pooled query ends in Client#query (pool.query included).
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | null)?.text;
+      if (recording && text) statements.push(text);
+      return original.apply(this, args);
+    };
+    return;
+  }
+  const db = store.db.$client;
   const proto = Object.getPrototypeOf(db.prepare('select 1')) as Record<string, (...args: unknown[]) => unknown>;
   for (const method of ['get', 'all', 'run', 'iterate']) {
     const original = proto[method]!;
@@ -87,7 +100,8 @@ async function exchange(send: () => Promise<HttpAnswer>, id: string): Promise<Ex
   } finally {
     recording = false;
   }
-  const headers = Object.fromEntries([...answer.headers].filter(([name]) => name !== 'date'));
+  // The date and the request's own id (a new one for every request) differ whatever the id asked for.
+  const headers = Object.fromEntries([...answer.headers].filter(([name]) => name !== 'date' && name !== 'x-request-id'));
   return { status: answer.status, headers, text: answer.text.split(id).join('<ID>'), statements: [...statements] };
 }
 
@@ -226,7 +240,7 @@ describe('isolation between owners: bob on alice\'s ids answers exactly like an 
     server = await startTestServer({ provider: fake });
     aliceKey = (await createApiKey(server.services.store.keys, 'alice')).key;
     bobKey = (await createApiKey(server.services.store.keys, 'bob')).key;
-    recordStatements(server.services.store.db.$client);
+    recordStatements(server.services.store);
 
     const asst = await asAlice(
       'mutation { createAssistant(input: { name: "Alice\'s secret assistant", instructions: "alice-only instructions", metadata: { team: "alice" } }) { assistant { id } } }',
@@ -376,15 +390,13 @@ describe('isolation between owners: bob on alice\'s ids answers exactly like an 
     expect(after.body).toEqual(aliceViewBefore);
     expect(fake.requests.length).toBe(providerRequestsBefore);
     // No row of alice's threads belongs to bob or was written by him.
-    const db = server.services.store.db.$client;
-    const foreign = db
-      .prepare(
-        `select count(*) as n from messages where thread_id in (select id from threads where owner = 'alice') and (owner != 'alice' or content like '%bob%')`,
-      )
-      .get() as { n: number };
-    expect(foreign.n).toBe(0);
-    const foreignRuns = db.prepare(`select count(*) as n from runs where thread_id in (select id from threads where owner = 'alice') and owner != 'alice'`).get() as { n: number };
-    expect(foreignRuns.n).toBe(0);
+    const foreign = await rawSql(
+      server,
+      `select count(*)::int as n from messages where thread_id in (select id from threads where owner = 'alice') and (owner != 'alice' or content like '%bob%')`,
+    );
+    expect(foreign).toEqual([{ n: 0 }]);
+    const foreignRuns = await rawSql(server, `select count(*)::int as n from runs where thread_id in (select id from threads where owner = 'alice') and owner != 'alice'`);
+    expect(foreignRuns).toEqual([{ n: 0 }]);
 
     // The busy run ends normally once the provider goes on.
     release.resolve();

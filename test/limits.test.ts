@@ -6,7 +6,7 @@ import { operationCost } from '../src/query-cost.js';
 import { schema } from '../src/schema/index.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { post, postJson, wsClient, wsRun, type HttpAnswer } from './auth-helpers.js';
-import { postMultipart, removeTempDirs, sseExchange, startTestServer, waitUntil, within, type TestServer } from './helpers.js';
+import { postMultipart, rawSql, removeTempDirs, sseExchange, startTestServer, waitUntil, within, type TestServer } from './helpers.js';
 
 /**
  * Issue 5, query limits and rate limits: each graphql-armor limit just under and just over its
@@ -104,8 +104,8 @@ describe('query limits (defaults)', () => {
   let server: TestServer;
   let key: string;
   let threadId: string;
-  const assistantsNamed = (prefix: string) =>
-    (server.services.store.db.$client.prepare(`select count(*) as n from assistants where name like ?`).get(`${prefix}%`) as { n: number }).n;
+  const assistantsNamed = async (prefix: string) =>
+    (await rawSql<{ n: number }>(server, `select count(*)::int as n from assistants where name like ?`, [`${prefix}%`]))[0]!.n;
 
   beforeAll(async () => {
     fake = await startFakeProvider();
@@ -136,7 +136,7 @@ describe('query limits (defaults)', () => {
       const res = await postJson(server.url, key, body);
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.a.assistant).toEqual({ threads: { edges: [] } });
-      expect(assistantsNamed('depth-under')).toBe(1);
+      expect(await assistantsNamed('depth-under')).toBe(1);
     });
 
     it(`depth ${DEFAULTS.depth + 1} is refused before any resolver runs (nothing stored)`, async () => {
@@ -146,7 +146,7 @@ describe('query limits (defaults)', () => {
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors).toHaveLength(1);
       expect(res.body.errors[0].message).toMatch(/depth/i);
-      expect(assistantsNamed('depth-over')).toBe(0);
+      expect(await assistantsNamed('depth-over')).toBe(0);
     });
   });
 
@@ -159,14 +159,14 @@ describe('query limits (defaults)', () => {
       const res = await postJson(server.url, key, build(DEFAULTS.aliases, 'alias-under'));
       expect(res.body.errors).toBeUndefined();
       expect(Object.keys(res.body.data)).toHaveLength(DEFAULTS.aliases);
-      expect(assistantsNamed('alias-under')).toBe(DEFAULTS.aliases);
+      expect(await assistantsNamed('alias-under')).toBe(DEFAULTS.aliases);
     });
 
     it(`${DEFAULTS.aliases + 1} aliased createAssistant are refused: not one is stored`, async () => {
       const res = await postJson(server.url, key, build(DEFAULTS.aliases + 1, 'alias-over'));
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors[0].message).toMatch(/alias/i);
-      expect(assistantsNamed('alias-over')).toBe(0);
+      expect(await assistantsNamed('alias-over')).toBe(0);
     });
 
     it('nested aliases count too (one mutation, 31 aliased fields under it)', async () => {
@@ -176,7 +176,7 @@ describe('query limits (defaults)', () => {
         variables: { input: { name: 'alias-nested-over' } },
       });
       expect(res.body.errors?.[0]?.message).toMatch(/alias/i);
-      expect(assistantsNamed('alias-nested-over')).toBe(0);
+      expect(await assistantsNamed('alias-nested-over')).toBe(0);
     });
   });
 
@@ -198,7 +198,7 @@ describe('query limits (defaults)', () => {
       expect(tokenCount(body.query)).toBe(DEFAULTS.tokens);
       const res = await postJson(server.url, key, body);
       expect(res.body.errors).toBeUndefined();
-      expect(assistantsNamed('tokens-under')).toBe(1);
+      expect(await assistantsNamed('tokens-under')).toBe(1);
     });
 
     it(`${DEFAULTS.tokens + 1} tokens are refused while parsing: nothing stored`, async () => {
@@ -207,7 +207,7 @@ describe('query limits (defaults)', () => {
       const res = await postJson(server.url, key, body);
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors[0].message).toMatch(/token/i);
-      expect(assistantsNamed('tokens-over')).toBe(0);
+      expect(await assistantsNamed('tokens-over')).toBe(0);
     });
   });
 
@@ -220,14 +220,14 @@ describe('query limits (defaults)', () => {
     it(`${DEFAULTS.directives} directives pass and run`, async () => {
       const res = await postJson(server.url, key, build(DEFAULTS.directives, 'directives-under'));
       expect(res.body.errors).toBeUndefined();
-      expect(assistantsNamed('directives-under')).toBe(1);
+      expect(await assistantsNamed('directives-under')).toBe(1);
     });
 
     it(`${DEFAULTS.directives + 1} directives are refused: nothing stored`, async () => {
       const res = await postJson(server.url, key, build(DEFAULTS.directives + 1, 'directives-over'));
       expect(res.body.data ?? null).toBeNull();
       expect(res.body.errors[0].message).toMatch(/directive/i);
-      expect(assistantsNamed('directives-over')).toBe(0);
+      expect(await assistantsNamed('directives-over')).toBe(0);
     });
   });
 
@@ -264,12 +264,12 @@ describe('query limits (defaults)', () => {
 
       const ok = await postJson(server.url, key, { query: under, variables: { input: { name: 'cost-under' } } });
       expect(ok.body.errors, `cost ${underCost}`).toBeUndefined();
-      expect(assistantsNamed('cost-under')).toBe(1);
+      expect(await assistantsNamed('cost-under')).toBe(1);
 
       const refused = await postJson(server.url, key, { query: over, variables: { input: { name: 'cost-over' } } });
       expect(refused.body.data ?? null).toBeNull();
       expect(refused.body.errors[0].message).toMatch(/cost/i);
-      expect(assistantsNamed('cost-over')).toBe(0);
+      expect(await assistantsNamed('cost-over')).toBe(0);
     });
 
     it('an abusive fan-out (100 threads × 100 messages × run × reply) is refused', async () => {
@@ -418,7 +418,7 @@ describe('query limits (defaults)', () => {
     ]);
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(JSON.stringify(res.body)).toMatch(/batch/i);
-    expect(assistantsNamed('batch-')).toBe(0);
+    expect(await assistantsNamed('batch-')).toBe(0);
   });
 });
 
@@ -451,7 +451,7 @@ describe('rate limits per owner', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(sixth.headers.get('retry-after')).toBe(String(retryAfter));
-      expect(server.services.store.db.$client.prepare(`select count(*) as n from assistants where name = 'sixth'`).get()).toEqual({ n: 0 });
+      expect(await rawSql(server, `select count(*)::int as n from assistants where name = 'sixth'`)).toEqual([{ n: 0 }]);
 
       // Still limited on every transport: SSE and WebSocket.
       const sse = await fetch(server.url, {
@@ -527,16 +527,15 @@ describe('rate limits per owner', () => {
       await server?.stop();
     });
 
-    it('3 aliased sendMessage (ENQUEUE) start 2 runs; the 3rd is RATE_LIMITED with a retry-after hint and stores nothing', () => {
+    it('3 aliased sendMessage (ENQUEUE) start 2 runs; the 3rd is RATE_LIMITED with a retry-after hint and stores nothing', async () => {
       expect(answer.status).toBe(200);
       expect(answer.body.errors).toHaveLength(1);
       expect(answer.body.errors[0].path).toEqual(['s3']);
       expect(answer.body.errors[0].extensions.code).toBe('RATE_LIMITED');
       expect(answer.body.errors[0].extensions.retryAfter).toEqual(expect.any(Number));
       expect(answer.body.errors[0].extensions.retryAfter).toBeGreaterThanOrEqual(1);
-      const db = server.services.store.db.$client;
-      expect(db.prepare(`select content from messages where thread_id = ? and role = 'USER' order by pos`).all(threadId)).toEqual([{ content: 'one' }, { content: 'two' }]);
-      expect(db.prepare(`select count(*) as n from runs where thread_id = ?`).get(threadId)).toEqual({ n: 2 });
+      expect(await rawSql(server, `select content from messages where thread_id = ? and role = 'USER' order by pos`, [threadId])).toEqual([{ content: 'one' }, { content: 'two' }]);
+      expect(await rawSql(server, `select count(*)::int as n from runs where thread_id = ?`, [threadId])).toEqual([{ n: 2 }]);
     });
 
     it('the answer still carries the two runs that did start (partial data, not data: null)', () => {
@@ -548,11 +547,11 @@ describe('rate limits per owner', () => {
     });
 
     it('createThread with a USER message starts a run: refused too, nothing stored; bob has his own budget', async () => {
-      const db = server.services.store.db.$client;
-      const threadsBefore = (db.prepare(`select count(*) as n from threads`).get() as { n: number }).n;
+      const countThreads = async () => (await rawSql<{ n: number }>(server, `select count(*)::int as n from threads`))[0]!.n;
+      const threadsBefore = await countThreads();
       const more = await post(server.url, alice, 'mutation { createThread(input: { title: "too many", messages: [{ role: USER, content: "hi" }] }) { thread { id } } }');
       expect(more.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
-      expect((db.prepare(`select count(*) as n from threads`).get() as { n: number }).n).toBe(threadsBefore);
+      expect(await countThreads()).toBe(threadsBefore);
 
       for (const content of ['bob 1', 'bob 2']) {
         const res = await post(server.url, bob, 'mutation ($c: String!) { createThread(input: { messages: [{ role: USER, content: $c }] }) { run { id } } }', { c: content });

@@ -1,13 +1,13 @@
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/keys.js';
+import { createApiKey, revokeApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
-import { createSqliteStore } from '../src/store/sqlite/index.js';
+import { createStore } from '../src/store/index.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { bearer, post, request } from './auth-helpers.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { removeTempDirs, startTestServer, tempDatabaseFile, TEST_API_KEY, type TestServer } from './helpers.js';
+import { closeDatabaseUnder, rawSql, removeTempDirs, startTestServer, tempDatabaseFile, TEST_API_KEY, type TestServer } from './helpers.js';
 
 /**
  * Issue 5, production mode and safe defaults: GraphiQL, introspection and field suggestions
@@ -97,8 +97,7 @@ describe('NODE_ENV=production', () => {
       body: JSON.stringify({ query: 'mutation { createThread(input: { title: "csrf" }) { thread { id } } }' }),
     });
     expect(res.status).toBe(403);
-    const count = server.services.store.db.$client.prepare(`select count(*) as n from threads where title = 'csrf'`).get() as { n: number };
-    expect(count.n).toBe(0);
+    expect(await rawSql(server, `select count(*)::int as n from threads where title = 'csrf'`)).toEqual([{ n: 0 }]);
   });
 
   it('CORS: a preflight from an allowed origin is allowed; from another origin it is not', async () => {
@@ -211,13 +210,13 @@ describe('masked internal errors (production)', () => {
     const server = await startTestServer({ provider: fake, env: { NODE_ENV: 'production' } });
     try {
       const key = (await createApiKey(server.services.store.keys, 'alice')).key;
-      server.services.store.db.$client.exec('ALTER TABLE threads RENAME TO threads_gone');
+      await rawSql(server, 'ALTER TABLE threads RENAME TO threads_gone');
       const res = await post(server.url, key, THREADS);
       expect(res.body.errors).toHaveLength(1);
       expect(res.body.errors[0].message).toBe('Unexpected error.');
-      expect(res.body.errors[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
+      expect(res.body.errors[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', requestId: res.headers.get('x-request-id') });
       leaks(res.text, key);
-      server.services.store.db.$client.exec('ALTER TABLE threads_gone RENAME TO threads');
+      await rawSql(server, 'ALTER TABLE threads_gone RENAME TO threads');
     } finally {
       await server.stop();
     }
@@ -227,7 +226,7 @@ describe('masked internal errors (production)', () => {
     const server = await startTestServer({ provider: fake, env: { NODE_ENV: 'production' } });
     const key = (await createApiKey(server.services.store.keys, 'alice')).key;
     try {
-      server.services.store.db.$client.close();
+      await closeDatabaseUnder(server);
       const res = await post(server.url, key, THREADS);
       // Authentication itself needs the database: its failure is an internal error, not a bad key.
       expect(res.status).not.toBe(401);
@@ -244,7 +243,7 @@ describe('masked internal errors (production)', () => {
     const server = await startTestServer({ provider: fake, env: { NODE_ENV: 'production' } });
     const key = (await createApiKey(server.services.store.keys, 'alice')).key;
     try {
-      server.services.store.db.$client.close();
+      await closeDatabaseUnder(server);
       const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
         const socket = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
         const timer = setTimeout(() => reject(new Error('socket not closed within 3 s')), 3000);
@@ -303,7 +302,7 @@ describe('start-up on an exposed HOST', () => {
 
   it('with a key in the database it starts, and requires the key', async () => {
     const databaseFile = tempDatabaseFile();
-    const store = createSqliteStore(databaseFile);
+    const store = await createStore(databaseFile);
     const { key } = await createApiKey(store.keys, 'ops');
     await store.close();
     const server = await startServer(exposedConfig(databaseFile), { logger: captureLogs().logger });
@@ -315,9 +314,9 @@ describe('start-up on an exposed HOST', () => {
 
   it('a revoked-only key database still counts as "keys exist" (no silent fallback to open mode)', async () => {
     const databaseFile = tempDatabaseFile();
-    const store = createSqliteStore(databaseFile);
+    const store = await createStore(databaseFile);
     const { row, key } = await createApiKey(store.keys, 'ops');
-    store.db.$client.prepare('update api_keys set revoked_at = ? where id = ?').run(Date.now(), row.id);
+    await revokeApiKey(store.keys, row.id);
     await store.close();
     const server = await startServer(exposedConfig(databaseFile), { logger: captureLogs().logger });
     servers.push(server);
@@ -395,9 +394,9 @@ describe('secrets never leave the server (production, captured logs)', () => {
 
   it('the logs hold neither the provider key nor any API key, and do hold lines (the capture works)', async () => {
     // Something that is logged: an internal error.
-    server.services.store.db.$client.exec('ALTER TABLE assistants RENAME TO assistants_gone');
+    await rawSql(server, 'ALTER TABLE assistants RENAME TO assistants_gone');
     const failed = await post(server.url, key, '{ assistants { edges { node { id } } } }');
-    server.services.store.db.$client.exec('ALTER TABLE assistants_gone RENAME TO assistants');
+    await rawSql(server, 'ALTER TABLE assistants_gone RENAME TO assistants');
     expect(failed.body.errors[0].message).toBe('Unexpected error.');
     // A request with a wrong key (which must not be logged either).
     await post(server.url, 'tql_wrong_key_that_must_not_be_logged', THREADS);

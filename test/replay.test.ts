@@ -1,5 +1,3 @@
-import { copyFileSync, existsSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import {
@@ -8,7 +6,9 @@ import {
   newThread,
   removeTempDirs,
   startTestServer,
-  tempDatabaseFile,
+  crashImageOf,
+  onPostgres,
+  queryDatabase,
   waitUntil,
   type EventData,
   type Subscription,
@@ -226,24 +226,25 @@ describe.each(TRANSPORTS)('threadEvents over %s', (transport) => {
     const liveDeltas = liveEvents.filter((e) => e.__typename === 'MessageDeltaEvent');
     expect(liveDeltas.map((e) => e.delta)).toEqual(chunks);
 
-    const db = new Database(server.databaseFile, { readonly: true, fileMustExist: true });
-    try {
-      const rows = db
-        .prepare('select seq, type, message_id as messageId, payload from events where thread_id = ? order by seq')
-        .all(threadId) as { seq: number; type: string; messageId: string | null; payload: string }[];
+    {
+      const rows = (
+        await queryDatabase<{ seq: number | string; type: string; messageid: string | null; payload: unknown }>(
+          server.databaseFile,
+          'select seq, type, message_id as messageid, payload from events where thread_id = ? order by seq',
+          [threadId],
+        )
+      ).map((r) => ({ seq: Number(r.seq), type: r.type, messageId: r.messageid, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload }));
       expect(rows.map((r) => r.seq)).toEqual(liveEvents.map((e) => e.seq));
       const deltaRows = rows.filter((r) => r.type === 'MESSAGE_DELTA');
       expect(deltaRows).toHaveLength(200);
-      expect(deltaRows.map((r) => ({ seq: r.seq, messageId: r.messageId, delta: JSON.parse(r.payload).delta }))).toEqual(
+      expect(deltaRows.map((r) => ({ seq: r.seq, messageId: r.messageId, delta: r.payload.delta }))).toEqual(
         liveDeltas.map((e) => ({ seq: e.seq, messageId: e.messageId, delta: e.delta })),
       );
       const replyId = liveDeltas[0]!.messageId!;
-      const stored = db.prepare('select content, status from messages where id = ?').get(replyId);
-      expect(stored).toEqual({ content: chunks.join(''), status: 'COMPLETED' });
-      const thread = db.prepare('select last_event_seq as lastEventSeq from threads where id = ?').get(threadId);
-      expect(thread).toEqual({ lastEventSeq: liveEvents.at(-1)!.seq });
-    } finally {
-      db.close();
+      const stored = await queryDatabase(server.databaseFile, 'select content, status from messages where id = ?', [replyId]);
+      expect(stored).toEqual([{ content: chunks.join(''), status: 'COMPLETED' }]);
+      const thread = await queryDatabase(server.databaseFile, 'select last_event_seq::int as seq from threads where id = ?', [threadId]);
+      expect(thread).toEqual([{ seq: liveEvents.at(-1)!.seq }]);
     }
   });
 });
@@ -334,18 +335,17 @@ describe.each(TRANSPORTS)('replay after a restart over %s', (transport) => {
     fake.enqueue({ chunks: CHUNKS, pauseAfter: 20, resumeWhen: resume.promise });
     // A 60 s flush interval: the 20 streamed deltas are published but not stored at the crash.
     const first = await startTestServer({ provider: fake, env: { FLUSH_INTERVAL_MS: '60000' } });
-    const crashImage = tempDatabaseFile();
     let threadId: string;
     let runId: string;
     let seen: EventData[];
+    let crashImage: string;
     try {
       threadId = await newThread(first);
       const live = await liveSubscriber(transport, first, threadId);
       ({ runId } = await send(first, threadId, 'Long story.'));
       await live.waitFor(4 + 20);
-      // kill -9 as the disk sees it: the database and its WAL as they are now.
-      copyFileSync(first.databaseFile, crashImage);
-      if (existsSync(`${first.databaseFile}-wal`)) copyFileSync(`${first.databaseFile}-wal`, `${crashImage}-wal`);
+      // kill -9 as the disk sees it: the database as it is now.
+      crashImage = crashImageOf(first.databaseFile);
       seen = received(live, 'threadEvents');
       live.close();
     } finally {
@@ -401,9 +401,11 @@ describe.each(TRANSPORTS)('replay after a restart over %s', (transport) => {
       await first.stop();
     }
     // 25 hours pass (the default window is 24 h): age every stored event; start-up compacts.
-    const aging = new Database(first.databaseFile);
-    aging.prepare('update events set created_at = created_at - ?').run(25 * 3_600_000);
-    aging.close();
+    await queryDatabase(
+      first.databaseFile,
+      onPostgres ? `update events set created_at = created_at - interval '25 hours'` : 'update events set created_at = created_at - ?',
+      onPostgres ? [] : [25 * 3_600_000],
+    );
 
     const restarted = await startTestServer({ provider: fake, databaseFile: first.databaseFile });
     const sub = threadEvents(transport, restarted, threadId, 0);

@@ -1,7 +1,6 @@
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { deferred, removeTempDirs, tempDatabaseFile, TEST_API_KEY, waitUntil, within } from './helpers.js';
+import { deferred, queryDatabase, removeTempDirs, tempDatabaseFile, TEST_API_KEY, waitUntil, within } from './helpers.js';
 import { spawnServer } from './process-helpers.js';
 
 /**
@@ -66,14 +65,9 @@ describe('npm start, stopped by SIGTERM to its whole process group', () => {
     expect(exit, server.output()).toEqual({ code: 0, signal: null });
     groupId = undefined;
 
-    const db = new Database(databaseFile, { readonly: true });
-    try {
-      const run = db.prepare('select status, error_code as error from runs where id = ?').get(runId) as { status: string; error: string | null };
-      expect(run).toEqual({ status: 'COMPLETED', error: null });
-      const reply = db.prepare(`select content, status from messages where run_id = ? and role = 'ASSISTANT'`).get(runId);
-      expect(reply).toEqual({ content: 'Finished despite the signals.', status: 'COMPLETED' });
-    } finally {
-      db.close();
-    }
+    const run = await queryDatabase(databaseFile, 'select status, error_code as error from runs where id = ?', [runId]);
+    expect(run).toEqual([{ status: 'COMPLETED', error: null }]);
+    const reply = await queryDatabase(databaseFile, `select content, status from messages where run_id = ? and role = 'ASSISTANT'`, [runId]);
+    expect(reply).toEqual([{ content: 'Finished despite the signals.', status: 'COMPLETED' }]);
   });
 });

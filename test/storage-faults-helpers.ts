@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { FakeProvider } from './fake-provider.js';
-import { NO_RATE_LIMIT, startTestServer, type TestServer } from './helpers.js';
+import { NO_RATE_LIMIT, rawSql, startTestServer, waitUntil, type TestServer } from './helpers.js';
 
 /**
- * Fault injection for the storage-fault tests (not a test file itself): a SQLite trigger that
+ * Fault injection for the storage-fault tests (not a test file itself): a trigger that
  * refuses writes until lifted (and counts the refused attempts), a small tmpfs that can be
  * filled to the last byte, and a server whose log lines the test can wait on.
  */
@@ -67,17 +67,29 @@ export async function startFaultServer(options: { provider?: FakeProvider; datab
   return Object.assign(server, { logs });
 }
 
-/** The server's own connection (better-sqlite3), to fence tables and read rows as they are stored. */
-export const rawDb = (server: TestServer) => server.services.store.db.$client;
+/**
+ * The server's own SQLite connection, for what only SQLite has (pragmas, its transaction flag).
+ * Backend-neutral reads and DDL go through rawSql (test/test-database.ts).
+ */
+export function rawSqlite(server: TestServer) {
+  const store = server.services.store;
+  if (store.kind !== 'sqlite') throw new Error('this check reads SQLite internals');
+  return store.db.$client;
+}
 
 /**
- * Runs DDL on the server's connection between its transactions: a statement run inside one of
- * them would become part of it (and vanish with its rollback).
+ * Runs DDL between the server's transactions. On SQLite the server has one connection: a
+ * statement run inside one of its transactions would become part of it (and vanish with its
+ * rollback). On PostgreSQL the DDL runs on a pooled connection of its own.
  */
 async function betweenTransactions(server: TestServer, sql: string): Promise<void> {
-  const db = rawDb(server);
-  while (db.inTransaction) await new Promise((resolve) => setImmediate(resolve));
-  db.exec(sql);
+  if (server.services.store.kind === 'sqlite') {
+    const db = rawSqlite(server);
+    while (db.inTransaction) await new Promise((resolve) => setImmediate(resolve));
+    db.exec(sql);
+    return;
+  }
+  await rawSql(server, sql);
 }
 
 // ---- A write the database refuses -----------------------------------------------------------------
@@ -85,41 +97,69 @@ async function betweenTransactions(server: TestServer, sql: string): Promise<voi
 let faults = 0;
 
 /**
- * A trigger that refuses writes to a table (SQLITE_CONSTRAINT_TRIGGER, which the store treats
- * like a full disk) until lifted. Each refused row counts as an attempt, so a test can wait
- * for "refused, then retried" instead of sleeping.
+ * A trigger that refuses writes to a table until lifted: on SQLite SQLITE_CONSTRAINT_TRIGGER, on
+ * PostgreSQL a PL/pgSQL RAISE (SQLSTATE P0001); both stores treat it like a full disk. Each
+ * refused row counts as an attempt (SQLite: a function of the server's connection; PostgreSQL: a
+ * sequence, which a rollback does not undo), so a test can wait for "refused, then retried"
+ * instead of sleeping.
  */
 export class WriteFault {
-  attempts = 0;
-  private readonly name = `fault_${++faults}`;
+  private counted = 0;
+  private readonly name = `fault_${process.pid}_${++faults}`;
   private readonly waiters: { count: number; resolve: () => void }[] = [];
   private lifted = false;
 
-  private constructor(private readonly server: TestServer) {}
+  private constructor(
+    private readonly server: TestServer,
+    private readonly table: string,
+  ) {}
 
   /** Refuses `op` on `table` (for rows matching `when`, an SQL condition on NEW/OLD). */
   static async install(server: TestServer, fence: { table: string; op: 'INSERT' | 'UPDATE' | 'DELETE'; when?: string }): Promise<WriteFault> {
-    const fault = new WriteFault(server);
+    const fault = new WriteFault(server, fence.table);
+    const refusal = `injected fault: ${fence.op} on ${fence.table} refused`;
+    if (server.services.store.kind === 'postgres') {
+      await rawSql(
+        server,
+        `create sequence ${fault.name}_hits;
+         create function ${fault.name}() returns trigger language plpgsql as $$
+           begin perform nextval('${fault.name}_hits'); raise exception '${refusal}'; end $$;
+         create trigger ${fault.name} before ${fence.op} on ${fence.table} for each row
+           ${fence.when ? `when (${fence.when})` : ''} execute function ${fault.name}();`,
+      );
+      return fault;
+    }
     // The counter is a function of the server's connection; the trigger calls it for the rows it refuses.
-    rawDb(server).function(`${fault.name}_hit`, { deterministic: false }, () => {
-      fault.attempts++;
-      for (const w of [...fault.waiters]) if (fault.attempts >= w.count) (fault.waiters.splice(fault.waiters.indexOf(w), 1), w.resolve());
+    rawSqlite(server).function(`${fault.name}_hit`, { deterministic: false }, () => {
+      fault.counted++;
+      for (const w of [...fault.waiters]) if (fault.counted >= w.count) (fault.waiters.splice(fault.waiters.indexOf(w), 1), w.resolve());
       return 1;
     });
     const when = fence.when ? `(${fence.when}) AND ${fault.name}_hit()` : `${fault.name}_hit()`;
     await betweenTransactions(
       server,
       `CREATE TRIGGER ${fault.name} BEFORE ${fence.op} ON ${fence.table} FOR EACH ROW WHEN ${when}
-         BEGIN SELECT RAISE(ABORT, 'injected fault: ${fence.op} on ${fence.table} refused'); END;`,
+         BEGIN SELECT RAISE(ABORT, '${refusal}'); END;`,
     );
     return fault;
   }
 
+  /** How many writes have been refused so far. */
+  async attempts(): Promise<number> {
+    if (this.server.services.store.kind === 'sqlite') return this.counted;
+    const [row] = await rawSql<{ n: number }>(this.server, `select case when is_called then last_value else 0 end::int as n from ${this.name}_hits`);
+    return row!.n;
+  }
+
   /** Resolves once `count` writes have been refused. */
   waitForAttempts(count: number, timeoutMs = 5000): Promise<void> {
-    if (this.attempts >= count) return Promise.resolve();
+    if (this.server.services.store.kind === 'postgres') {
+      // Another connection's sequence has no event to wait on: poll it.
+      return waitUntil(async () => (await this.attempts()) >= count, `${this.name}: ${count} refused writes`, timeoutMs).then(() => {});
+    }
+    if (this.counted >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: timed out waiting for ${count} refused writes (have ${this.attempts})`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`${this.name}: timed out waiting for ${count} refused writes (have ${this.counted})`)), timeoutMs);
       this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
     });
   }
@@ -128,6 +168,10 @@ export class WriteFault {
   async lift(): Promise<void> {
     if (this.lifted) return;
     this.lifted = true;
+    if (this.server.services.store.kind === 'postgres') {
+      await rawSql(this.server, `drop trigger if exists ${this.name} on ${this.table}; drop function if exists ${this.name}(); drop sequence if exists ${this.name}_hits`);
+      return;
+    }
     await betweenTransactions(this.server, `DROP TRIGGER IF EXISTS ${this.name}`);
   }
 }

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, subscribeWs, within, type TestServer } from './helpers.js';
+import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, subscribeWs, waitUntil, within, type GqlResult, type TestServer } from './helpers.js';
 import { CREATE_THREAD, RUN_EVENTS, SEND } from './operations.js';
 
 const MIB = 1024 * 1024;
@@ -255,7 +255,11 @@ describe('input validation', () => {
     try {
       await fake.waitForRequests(1);
       const MESSAGES = `query ($id: ID!) { thread(id: $id) { activeRun { id } messages { edges { node { id } } } runs { edges { node { id } } } } }`;
-      const before = await server.gql(MESSAGES, { id: busyThreadId });
+      // The reply is created with the first chunk, after the request: wait for it, or `after` below would gain it.
+      const before = await waitUntil(async (): Promise<GqlResult<any> | null> => {
+        const res = await server.gql(MESSAGES, { id: busyThreadId });
+        return res.data.thread.messages.edges.length === 2 ? res : null;
+      }, 'the reply to exist') as GqlResult<any>;
       expect(before.data.thread.activeRun).toEqual({ id: runId });
 
       const busy = await server.gql(SEND, { input: { threadId: busyThreadId, content: 'Are you there?' } });

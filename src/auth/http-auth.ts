@@ -1,5 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
-import { AppError } from '../errors.js';
+import { AppError, StorageUnavailableError } from '../errors.js';
+import { StorageError } from '../store/errors.js';
 import { httpHeadersOf, httpStatusOf } from '../graphql-errors.js';
 import type { AccessControl, Caller } from './access.js';
 
@@ -11,7 +12,8 @@ import type { AccessControl, Caller } from './access.js';
 export function useHttpAuth(
   access: AccessControl,
   callers: WeakMap<Request, Caller>,
-  options: { graphiql: boolean; onUnexpected: (error: unknown) => void },
+  /** onUnexpected logs the error and answers the request's id, which the 500 names. */
+  options: { graphiql: boolean; onUnexpected: (error: unknown, request: Request) => string },
 ): Plugin {
   return {
     async onRequest({ request, url, endResponse }) {
@@ -25,15 +27,17 @@ export function useHttpAuth(
       } catch (error) {
         // Refusals are the caller's business; anything else (a database failure) is ours.
         if (error instanceof AppError) return endResponse(errorResponse(error));
-        options.onUnexpected(error);
-        endResponse(json(500, { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }));
+        const requestId = options.onUnexpected(error, request);
+        // The database did not answer the key lookup: retryable, like any other refused read (503: before GraphQL runs).
+        if (error instanceof StorageError) return endResponse(errorResponse(new StorageUnavailableError(), 503));
+        endResponse(json(500, { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } }));
       }
     },
   };
 }
 
-function errorResponse(error: AppError): Response {
-  return json(httpStatusOf(error), { message: error.message, extensions: { code: error.code, ...error.details } }, httpHeadersOf(error));
+function errorResponse(error: AppError, status = httpStatusOf(error)): Response {
+  return json(status, { message: error.message, extensions: { code: error.code, ...error.details } }, httpHeadersOf(error));
 }
 
 function json(status: number, error: unknown, headers: Record<string, string> = {}): Response {

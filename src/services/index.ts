@@ -2,8 +2,9 @@ import { pino, type Logger } from 'pino';
 import { AccessControl } from '../auth/access.js';
 import type { Config } from '../config.js';
 import { createLlmProvider } from '../llm/index.js';
+import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { LlmProvider } from '../llm/types.js';
-import { createSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
+import { createStore, type AppStore } from '../store/index.js';
 import { AssistantService } from './assistants.js';
 import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
@@ -28,6 +29,8 @@ export interface Services {
   access: AccessControl;
   config: Config;
   logger: Logger;
+  /** This server's Prometheus registry and the counters services report to. */
+  metrics: Metrics;
   /** Batched lookups for one request's nested fields. */
   loaders(): Loaders;
   /** Resolves when the store answers (readiness). */
@@ -36,7 +39,7 @@ export interface Services {
 
 export interface AppServices extends Services {
   /** The store itself: the server's start-up checks and tests reach it; surfaces never do. */
-  store: SqliteStore;
+  store: AppStore;
   /** Ends runs (after the grace period), stores pending events and closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -47,12 +50,13 @@ export interface AppServices extends Services {
  */
 export async function createServices(
   config: Config,
-  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger } = {},
+  overrides: { llm?: LlmProvider; pubsub?: PubSub; logger?: Logger; metrics?: Metrics } = {},
 ): Promise<AppServices> {
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
-  // The server holds its SQLite file alone (the keys CLI may still open it).
-  const store = createSqliteStore(config.databaseUrl, { lock: true });
-  const log = new EventLog(store, overrides.pubsub ?? new InMemoryPubSub(), {
+  const metrics = overrides.metrics ?? createMetrics();
+  // The server holds its SQLite file alone (the keys CLI may still open it); PostgreSQL is shared.
+  const store = metrics.instrumentStore(await createStore(config.databaseUrl, { lock: true, logger }));
+  const log = new EventLog(store, metrics.instrumentPubSub(overrides.pubsub ?? new InMemoryPubSub(), logger), {
     intervalMs: config.flush.intervalMs,
     maxChars: config.flush.maxChars,
     onFlushError: (err, threadIds) => logger.error({ err, threadIds }, 'could not store streamed text; retrying'),
@@ -94,6 +98,7 @@ export async function createServices(
     access,
     config,
     logger,
+    metrics,
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
         stopCompaction();

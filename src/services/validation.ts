@@ -15,9 +15,16 @@ function characters(value: string): number {
   return value.length <= 1 ? value.length : [...value].length;
 }
 
+/**
+ * NUL (U+0000) is refused in stored text: PostgreSQL's text cannot hold it, and no conversation
+ * needs it, so both backends refuse it alike instead of one storing what the other cannot.
+ */
+const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+
 export function text(max: number, { allowEmpty = false } = {}) {
   return z.string({ error: 'must be a string' }).superRefine((value, ctx) => {
-    if (!allowEmpty && value.trim() === '') ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+    if (value.includes('\u0000')) ctx.addIssue({ code: 'custom', message: NUL_MESSAGE });
+    else if (!allowEmpty && value.trim() === '') ctx.addIssue({ code: 'custom', message: 'must not be empty' });
     else if (value.length > max && characters(value) > max) {
       ctx.addIssue({ code: 'custom', message: `is ${count(characters(value))} characters long; the limit is ${count(max)}` });
     }
@@ -46,6 +53,10 @@ export function metadata(limits: Limits) {
       }
       if (typeof v !== 'string') {
         ctx.addIssue({ code: 'custom', path: [key], message: 'values must be strings' });
+        return z.NEVER;
+      }
+      if (key.includes('\u0000') || v.includes('\u0000')) {
+        ctx.addIssue({ code: 'custom', path: [key.replaceAll('\u0000', '')], message: `keys and values ${NUL_MESSAGE}` });
         return z.NEVER;
       }
       if (v.length > limits.metadataValueChars) {

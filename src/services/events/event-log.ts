@@ -20,6 +20,8 @@ const FLUSH_AT_DELTAS = 128;
  */
 export const MAX_UNSTORED_DELTAS = 1024;
 const MAX_FLUSH_BACKOFF_MS = 5000;
+/** A run waits for its thread's flush once this many deltas are unstored (see backpressure()). */
+const DRAIN_AT_DELTAS = 4 * FLUSH_AT_DELTAS;
 
 /**
  * The per-thread event log: allocates `seq`, stores events, publishes them live.
@@ -96,6 +98,22 @@ export class EventLog {
       return;
     }
     this.emit(state, runId, messageId, delta);
+  }
+
+  /**
+   * Backpressure for a run's stream: once DRAIN_AT_DELTAS deltas of the thread wait unstored, a
+   * promise that settles when they are stored (or the flush failed), so the run reads the
+   * provider on only then; null when nothing needs waiting for. SQLite stores a flush within the
+   * same turn, so it never waits here; a PostgreSQL flush is a network round trip, and a provider
+   * that bursts faster than that would otherwise hit MAX_UNSTORED_DELTAS and fail the run.
+   */
+  backpressure(threadId: string): Promise<void> | null {
+    const state = this.seqs.peek(threadId);
+    if (!state || state.flushFailures > 0 || state.unstoredCount() < DRAIN_AT_DELTAS) return null;
+    return this.flush(threadId).catch((error: unknown) => {
+      this.options.onFlushError(error, [threadId]);
+      this.flushWithin(state.retryAt - Date.now());
+    });
   }
 
   /** The highest seq published on the thread by this process (null: none yet). */

@@ -94,6 +94,8 @@ async function streamReply(
       else {
         text += event.text;
         deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
+        const stored = deps.events.backpressure(run.threadId);
+        if (stored) await stored;
       }
     }
   } catch (err) {

@@ -7,6 +7,7 @@ import { assistantStore, eventStore, keyStore, messageStore, runStore, threadSto
 import { sqliteTx } from './tx.js';
 
 export interface SqliteStore extends Store {
+  readonly kind: 'sqlite';
   /** The Drizzle database (tests and the CLI reach it; services never do). */
   readonly db: Db;
 }
@@ -65,6 +66,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
   }
 
   return {
+    kind: 'sqlite',
     db,
     assistants: assistantStore(db, run),
     threads: threadStore(db, run),

@@ -1,0 +1,168 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { PubSub } from '../services/events/pubsub.js';
+import { isTerminalRunStatus, type ThreadEvent } from '../services/events/types.js';
+import type { Store, StoreTx } from '../store/types.js';
+
+/**
+ * threadql's own Prometheus metrics, one registry per server (tests start several in one
+ * process, each with its own counts). The service layer is observed at its two narrow
+ * boundaries rather than edited throughout: every event this process publishes passes
+ * `instrumentPubSub` (run statuses, first tokens, run ends — each run's end is also logged
+ * there, one line), every transaction passes `instrumentStore` (events stored, flush batches,
+ * transaction time).
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Publishes through `pubsub`, counting each event and following runs to their end. */
+  instrumentPubSub<P extends PubSub>(pubsub: P, logger: Logger): P;
+  /** The same store, with its transactions timed and the events they store counted. */
+  instrumentStore<S extends Store>(store: S): S;
+  /** A subscription opened over `transport`; call the result when it ends. */
+  subscriptionOpened(transport: 'sse' | 'websocket'): () => void;
+}
+
+const SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metric = { registers: [registry] };
+  const runs = new Counter({ ...metric, name: 'threadql_runs_total', help: 'Runs that reached each status.', labelNames: ['status'] });
+  const runDuration = new Histogram({
+    ...metric,
+    name: 'threadql_run_duration_seconds',
+    help: 'From a run starting to its end, by final status.',
+    labelNames: ['status'],
+    buckets: SECONDS,
+  });
+  const firstToken = new Histogram({
+    ...metric,
+    name: 'threadql_time_to_first_token_seconds',
+    help: 'From a run starting to its first streamed text.',
+    buckets: SECONDS,
+  });
+  const providerErrors = new Counter({
+    ...metric,
+    name: 'threadql_provider_errors_total',
+    help: 'Runs that failed because of the model provider, by Run.error.code.',
+    labelNames: ['code'],
+  });
+  const subscriptions = new Gauge({ ...metric, name: 'threadql_open_subscriptions', help: 'Open subscriptions by transport.', labelNames: ['transport'] });
+  const published = new Counter({ ...metric, name: 'threadql_events_published_total', help: 'Thread events published live by this process.', labelNames: ['type'] });
+  const stored = new Counter({ ...metric, name: 'threadql_events_stored_total', help: 'Thread events written to the database.', labelNames: ['type'] });
+  const flushBatch = new Histogram({
+    ...metric,
+    name: 'threadql_flush_batch_deltas',
+    help: 'Streamed-text deltas stored per transaction.',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+  });
+  const txTime = new Histogram({
+    ...metric,
+    name: 'threadql_db_transaction_seconds',
+    help: 'Database transaction time (waiting for the connection included).',
+    labelNames: ['outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  });
+  for (const transport of ['sse', 'websocket']) subscriptions.set({ transport }, 0);
+
+  return {
+    registry,
+    instrumentPubSub(pubsub, logger) {
+      const runLog = logger.child({ component: 'runs' });
+      // Runs executing here that have not streamed text yet: when they started (ms).
+      const awaitingFirstToken = new Map<string, number>();
+      // Runs started here and not ended: one resumes IN_PROGRESS after each round of tool calls.
+      const started = new Set<string>();
+      const observe = (event: ThreadEvent) => {
+        published.inc({ type: event.kind });
+        if (event.kind === 'MESSAGE_DELTA') {
+          const startedAt = awaitingFirstToken.get(event.runId);
+          if (startedAt !== undefined) {
+            firstToken.observe((Date.now() - startedAt) / 1000);
+            awaitingFirstToken.delete(event.runId);
+          }
+          return;
+        }
+        if (event.kind !== 'RUN_STATUS') return;
+        const run = event.run;
+        runs.inc({ status: run.status });
+        if (run.status === 'IN_PROGRESS' && run.startedAt && !started.has(run.id)) {
+          started.add(run.id);
+          awaitingFirstToken.set(run.id, run.startedAt.getTime());
+        }
+        if (!isTerminalRunStatus(run.status)) return;
+        started.delete(run.id);
+        awaitingFirstToken.delete(run.id);
+        const durationMs = run.startedAt && run.completedAt ? run.completedAt.getTime() - run.startedAt.getTime() : null;
+        if (durationMs !== null) runDuration.observe({ status: run.status }, durationMs / 1000);
+        if (run.errorCode?.startsWith('PROVIDER_')) providerErrors.inc({ code: run.errorCode });
+        // Ids, status and sizes only: never the content of a message.
+        runLog.info(
+          {
+            runId: run.id,
+            threadId: run.threadId,
+            status: run.status,
+            errorCode: run.errorCode ?? undefined,
+            model: run.model,
+            durationMs,
+            inputTokens: run.inputTokens,
+            outputTokens: run.outputTokens,
+          },
+          'run ended',
+        );
+      };
+      // Only publish is observed; every other method (a Redis pub/sub has more) passes through.
+      return overriding(pubsub, 'publish', (event: ThreadEvent) => {
+        observe(event);
+        pubsub.publish(event);
+      });
+    },
+    instrumentStore(store) {
+      const transaction: Store['transaction'] = async (work) => {
+        const end = txTime.startTimer();
+        const inserted: ThreadEvent['kind'][] = [];
+        try {
+          const result = await store.transaction((tx) => work(countingTx(tx, (events) => inserted.push(...events.map((e) => e.kind)))));
+          end({ outcome: 'commit' });
+          // Counted once committed: a rolled-back batch is stored again later.
+          for (const type of inserted) stored.inc({ type });
+          const deltas = inserted.filter((kind) => kind === 'MESSAGE_DELTA').length;
+          if (deltas > 0) flushBatch.observe(deltas);
+          return result;
+        } catch (error) {
+          end({ outcome: 'rollback' });
+          throw error;
+        }
+      };
+      return overriding(store, 'transaction', transaction);
+    },
+    subscriptionOpened(transport) {
+      subscriptions.inc({ transport });
+      let open = true;
+      return () => {
+        if (open) subscriptions.dec({ transport });
+        open = false;
+      };
+    },
+  };
+}
+
+/** The transaction's writes, with `insertEvents` reporting what it stored. */
+function countingTx(tx: StoreTx, onInsert: (events: readonly ThreadEvent[]) => void): StoreTx {
+  return overriding(tx, 'insertEvents', async (events: readonly ThreadEvent[], at: Date) => {
+    await tx.insertEvents(events, at);
+    onInsert(events);
+  });
+}
+
+/** `target` with one method replaced; the others called on `target` itself (class stores with private fields work too). */
+function overriding<T extends object, K extends keyof T>(target: T, name: K, replacement: T[K]): T {
+  return new Proxy(target, {
+    get(object, key) {
+      if (key === name) return replacement;
+      const value = Reflect.get(object, key);
+      return typeof value === 'function' ? value.bind(object) : value;
+    },
+  });
+}

@@ -1,0 +1,115 @@
+import { and, eq, inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { eventPayload } from '../../services/events/serialize.js';
+import type { StoreTx, UsageDelta } from '../types.js';
+import { guarded } from './driver-errors.js';
+import type { Queries } from './queries.js';
+import { events, messages, runs, threads } from './tables.js';
+
+const first = <T>(rows: T[]): T | undefined => rows[0];
+
+/** A run's usage grows with each provider request (a run with tool rounds makes several); null adds nothing. */
+function addUsage(usage: UsageDelta): Partial<Record<keyof UsageDelta, SQL>> {
+  const add = (column: SQLWrapper, value: number | null) => (value === null ? undefined : sql`coalesce(${column}, 0) + ${value}`);
+  const set: Partial<Record<keyof UsageDelta, SQL>> = {};
+  const input = add(runs.inputTokens, usage.inputTokens);
+  const output = add(runs.outputTokens, usage.outputTokens);
+  const total = add(runs.totalTokens, usage.totalTokens);
+  if (input) set.inputTokens = input;
+  if (output) set.outputTokens = output;
+  if (total) set.totalTokens = total;
+  return set;
+}
+
+/** The writes of one open transaction (`tx` is Drizzle's transaction on one pooled connection). */
+export function pgTx(tx: Queries): StoreTx {
+  return {
+    insertThread: (row) => guarded(async () => first(await tx.insert(threads).values(row).returning())!),
+    touchThread: (threadId, at) => guarded(async () => void (await tx.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId)))),
+    insertMessage: (row) => guarded(async () => first(await tx.insert(messages).values(row).returning())!),
+    appendMessageText: (messageId, text) =>
+      guarded(async () => void (await tx.update(messages).set({ content: sql`${messages.content} || ${text}` }).where(eq(messages.id, messageId)))),
+    setMessageStatus: (messageId, status, refusal) =>
+      guarded(async () =>
+        first(await tx.update(messages).set(refusal === undefined ? { status } : { status, refusal }).where(eq(messages.id, messageId)).returning()),
+      ),
+    insertRun: (row) => guarded(async () => first(await tx.insert(runs).values(row).returning())!),
+    startRun: (runId, at) =>
+      guarded(async () => {
+        // The thread row's lock orders racing starts: the second one's statement, run after the
+        // first commits, sees its IN_PROGRESS run and starts nothing (rather than hitting the
+        // partial unique index, which would abort the whole transaction).
+        const locked = await tx.execute(sql`select t.id from ${threads} t join ${runs} r on r.thread_id = t.id where r.id = ${runId} for update of t`);
+        if (locked.rows.length === 0) return null;
+        // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS (or waiting).
+        const started = await tx
+          .update(runs)
+          .set({ status: 'IN_PROGRESS', startedAt: at })
+          .where(
+            and(
+              eq(runs.id, runId),
+              eq(runs.status, 'QUEUED'),
+              sql`not exists (select 1 from runs r where r.thread_id = ${runs.threadId}
+                and (r.status in ('IN_PROGRESS', 'REQUIRES_ACTION') or (r.status = 'QUEUED' and r.pos < ${runs.pos})))`,
+            ),
+          )
+          .returning();
+        return first(started) ?? null;
+      }),
+    setRunReply: (runId, messageId) => guarded(async () => first(await tx.update(runs).set({ replyMessageId: messageId }).where(eq(runs.id, runId)).returning())!),
+    endRun: (runId, end, from) =>
+      guarded(async () => {
+        const { status, completedAt, errorCode, errorMessage, incompleteReason } = end;
+        const ended = await tx
+          .update(runs)
+          .set({ status, completedAt, errorCode, errorMessage, incompleteReason, expiresAt: null, ...addUsage(end) })
+          .where(and(eq(runs.id, runId), inArray(runs.status, [...from])))
+          .returning();
+        return first(ended) ?? null;
+      }),
+    requireAction: (runId, rounds, expiresAt, usage) =>
+      guarded(async () => {
+        const waiting = await tx
+          .update(runs)
+          .set({ status: 'REQUIRES_ACTION', toolRounds: rounds, expiresAt, ...addUsage(usage) })
+          .where(and(eq(runs.id, runId), eq(runs.status, 'IN_PROGRESS')))
+          .returning();
+        return first(waiting) ?? null;
+      }),
+    resumeRun: (runId, rounds) =>
+      guarded(async () => {
+        const resumed = await tx
+          .update(runs)
+          .set({ status: 'IN_PROGRESS', toolRounds: rounds, expiresAt: null })
+          .where(and(eq(runs.id, runId), eq(runs.status, 'REQUIRES_ACTION')))
+          .returning();
+        return first(resumed) ?? null;
+      }),
+    // Atomic on the thread row: concurrent allocations (any instance) get disjoint ranges.
+    allocateSeqs: (threadId, count, atLeast) =>
+      guarded(async () => {
+        const row = first(
+          await tx
+            .update(threads)
+            .set({ lastEventSeq: sql`greatest(${threads.lastEventSeq}, ${atLeast}::bigint) + ${count}::bigint` })
+            .where(eq(threads.id, threadId))
+            .returning({ last: threads.lastEventSeq }),
+        );
+        if (!row) throw new Error(`thread ${threadId} does not exist`);
+        return row.last;
+      }),
+    insertEvents: (stored, at) =>
+      guarded(async () => {
+        if (stored.length === 0) return;
+        await tx.insert(events).values(
+          stored.map((event) => ({
+            threadId: event.threadId,
+            seq: event.seq,
+            type: event.kind,
+            messageId: event.kind === 'MESSAGE_DELTA' ? event.messageId : null,
+            payload: eventPayload(event),
+            createdAt: at,
+          })),
+        );
+      }),
+  };
+}
