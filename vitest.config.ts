@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config';
 /**
  * Every test file runs on SQLite (the `sqlite` project), and again on PostgreSQL (the `postgres`
  * project) when TEST_POSTGRES_URL names an admin connection: each test server then gets a fresh
- * database (test/test-database.ts), dropped afterwards.
+ * database (test/test-database.ts), dropped afterwards. test/cluster/ (several server processes
+ * on one PostgreSQL database and Redis) is its own project, `cluster`, which needs
+ * TEST_POSTGRES_URL and TEST_REDIS_URL and says so when skipped.
  */
 const postgresUrl = process.env.TEST_POSTGRES_URL;
 // The config is evaluated more than once (root and projects): say it once.
@@ -14,6 +16,7 @@ if (!postgresUrl && !process.env.VITEST_WORKER_ID && !process.env.TQL_POSTGRES_S
 
 const shared = {
   include: ['test/**/*.test.ts'],
+  exclude: ['test/cluster/**', 'node_modules/**'],
   testTimeout: 20_000,
   hookTimeout: 20_000,
   // Files run in parallel processes; each has its own servers, ports and databases.
@@ -33,6 +36,8 @@ export default defineConfig({
       ...(postgresUrl
         ? [{ extends: true as const, test: { ...shared, name: 'postgres', env: { TEST_BACKEND: 'postgres' }, globalSetup: ['test/postgres-setup.ts'] } }]
         : []),
+      // Several server processes per file: the cluster tests run in one file, on their own timeouts.
+      { extends: true, test: { ...shared, include: ['test/cluster/**/*.test.ts'], exclude: [], name: 'cluster', testTimeout: 40_000, hookTimeout: 60_000, fileParallelism: false } },
     ],
   },
 });

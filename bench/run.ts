@@ -12,6 +12,8 @@ import { topSelfTime } from './profile-top.js';
 import { startBenchProvider } from './provider.js';
 import { renderReport, resultsTable, type RunInfo } from './report.js';
 import { measureStorage } from './storage.js';
+import { measureRedisHop } from './redis-hop.js';
+import { measureClusterThroughput } from './cluster-throughput.js';
 import { measureQueryThroughput, measureRunThroughput } from './throughput.js';
 import { measureTtft } from './ttft.js';
 import { measureV1Stream } from './v1-stream.js';
@@ -44,6 +46,8 @@ const FIGURES: { ids: string[]; title: string; run: (bench: Bench) => Promise<Fi
   { ids: ['7'], title: 'Figure 7: transactions per reply, event-loop delay', run: measureStorage },
   { ids: ['8'], title: 'Figure 8: the latest page of a long thread', run: measureLongThread },
   { ids: ['9'], title: 'Figure 9: the Assistants API (/v1) stream', run: measureV1Stream },
+  { ids: ['10'], title: 'Figure 10: the Redis hop between instances', run: measureRedisHop },
+  { ids: ['11'], title: 'Figure 11: two instances against one (runs/s, frames/s)', run: measureClusterThroughput },
 ];
 
 async function main(): Promise<void> {

@@ -1,6 +1,7 @@
 // `npm run keys -- create --owner alice | list | revoke <id>`: manages API keys in DATABASE_URL.
 import { createApiKey, listApiKeys, revokeApiKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
+import { sendControlOnce } from '../src/services/events/redis-pubsub.js';
 import { createStore } from '../src/store/index.js';
 
 const usage = `Usage:
@@ -9,7 +10,8 @@ const usage = `Usage:
   npm run keys -- revoke <key id>          revoke a key at once`;
 
 const [command, ...rest] = process.argv.slice(2);
-const store = await createStore(loadConfig().databaseUrl);
+const config = loadConfig();
+const store = await createStore(config.databaseUrl);
 let exitCode = 0;
 try {
   if (command === 'create') {
@@ -30,6 +32,8 @@ try {
     if (!id) throw new Error(`revoke needs a key id\n${usage}`);
     if (!(await revokeApiKey(store.keys, id))) throw new Error(`No key with id "${id}".`);
     console.log(`Revoked ${id}.`);
+    // Instances end the key's open subscriptions at once on this hint; without it, within their 500 ms sweep.
+    if (config.redis) await sendControlOnce(config.redis.url, config.redis.prefix, { type: 'key-revoked', keyId: id });
   } else {
     throw new Error(usage);
   }

@@ -79,7 +79,7 @@ export function createApp(services: Services): App {
       // Before authentication: probes carry no key, and a stopping server answers without its database.
       // The Assistants API (/v1) answers its own errors, shutdown included, in OpenAI's envelope.
       useAssistantsApi({ services, stopping: () => lifecycle.stopping, retryAfterSeconds, onUnexpected: logUnexpected }),
-      ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), retryAfterSeconds, logger }),
+      ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), pingRedis: services.pingRedis, retryAfterSeconds, logger }),
       useChatPage(),
       ...useMetricsEndpoint(services.metrics, access),
       useHttpAuth(access, callers, {
@@ -149,7 +149,7 @@ export function createApp(services: Services): App {
               return [toGraphQLError(new UnauthenticatedError('The API key was revoked.'))];
             }
             try {
-              access.takeRequest(caller.owner);
+              await access.admitRequest(caller.owner);
             } catch (error) {
               if (error instanceof AppError) return [toGraphQLError(error)];
               throw error;

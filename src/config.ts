@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -60,6 +62,14 @@ const envSchema = z.object({
   MAX_QUERY_DIRECTIVES: int(20, 0),
   /** Roughly the number of fields an operation can resolve, connections counted by page size (query-cost.ts). */
   MAX_QUERY_COST: int(25_000, 1),
+  /** This instance's name in the database's leases (several instances: each its own); default host-pid-random. */
+  INSTANCE_ID: z.string().min(1).max(200).optional(),
+  /** How long an executing run's lease lasts unrenewed: a dead instance's runs are taken over within about this (+ half of it). */
+  LEASE_TTL_MS: int(15_000, 300),
+  /** Live fan-out and shared counters across instances (redis://…); unset: one process, all in memory. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Every Redis key and channel starts with it: deployments (or test runs) sharing one Redis stay apart. */
+  REDIS_PREFIX: z.string().min(1).max(64).default('threadql:'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -111,7 +121,11 @@ export interface Config {
   toolOutputsTimeoutMs: number;
   eventRetentionMs: number;
   shutdownGraceMs: number;
+  /** Several instances: this one's id, and its leases' TTL (renewed every third of it). */
+  instance: { id: string; leaseTtlMs: number };
   limits: Limits;
+  /** null: no Redis (one instance). */
+  redis: { url: string; prefix: string } | null;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -159,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     toolOutputsTimeoutMs: e.TOOL_OUTPUTS_TIMEOUT_MS,
     eventRetentionMs: e.EVENT_RETENTION_HOURS * 3_600_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    instance: { id: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`, leaseTtlMs: e.LEASE_TTL_MS },
     limits: {
       contentChars: e.MAX_CONTENT_CHARS,
       metadataKeys: e.MAX_METADATA_KEYS,
@@ -170,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyBytes: e.MAX_BODY_BYTES,
       subscriptionsPerOwner: e.MAX_SUBSCRIPTIONS_PER_OWNER,
     },
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : null,
     logLevel: e.LOG_LEVEL,
   };
 }

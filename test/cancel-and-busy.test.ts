@@ -18,14 +18,16 @@ function watchThread(server: TestServer, threadId: string) {
   const text = new Map<string, string>();
   const timeline: string[] = [];
   const checks = new Set<() => void>();
-  const unsubscribe = server.services.events.pubsub.subscribe(threadId, (event) => {
-    if (event.kind === 'MESSAGE_DELTA') text.set(event.runId, (text.get(event.runId) ?? '') + event.delta);
-    if (event.kind === 'RUN_STATUS') {
-      const { id, status } = event.run;
-      if (status === 'IN_PROGRESS') timeline.push(`start ${id}`);
-      else if (status !== 'QUEUED') timeline.push(`end ${id} ${status}`);
-    }
-    for (const check of [...checks]) check();
+  const subscription = server.services.events.pubsub.subscribe(threadId, {
+    event(event) {
+      if (event.kind === 'MESSAGE_DELTA') text.set(event.runId, (text.get(event.runId) ?? '') + event.delta);
+      if (event.kind === 'RUN_STATUS') {
+        const { id, status } = event.run;
+        if (status === 'IN_PROGRESS') timeline.push(`start ${id}`);
+        else if (status !== 'QUEUED') timeline.push(`end ${id} ${status}`);
+      }
+      for (const check of [...checks]) check();
+    },
   });
   return {
     timeline,
@@ -44,7 +46,7 @@ function watchThread(server: TestServer, threadId: string) {
         check();
       });
     },
-    close: unsubscribe,
+    close: () => subscription.unsubscribe(),
   };
 }
 

@@ -10,7 +10,8 @@ import { spawnServer as spawnChild } from './process-helpers.js';
 /** The real entry point in a child process, so it can be killed with SIGKILL mid-stream. */
 async function spawnServer(databaseFile: string, provider: FakeProvider): Promise<{ child: ChildProcess; url: string }> {
   return spawnChild({
-    env: { DATABASE_URL: databaseFile, OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: TEST_API_KEY, FLUSH_INTERVAL_MS: '20' },
+    // The same INSTANCE_ID: the restarted server is the same instance, so on PostgreSQL it takes its dead runs over at once.
+    env: { DATABASE_URL: databaseFile, OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: TEST_API_KEY, FLUSH_INTERVAL_MS: '20', INSTANCE_ID: 'restarted' },
   });
 }
 

@@ -70,6 +70,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     LOG_LEVEL: 'silent',
     FLUSH_INTERVAL_MS: '20',
     SHUTDOWN_GRACE_MS: '0',
+    // One name for every test server: a server restarted on the same database is the same instance (it reclaims its runs at once).
+    INSTANCE_ID: 'test-server',
     LLM_API: options.llmApi ?? 'responses',
     ...(options.provider ? { OPENAI_BASE_URL: options.provider.url, OPENAI_API_KEY: TEST_API_KEY } : {}),
     ...options.env,

@@ -3,7 +3,9 @@ import type { Config } from '../config.js';
 import { RateLimitedError, UnauthenticatedError } from '../errors.js';
 import { LOCAL_OWNER, type KeyStore } from '../store/types.js';
 import { findLiveKey } from './keys.js';
-import { FixedWindowLimiter } from './rate-limit.js';
+import type { RedisClients } from '../redis.js';
+import type { PubSub } from '../services/events/pubsub.js';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
 
 export interface Caller {
   owner: string;
@@ -11,14 +13,23 @@ export interface Caller {
   keyId: string | null;
 }
 
+export interface SharedAccessOptions {
+  /** Rate limits counted in Redis, across instances (default: in this process). */
+  redis?: RedisClients | null;
+  /** key-revoked control messages end a key's sessions at once (the sweep is the fallback). */
+  pubsub?: PubSub;
+  sweepIntervalMs?: number;
+}
+
 /**
  * Who is calling, and whether they may. Every transport authenticates through here; open
- * subscriptions are tracked per key so that revoking a key (from the CLI, another process)
- * ends them within a sweep interval.
+ * subscriptions are tracked per key so that revoking a key (from the CLI, another process or
+ * instance) ends them within a sweep interval, or at once when a key-revoked message arrives.
  */
 export class AccessControl {
-  private readonly requests: FixedWindowLimiter;
-  private readonly runs: FixedWindowLimiter;
+  private readonly requests: RateLimiter;
+  private readonly runs: RateLimiter;
+  private readonly stopControl: () => void;
   private readonly sessions = new Map<string, Set<() => void>>();
   private readonly sweep: NodeJS.Timeout;
   private keysExist = false;
@@ -27,10 +38,18 @@ export class AccessControl {
     private readonly keys: KeyStore,
     config: Config,
     private readonly logger: Logger,
-    sweepIntervalMs = 500,
+    shared: SharedAccessOptions = {},
   ) {
-    this.requests = new FixedWindowLimiter(config.rateLimit.requests, config.rateLimit.windowMs);
-    this.runs = new FixedWindowLimiter(config.rateLimit.runs, config.rateLimit.windowMs);
+    const { requests, runs, windowMs } = config.rateLimit;
+    const redis = shared.redis;
+    this.requests = redis ? new RedisRateLimiter(redis.command, `${redis.prefix}rl:requests`, requests, windowMs) : new MemoryRateLimiter(requests, windowMs);
+    this.runs = redis ? new RedisRateLimiter(redis.command, `${redis.prefix}rl:runs`, runs, windowMs) : new MemoryRateLimiter(runs, windowMs);
+    this.stopControl =
+      shared.pubsub?.onControl((message) => {
+        if (message.type !== 'key-revoked') return;
+        this.closeRevokedSessions([message.keyId]).catch((err: unknown) => this.logger.warn({ err }, 'could not check a revoked key; the sweep will'));
+      }) ?? (() => {});
+    const sweepIntervalMs = shared.sweepIntervalMs ?? 500;
     // A failed sweep (the database busy or gone) is logged and tried again next time, never thrown from a timer.
     this.sweep = setInterval(() => {
       this.closeRevokedSessions().catch((err: unknown) => this.logger.warn({ err }, 'could not check for revoked keys; trying again'));
@@ -71,15 +90,15 @@ export class AccessControl {
     return this.keysExist;
   }
 
-  /** Counts a request for the owner; throws RATE_LIMITED over the limit. */
-  takeRequest(owner: string): void {
-    const waitMs = this.requests.take(owner);
+  /** Counts a request for the owner (across instances with Redis); rejects with RATE_LIMITED over the limit. */
+  async admitRequest(owner: string): Promise<void> {
+    const waitMs = await this.requests.take(owner);
     if (waitMs > 0) throw new RateLimitedError('requests', waitMs);
   }
 
-  /** Counts a run started by the owner; throws RATE_LIMITED over the limit. */
-  takeRun(owner: string): void {
-    const waitMs = this.runs.take(owner);
+  /** Counts a run started by the owner (across instances with Redis); rejects with RATE_LIMITED over the limit. */
+  async admitRun(owner: string): Promise<void> {
+    const waitMs = await this.runs.take(owner);
     if (waitMs > 0) throw new RateLimitedError('runs started', waitMs);
   }
 
@@ -95,9 +114,11 @@ export class AccessControl {
     };
   }
 
-  async closeRevokedSessions(): Promise<void> {
-    if (this.sessions.size === 0) return;
-    const revoked = await this.keys.revokedAmong([...this.sessions.keys()]);
+  /** Ends the sessions of revoked keys (among `keyIds`, default all with open sessions), checked in the database. */
+  async closeRevokedSessions(keyIds?: string[]): Promise<void> {
+    const candidates = (keyIds ?? [...this.sessions.keys()]).filter((id) => this.sessions.has(id));
+    if (candidates.length === 0) return;
+    const revoked = await this.keys.revokedAmong(candidates);
     for (const id of revoked) {
       for (const close of [...(this.sessions.get(id) ?? [])]) close();
       this.sessions.delete(id);
@@ -106,5 +127,6 @@ export class AccessControl {
 
   stop(): void {
     clearInterval(this.sweep);
+    this.stopControl();
   }
 }

@@ -22,7 +22,7 @@ export function useHttpAuth(
       if (options.graphiql && wantsGraphiQL) return;
       try {
         const caller = await access.authenticate(request.headers.get('authorization'));
-        access.takeRequest(caller.owner);
+        await access.admitRequest(caller.owner);
         callers.set(request, caller);
       } catch (error) {
         // Refusals are the caller's business; anything else (a database failure) is ours.

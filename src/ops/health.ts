@@ -28,6 +28,8 @@ export interface OpsOptions {
   lifecycle: Lifecycle;
   /** A trivial query; rejects when the database cannot answer. */
   pingDatabase(): Promise<void>;
+  /** Rejects when Redis cannot carry live events and shared counters; absent without REDIS_URL. */
+  pingRedis?: () => Promise<void>;
   /** Sent as Retry-After while stopping. */
   retryAfterSeconds: number;
   logger: Logger;
@@ -38,7 +40,7 @@ type CheckResult = 'ok' | string;
 /** `/ready`, then the 503 for every other request while stopping. Must come before authentication. */
 export function useOpsEndpoints(options: OpsOptions): Plugin[] {
   const { lifecycle, logger } = options;
-  const checks = async (): Promise<Record<'database' | 'shutdown', CheckResult>> => {
+  const checks = async (): Promise<Record<string, CheckResult>> => {
     let database: CheckResult = 'ok';
     try {
       await options.pingDatabase();
@@ -47,7 +49,10 @@ export function useOpsEndpoints(options: OpsOptions): Plugin[] {
       // Expected once the stop has closed it; a surprise otherwise.
       if (!lifecycle.stopping) logger.warn({ err }, 'readiness check: the database does not answer');
     }
-    return { database, shutdown: lifecycle.stopping ? 'shutting down' : 'ok' };
+    const result: Record<string, CheckResult> = { database };
+    if (options.pingRedis) result.redis = await checkRedis(options.pingRedis, lifecycle, logger);
+    result.shutdown = lifecycle.stopping ? 'shutting down' : 'ok';
+    return result;
   };
 
   return [
@@ -69,6 +74,17 @@ export function useOpsEndpoints(options: OpsOptions): Plugin[] {
       },
     },
   ];
+}
+
+/** With several instances, an instance that lost Redis would serve subscribers stale data and count limits alone. */
+async function checkRedis(ping: () => Promise<void>, lifecycle: Lifecycle, logger: Logger): Promise<CheckResult> {
+  try {
+    await ping();
+    return 'ok';
+  } catch (err) {
+    if (!lifecycle.stopping) logger.warn({ err: { message: (err as Error).message } }, 'readiness check: redis does not answer');
+    return 'not answering';
+  }
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

@@ -24,7 +24,7 @@ builder.relayMutationField(
   {
     description: 'Adds a user message to a thread and starts a run that answers it.',
     resolve: (_root, { input: { threadId, ...input } }, ctx) =>
-      ctx.services.messages.send(ctx.owner, threadId, input, () => ctx.services.access.takeRun(ctx.owner)),
+      ctx.services.messages.send(ctx.owner, threadId, input, () => ctx.services.access.admitRun(ctx.owner)),
   },
   {
     outputFields: (t) => ({

@@ -53,7 +53,7 @@ builder.relayMutationField(
   },
   {
     description: 'Creates a thread with its first messages; a run starts when the last message is from the user.',
-    resolve: (_root, { input }, ctx) => ctx.services.threads.create(ctx.owner, input, () => ctx.services.access.takeRun(ctx.owner)),
+    resolve: (_root, { input }, ctx) => ctx.services.threads.create(ctx.owner, input, () => ctx.services.access.admitRun(ctx.owner)),
   },
   {
     outputFields: (t) => ({

@@ -43,7 +43,7 @@ export function createRestRouter(deps: RestDeps): Hono<Env> {
       return errorResponse({ ...invalid(null, "This server serves the Assistants API v2: set the header 'OpenAI-Beta: assistants=v2'."), code: 'invalid_beta' });
     }
     const caller = await services.access.authenticate(c.req.header('authorization') ?? null);
-    services.access.takeRequest(caller.owner);
+    await services.access.admitRequest(caller.owner);
     c.set('caller', caller);
     c.set('loaders', services.loaders());
     c.set('busy', 'run');

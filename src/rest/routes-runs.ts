@@ -13,7 +13,7 @@ export function runRoutes(app: Hono<Env>, deps: RestDeps): void {
   const { services } = deps;
   const { runRequests, runs, events, messages, access, config } = services;
   const limit = config.limits.bodyBytes;
-  const beforeNewRun = (c: Ctx) => () => access.takeRun(owner(c));
+  const beforeNewRun = (c: Ctx) => () => access.admitRun(owner(c));
   const assistantOf = (c: Ctx) => async (run: RunRow) => (run.assistantId ? c.get('loaders').assistant.load(run.assistantId) : undefined);
   const runWire = async (c: Ctx, run: RunRow) => runOut(run, await assistantOf(c)(run));
   const polled = async (c: Ctx, run: RunRow) => {

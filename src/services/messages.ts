@@ -119,7 +119,12 @@ export class MessageService {
     if (repeated) return repeated;
 
     const active = await this.store.runs.active(thread.id);
-    if (active.length > 0 && onActiveRun === 'REJECT') throw new ThreadBusyError(thread.id, active[0]!.id);
+    if (active.length > 0 && onActiveRun === 'REJECT') {
+      // The active run may be this very send's, stored by a concurrent retry (another instance) between the two reads.
+      const sentMeanwhile = await this.findIdempotent(thread.id, key, v.content);
+      if (sentMeanwhile) return sentMeanwhile;
+      throw new ThreadBusyError(thread.id, active[0]!.id);
+    }
     if (active.length > 0 && onActiveRun === 'INTERRUPT') {
       await Promise.all(active.map((r) => this.runs.cancel(r.id)));
       // While we waited the thread may have been deleted, or the same send may have arrived again.
@@ -145,7 +150,7 @@ export class MessageService {
         // Decided here, not by the read above: a send that raced another one to an idle thread
         // finds it busy (its run executing, or started by the database) and is refused.
         if (!started && onActiveRun === 'REJECT' && this.runs.isAccepting()) throw new ThreadBusyError(thread.id, '');
-        return { result: { message: written.messages[0]!, run: queued.run, started }, events };
+        return { result: { message: written.messages[0]!, run: queued.run, started }, events, acquire: started !== null };
       });
     } catch (error) {
       // Another request stored this key first (a concurrent retry): answer with its message and run.

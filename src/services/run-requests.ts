@@ -76,7 +76,12 @@ export class RunRequestService {
     if (repeated) return repeated;
     const assistant = await this.assistants.get(owner, v.assistantId);
     const active = await this.store.runs.active(thread.id);
-    if (active.length > 0) throw new ThreadBusyError(thread.id, active[0]!.id);
+    if (active.length > 0) {
+      // The active run may be this very request's, stored by a concurrent retry (another instance) between the two reads.
+      const startedMeanwhile = await this.repeated(owner, v.idempotencyKey, thread.id, prefix);
+      if (startedMeanwhile) return startedMeanwhile;
+      throw new ThreadBusyError(thread.id, active[0]!.id);
+    }
     const toolOptions = runTools(v, assistant, prefix);
     await beforeNewRun();
     const messages = v.additionalMessages ?? [];
@@ -94,11 +99,16 @@ export class RunRequestService {
         const started = this.engine.canStartNow(thread.id) ? await this.engine.startInCommit(tx, runId, events) : null;
         // A run that raced another to an idle thread finds it busy and is refused.
         if (!started && this.engine.isAccepting()) throw new ThreadBusyError(thread.id, '');
-        return { result: { run: queued.run, started }, events };
+        // As MessageService.send: a run started here takes the thread's lease in this commit.
+        return { result: { run: queued.run, started }, events, acquire: started !== null };
       });
     } catch (error) {
       if (error instanceof DuplicateIdempotencyKeyError) return (await this.repeated(owner, v.idempotencyKey, thread.id, prefix))!;
-      if (error instanceof ThreadBusyError) throw new ThreadBusyError(thread.id, (await this.store.runs.active(thread.id))[0]?.id ?? 'unknown');
+      if (error instanceof ThreadBusyError) {
+        const startedMeanwhile = await this.repeated(owner, v.idempotencyKey, thread.id, prefix);
+        if (startedMeanwhile) return startedMeanwhile;
+        throw new ThreadBusyError(thread.id, (await this.store.runs.active(thread.id))[0]?.id ?? 'unknown');
+      }
       throw error;
     }
     if (out.started) this.engine.launch(thread.id, out.started);

@@ -92,6 +92,11 @@ export class ThreadService {
         truncation: v.truncationStrategy ?? null,
         metadata: v.metadata,
         lastEventSeq: 0,
+        windowEnd: 0,
+        foreignSeq: 0,
+        writer: null,
+        writerEpoch: 0,
+        leaseUntil: null,
         createdAt: now,
         updatedAt: now,
       });
@@ -106,8 +111,8 @@ export class ThreadService {
         run = queued.run;
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
       }
-      return { result: { run, started }, events };
-    });
+      return { result: { run, started }, events, acquire: started !== null };
+    }, { creating: true });
     if (started) this.runs.launch(threadId, started);
     // Read back after the commit and the start: lastEventSeq and the run's status are current.
     const [thread, current] = await Promise.all([this.store.threads.find(threadId), run ? this.store.runs.find(run.id) : undefined]);
@@ -138,6 +143,8 @@ export class ThreadService {
       await this.events.endStreams(1000, threadId);
       this.log.forget(threadId);
       await this.store.threads.delete(threadId);
+      // Every instance ends its streams of the thread (and a run of it, should one still execute somewhere).
+      await this.log.pubsub.sendControl({ type: 'thread-deleted', threadId }).catch(() => undefined);
       // A subscription opened while the delete waited is ended too (it can receive nothing more).
       await this.events.endStreams(0, threadId);
     });

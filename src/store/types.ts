@@ -28,6 +28,7 @@ export interface Store {
   readonly runs: RunStore;
   readonly events: EventStore;
   readonly keys: KeyStore;
+  readonly leases: LeaseStore;
   /** Runs `work` in one transaction: all of its writes commit, or none. */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query (readiness checks). */
@@ -111,12 +112,16 @@ export interface RunStore {
   /** The owner's run created with this idempotency key (/v1 Idempotency-Key). */
   byIdempotencyKey(owner: string, key: string): Promise<RunRow | undefined>;
   updateMetadata(id: string, metadata: Metadata): Promise<RunRow | undefined>;
+  /** Records a cancelRun on an active run (the durable fallback of the message to its executing instance). */
+  requestCancel(runId: string, at: Date): Promise<void>;
+  /** REQUIRES_ACTION runs whose deadline has passed (any instance may end them EXPIRED). */
+  waitingPast(at: Date, limit: number): Promise<RunRow[]>;
   /** The run, its reply and its thread's lastEventSeq, read at one moment. */
   snapshot(runId: string): Promise<{ run: RunRow; reply: MessageRow | undefined; lastEventSeq: number } | undefined>;
 }
 
 export interface EventStore {
-  /** Stored events with seq > after, oldest first, at most `limit`. */
+  /** Stored events with after < seq <= the thread's high-water mark (lastEventSeq), oldest first, at most `limit`. */
   readAfter(threadId: string, after: number, limit: number): Promise<ThreadEvent[]>;
   /** Deletes at most `batch` stored deltas of finished messages older than `before`; returns how many. */
   compactDeltas(before: Date, batch: number): Promise<number>;
@@ -130,6 +135,46 @@ export interface KeyStore {
   revoke(id: string, at: Date): Promise<void>;
   any(): Promise<boolean>;
   revokedAmong(ids: readonly string[]): Promise<string[]>;
+}
+
+/**
+ * The thread-row leases of executing runs (see services/events/event-log.ts). Expiry is judged by
+ * the database's clock, never by an instance's, so clock skew between instances cannot matter.
+ */
+export interface LeaseStore {
+  /**
+   * Extends the leases `writer` still holds among `threadIds` to now + ttlMs; returns those it
+   * holds (with their epochs) and the ids of their IN_PROGRESS runs that a cancelRun reached.
+   */
+  renew(writer: string, threadIds: readonly string[], ttlMs: number): Promise<{ held: { threadId: string; epoch: number }[]; cancelRequested: string[] }>;
+  /** Threads whose writer's lease has expired (its instance died, froze or lost the database). */
+  expired(limit: number): Promise<string[]>;
+  /** Threads whose writer is `writer`, expired or not (a restarted instance reclaims its previous process's). */
+  heldBy(writer: string): Promise<string[]>;
+  /** Threads with no writer and a QUEUED run, oldest first: work for the dispatcher. */
+  idleWithQueued(limit: number): Promise<string[]>;
+}
+
+/** A thread's sequencer and lease, read under its row lock (see ThreadRow's columns). */
+export interface ThreadSeqState {
+  /** The high-water mark: every seq <= hw is final. */
+  hw: number;
+  windowEnd: number;
+  foreignSeq: number;
+  writer: string | null;
+  writerEpoch: number;
+  /** The lease's expiry has passed, by the database's clock (false with no writer). */
+  leaseExpired: boolean;
+}
+
+/** The new sequencer and lease of a thread; `leaseMs`: lease_until = now + leaseMs, null clears it, undefined keeps it. */
+export interface ThreadSeqChanges {
+  hw: number;
+  windowEnd: number;
+  foreignSeq: number;
+  writer: string | null;
+  writerEpoch: number;
+  leaseMs?: number | null;
 }
 
 export type NewMessageRow = Omit<MessageRow, 'pos'>;
@@ -170,10 +215,12 @@ export interface StoreTx {
   /** REQUIRES_ACTION → IN_PROGRESS with the outputs in its rounds; null if it was not waiting. */
   resumeRun(runId: string, rounds: ToolRound[]): Promise<RunRow | null>;
   /**
-   * Allocates `count` seqs on the thread, after its last stored seq and after `atLeast`; returns
-   * the last seq allocated (the first is that minus count plus one).
+   * Locks the thread's row for the rest of the transaction (PostgreSQL: FOR UPDATE; SQLite's
+   * transactions are exclusive already) and reads its sequencer. undefined: no such thread;
+   * 'locked' with skipLocked when another transaction holds it (the dispatcher moves on).
    */
-  allocateSeqs(threadId: string, count: number, atLeast: number): Promise<number>;
+  lockThread(threadId: string, options?: { skipLocked?: boolean }): Promise<ThreadSeqState | undefined | 'locked'>;
+  setThreadSeqs(threadId: string, changes: ThreadSeqChanges): Promise<void>;
   insertEvents(events: readonly ThreadEvent[], at: Date): Promise<void>;
 }
 

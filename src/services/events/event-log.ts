@@ -1,118 +1,182 @@
+import { performance } from 'node:perf_hooks';
+import { NotFoundError } from '../../errors.js';
 import { StorageError } from '../../store/errors.js';
-import type { Store, StoreTx } from '../../store/types.js';
-import type { EventListener, PubSub } from './pubsub.js';
-import { ThreadSeqs, type ThreadState } from './thread-seqs.js';
+import type { Store, StoreTx, ThreadSeqState } from '../../store/types.js';
+import type { PubSub, Subscription, ThreadListener } from './pubsub.js';
+import { planSeqs, WINDOW_SEQS, type SeqPlan } from './seq-window.js';
+import { ThreadSeqs, type Lease, type ThreadState } from './thread-seqs.js';
 import type { MessageDeltaEvent, NewThreadEvent, ThreadEvent } from './types.js';
 
-export interface FlushOptions {
+export interface EventLogOptions {
   intervalMs: number;
   maxChars: number;
   /** A flush that failed (it is retried, with backoff). */
   onFlushError: (error: unknown, threadIds: string[]) => void;
+  /** This instance's id: the writer named in the rows of the threads whose runs it executes. */
+  instanceId: string;
+  leaseTtlMs: number;
+}
+
+/** What a write inside `commit` returns: its result, its events, and what it does to the lease. */
+export interface CommitOutput<T> {
+  result: T;
+  events: NewThreadEvent[];
+  /** A run started here: this instance becomes the thread's writer. */
+  acquire?: boolean;
+  /** The writer's lease had expired: its window is closed and the lease cleared (the reaper). */
+  takeover?: boolean;
+}
+
+export interface CommitOptions {
+  /** A write of the run this instance executes: it lands only while the lease is still ours. */
+  asWriter?: boolean;
+  /** With asWriter: the run ends or waits, the lease is given up in the same transaction. */
+  release?: boolean;
+  /** The write creates the thread (no row to lock yet). */
+  creating?: boolean;
+  /** Do not wait for another instance's transaction on the thread: ThreadLockedError instead. */
+  skipLocked?: boolean;
+}
+
+/** The thread is no longer leased to this instance (taken over, or deleted): the run stops, writing nothing. */
+export class LeaseLostError extends Error {
+  constructor(readonly threadId: string) {
+    super(`the lease on thread ${threadId} was lost: another instance took its run over, or the thread was deleted`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** Another transaction holds the thread (skipLocked). */
+export class ThreadLockedError extends Error {
+  constructor(readonly threadId: string) {
+    super(`thread ${threadId} is locked by another transaction`);
+    this.name = 'ThreadLockedError';
+  }
 }
 
 /** Flush when this many deltas of one thread wait. */
 const FLUSH_AT_DELTAS = 128;
-/**
- * Never more than this many unstored deltas per thread: it bounds the seqs a crash can lose,
- * which skipUnstoredSeqs() jumps over after a restart. A run whose deltas cannot be stored
- * (the flushes keep failing) is refused further deltas and ends STORAGE_ERROR.
- */
-export const MAX_UNSTORED_DELTAS = 1024;
 const MAX_FLUSH_BACKOFF_MS = 5000;
-/** A run waits for its thread's flush once this many deltas are unstored (see backpressure()). */
-const DRAIN_AT_DELTAS = 4 * FLUSH_AT_DELTAS;
+/** A lease not confirmed by the database for this share of its TTL stops publishing (self-fence). */
+const SELF_FENCE_SHARE = 0.6;
 
 /**
- * The per-thread event log: allocates `seq`, stores events, publishes them live.
- *
- * Status changes and message snapshots are stored in the transaction of the change they
- * describe, with seqs the store allocates from the thread's counter. Streamed text (deltas)
- * is published at once, with the next seq, and stored in batches (by time or size, one
- * transaction for all threads) with the message content it appends: one transaction per
- * flush, never one per token. A commit stores the thread's pending deltas first, and deltas
- * that arrive while it allocates seqs wait for it, so stored order is publish order.
+ * The per-thread event log: allocates `seq` from the thread row (seq-window.ts), stores events,
+ * publishes them live. Status changes and message snapshots are stored in the transaction of
+ * the change they describe, then published. Streamed text (deltas) of the run this instance
+ * executes is published at once inside its window and stored in batches (by time or size, one
+ * transaction for all threads) with the message content it appends: never one per token.
+ * While a thread's transaction is open, new deltas wait for it, so stored order is publish
+ * order; a full window holds the run back (it stops reading its provider) until a store lands.
+ * Every write of the writer is fenced by its lease's epoch.
  */
 export class EventLog {
   private readonly seqs = new ThreadSeqs();
   private flushTimer: NodeJS.Timeout | null = null;
   /** When the scheduled timed flush runs (epoch ms). */
   private flushAt = 0;
+  private readonly leaseLost = new Set<(threadId: string) => void>();
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly selfFenceMs: number;
 
   constructor(
     private readonly store: Store,
     readonly pubsub: PubSub,
-    private readonly options: FlushOptions,
-  ) {}
+    private readonly options: EventLogOptions,
+  ) {
+    this.selfFenceMs = options.leaseTtlMs * SELF_FENCE_SHARE;
+    this.watchdog = setInterval(() => this.checkStale(), Math.max(50, this.selfFenceMs / 4));
+    this.watchdog.unref();
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
 
   /**
    * Runs `write` and stores the events it returns in one transaction (after the thread's
-   * pending deltas), then publishes them. Returns `write`'s result.
+   * pending deltas, under the thread's row lock), then publishes them. Returns `write`'s result.
    */
-  async commit<T>(threadId: string, write: (tx: StoreTx) => Promise<{ result: T; events: NewThreadEvent[] }>): Promise<T> {
+  async commit<T>(threadId: string, write: (tx: StoreTx, seqs: ThreadSeqState | undefined) => Promise<CommitOutput<T>>, options: CommitOptions = {}): Promise<T> {
     return this.seqs.exclusive(threadId, async (state) => {
       state.allocating = true;
       const batch = state.takePending();
+      // When the lease's new expiry was written (the database counts the TTL from that statement).
+      let leasedAt = 0;
+      let fenced = false;
       try {
-        let committed: { result: T; stored: ThreadEvent[] };
+        let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number; foreign: boolean };
         try {
           committed = await this.store.transaction(async (tx) => {
-            await storeDeltas(tx, threadId, batch);
-            const out = await write(tx);
-            const stored: ThreadEvent[] = [];
-            if (out.events.length > 0) {
-              const last = await tx.allocateSeqs(threadId, out.events.length, batch.at(-1)?.seq ?? 0);
-              out.events.forEach((e, i) => stored.push({ ...e, seq: last - out.events.length + 1 + i, threadId } as ThreadEvent));
-              await tx.insertEvents(stored, new Date());
-            }
-            return { result: out.result, stored };
+            const locked = await tx.lockThread(threadId, { skipLocked: options.skipLocked });
+            if (locked === 'locked') throw new ThreadLockedError(threadId);
+            if (!locked && !options.creating) throw new NotFoundError('thread', threadId);
+            const lease = this.heldLease(state, locked);
+            fenced = state.lease !== null && !lease;
+            if (options.asWriter && !lease) throw new LeaseLostError(threadId);
+            if (lease) await storeDeltas(tx, batch);
+            const out = await write(tx, locked);
+            const row = locked ?? (await tx.lockThread(threadId));
+            if (!row || row === 'locked') throw new NotFoundError('thread', threadId);
+            const plan = planSeqs(row, lease, this.instanceId, this.options.leaseTtlMs, {
+              count: out.events.length,
+              acquire: out.acquire,
+              takeover: out.takeover,
+              release: lease !== undefined && options.release,
+            });
+            const stored = out.events.map((e, i) => ({ ...e, seq: plan.first + i, threadId }) as ThreadEvent);
+            if (stored.length > 0) await tx.insertEvents(stored, new Date());
+            leasedAt = performance.now();
+            await tx.setThreadSeqs(threadId, plan.changes);
+            const foreign = !lease && row.writer !== null && !out.takeover && stored.length > 0;
+            return { result: out.result, stored, plan, hwBefore: row.hw, foreign };
           });
         } catch (error) {
           // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
-          state.restorePending(batch);
+          if (fenced) this.loseLease(state);
+          else state.restorePending(batch);
           throw error;
         }
-        markStored(state, batch);
-        if (committed.stored.length > 0) state.lastSeq = committed.stored.at(-1)!.seq;
+        if (fenced) this.loseLease(state);
+        else markStored(state, batch);
+        this.applyPlan(state, committed.plan, leasedAt);
+        const last = committed.stored.at(-1)?.seq;
+        if (last !== undefined) state.lastSeq = Math.max(state.lastSeq ?? 0, last);
         for (const event of committed.stored) this.pubsub.publish(event);
+        if (committed.plan.changes.hw > committed.hwBefore) this.pubsub.publishStored(threadId, committed.plan.changes.hw);
+        // Written above another instance's window: readers see it once that writer stores again; ask it to now.
+        if (committed.foreign) this.pubsub.sendControl({ type: 'flush', threadId }).catch(() => undefined);
         return committed.result;
       } finally {
         state.allocating = false;
-        this.releaseHeld(state);
+        this.pump(state);
       }
     });
   }
 
-  /** Publishes streamed text now (or right after a commit in flight); stores it with the next flush. */
-  appendDelta(threadId: string, runId: string, messageId: string, delta: string): void {
-    const state = this.seqs.get(threadId);
-    if (state.unstoredCount() >= MAX_UNSTORED_DELTAS) {
-      this.flushWithin(state.flushFailures > 0 ? state.retryAt - Date.now() : 0);
-      throw new StorageError(`the streamed text could not be stored: ${MAX_UNSTORED_DELTAS} deltas are waiting for the database`);
-    }
-    if (state.allocating || state.lastSeq === null) {
-      state.held.push({ runId, messageId, delta });
-      if (state.lastSeq === null) {
-        this.loadLastSeq(state).catch((error: unknown) => this.options.onFlushError(error, [threadId]));
-      }
-      return;
-    }
-    this.emit(state, runId, messageId, delta);
-  }
-
   /**
-   * Backpressure for a run's stream: once DRAIN_AT_DELTAS deltas of the thread wait unstored, a
-   * promise that settles when they are stored (or the flush failed), so the run reads the
-   * provider on only then; null when nothing needs waiting for. SQLite stores a flush within the
-   * same turn, so it never waits here; a PostgreSQL flush is a network round trip, and a provider
-   * that bursts faster than that would otherwise hit MAX_UNSTORED_DELTAS and fail the run.
+   * Publishes streamed text of the run this instance executes: now, or once the thread's open
+   * transaction ends or its window has room (the promise; the run waits for it, reading no
+   * more of its provider). Stored with the next flush. Throws (or rejects) StorageError when
+   * the window is full and stores are refused, or the lease went unconfirmed too long;
+   * LeaseLostError when the lease is gone.
    */
-  backpressure(threadId: string): Promise<void> | null {
-    const state = this.seqs.peek(threadId);
-    if (!state || state.flushFailures > 0 || state.unstoredCount() < DRAIN_AT_DELTAS) return null;
-    return this.flush(threadId).catch((error: unknown) => {
-      this.options.onFlushError(error, [threadId]);
+  appendDelta(threadId: string, runId: string, messageId: string, delta: string): Promise<void> | undefined {
+    const state = this.seqs.get(threadId);
+    const lease = state.lease;
+    if (!lease) throw new LeaseLostError(threadId);
+    if (this.isStale(lease)) throw this.staleError();
+    if (!state.allocating && state.held.length === 0 && lease.next <= lease.windowEnd) {
+      this.emit(state, lease, runId, messageId, delta);
+      return undefined;
+    }
+    if (lease.next > lease.windowEnd && state.flushFailures > 0) {
       this.flushWithin(state.retryAt - Date.now());
+      throw windowFullError();
+    }
+    return new Promise<void>((resolve, reject) => {
+      state.held.push({ runId, messageId, delta, resolve, reject });
+      this.pump(state);
     });
   }
 
@@ -126,10 +190,46 @@ export class EventLog {
     return this.seqs.peek(threadId)?.unstored() ?? [];
   }
 
+  /** The leases this instance holds (renewal). */
+  heldLeases(): { threadId: string; epoch: number }[] {
+    return this.seqs
+      .all()
+      .filter((s) => s.lease)
+      .map((s) => ({ threadId: s.threadId, epoch: s.lease!.epoch }));
+  }
+
+  /** The database renewed the lease (a renewal that started at `startedAt`, monotonic ms). */
+  confirmLease(threadId: string, epoch: number, startedAt: number): void {
+    const lease = this.seqs.peek(threadId)?.lease;
+    if (lease && lease.epoch === epoch) lease.confirmedAt = Math.max(lease.confirmedAt, startedAt);
+  }
+
+  /** The database says the lease is no longer ours (a renewal did not find it). */
+  dropLease(threadId: string, epoch: number): void {
+    const state = this.seqs.peek(threadId);
+    if (state?.lease?.epoch === epoch) this.loseLease(state);
+  }
+
+  /** Called with the thread whose lease this instance lost: its run must stop. */
+  onLeaseLost(handler: (threadId: string) => void): () => void {
+    this.leaseLost.add(handler);
+    return () => this.leaseLost.delete(handler);
+  }
+
   /** Stores the thread's pending deltas now. */
   async flush(threadId: string): Promise<void> {
     if (!this.seqs.peek(threadId)?.hasPending()) return;
     await this.seqs.exclusive(threadId, (state) => this.storeBatches([state]));
+  }
+
+  /**
+   * Another instance wrote above this writer's window (a queued run, say): store now, pending
+   * deltas or not, so that HW moves past its events and readers see them without waiting for
+   * this run's next delta.
+   */
+  async storeForeign(threadId: string): Promise<void> {
+    if (!this.seqs.peek(threadId)?.lease) return;
+    await this.seqs.exclusive(threadId, (state) => this.storeBatches([state], true));
   }
 
   /**
@@ -140,27 +240,18 @@ export class EventLog {
     const now = Date.now();
     const ready = this.seqs.withPending().filter((s) => !s.busy && (all || s.retryAt <= now));
     if (ready.length === 0) return;
-    await this.seqs.exclusiveAll(ready, () => this.storeBatches(ready));
-  }
-
-  /**
-   * After a crash: the dead process may have published up to MAX_UNSTORED_DELTAS deltas on this
-   * thread that it never stored. Their seqs are skipped, so no seq a client saw is reused.
-   */
-  async skipUnstoredSeqs(threadId: string): Promise<void> {
-    await this.seqs.exclusive(threadId, async (state) => {
-      const last = await this.store.transaction((tx) => tx.allocateSeqs(threadId, MAX_UNSTORED_DELTAS, 0));
-      state.lastSeq = last;
-    });
+    await this.seqs.exclusiveAll(ready, (held) => this.storeBatches(held));
   }
 
   /** Drops what is known of a deleted thread. */
   forget(threadId: string): void {
+    const state = this.seqs.peek(threadId);
+    if (state) rejectHeld(state, new LeaseLostError(threadId));
     this.seqs.delete(threadId);
   }
 
   /** Subscribes to the thread's live events; returns the function that unsubscribes. */
-  subscribe(threadId: string, listener: EventListener): () => void {
+  subscribe(threadId: string, listener: ThreadListener): Subscription {
     return this.pubsub.subscribe(threadId, listener);
   }
 
@@ -171,68 +262,139 @@ export class EventLog {
   stop(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    clearInterval(this.watchdog);
   }
 
-  private emit(state: ThreadState, runId: string, messageId: string, delta: string): void {
-    const event: MessageDeltaEvent = { kind: 'MESSAGE_DELTA', seq: ++state.lastSeq!, threadId: state.threadId, runId, messageId, delta };
+  private heldLease(state: ThreadState, row: ThreadSeqState | undefined): Lease | undefined {
+    const lease = state.lease;
+    return lease && row && row.writer === this.instanceId && row.writerEpoch === lease.epoch ? lease : undefined;
+  }
+
+  private applyPlan(state: ThreadState, plan: SeqPlan, leasedAt: number): void {
+    if (plan.lease === null) state.lease = null;
+    else if (plan.lease) state.lease = { ...plan.lease, confirmedAt: leasedAt };
+  }
+
+  private loseLease(state: ThreadState): void {
+    const had = state.lease !== null;
+    state.lease = null;
+    state.dropUnstored();
+    rejectHeld(state, new LeaseLostError(state.threadId));
+    if (had) for (const handler of this.leaseLost) handler(state.threadId);
+  }
+
+  private isStale(lease: Lease): boolean {
+    return performance.now() - lease.confirmedAt > this.selfFenceMs;
+  }
+
+  private staleError(): StorageError {
+    return new StorageError(`no write reached the database for ${Math.round(this.selfFenceMs)} ms: the run stops publishing before its lease can lapse`);
+  }
+
+  /** Deltas waiting on a lease the database has not confirmed for too long are refused (self-fence). */
+  private checkStale(): void {
+    for (const state of this.seqs.all()) {
+      if (state.lease && state.held.length > 0 && this.isStale(state.lease)) rejectHeld(state, this.staleError());
+    }
+  }
+
+  /** Gives waiting deltas their seqs while the thread is free and its window has room. */
+  private pump(state: ThreadState): void {
+    while (state.held.length > 0 && !state.allocating) {
+      const lease = state.lease;
+      if (!lease) return rejectHeld(state, new LeaseLostError(state.threadId));
+      if (this.isStale(lease)) return rejectHeld(state, this.staleError());
+      if (lease.next > lease.windowEnd) {
+        if (state.flushFailures > 0) return rejectHeld(state, windowFullError());
+        return this.flushThreadNow(state);
+      }
+      const held = state.held.shift()!;
+      this.emit(state, lease, held.runId, held.messageId, held.delta);
+      held.resolve();
+    }
+  }
+
+  private emit(state: ThreadState, lease: Lease, runId: string, messageId: string, delta: string): void {
+    const event: MessageDeltaEvent = { kind: 'MESSAGE_DELTA', seq: lease.next++, threadId: state.threadId, runId, messageId, delta };
+    state.lastSeq = event.seq;
     state.addPending(event);
     this.pubsub.publish(event);
-    if (state.pendingChars >= this.options.maxChars || state.pendingCount() >= FLUSH_AT_DELTAS) this.flushThreadNow(state);
+    if (state.pendingChars >= this.options.maxChars || state.pendingCount() >= FLUSH_AT_DELTAS || lease.next > lease.windowEnd) this.flushThreadNow(state);
     else this.flushWithin(this.options.intervalMs);
   }
 
-  private releaseHeld(state: ThreadState): void {
-    if (state.allocating || state.lastSeq === null) return;
-    for (const held of state.held.splice(0)) this.emit(state, held.runId, held.messageId, held.delta);
-  }
-
-  /** A thread this process has not written to yet: its seq continues from the stored one. */
-  private async loadLastSeq(state: ThreadState): Promise<void> {
-    if (state.loading) return;
-    state.loading = true;
-    try {
-      const thread = await this.store.threads.find(state.threadId);
-      state.lastSeq ??= thread?.lastEventSeq ?? 0;
-    } finally {
-      state.loading = false;
-      this.releaseHeld(state);
-    }
-  }
-
-  private async storeBatches(states: ThreadState[]): Promise<void> {
-    const batches = states.map((s) => ({ state: s, batch: s.takePending() })).filter((b) => b.batch.length > 0);
+  private async storeBatches(states: ThreadState[], evenEmpty = false): Promise<void> {
+    // Rows locked in one order by every transaction that locks several: no deadlock with the lease renewal.
+    const batches = states
+      .filter((s) => s.lease)
+      .sort((x, y) => (x.threadId < y.threadId ? -1 : 1))
+      .map((s) => ({ state: s, batch: s.takePending() }))
+      .filter((b) => b.batch.length > 0 || evenEmpty);
     if (batches.length === 0) return;
-    if (batches.length > 1) {
-      try {
-        await this.store.transaction(async (tx) => {
-          for (const { state, batch } of batches) await storeDeltas(tx, state.threadId, batch);
-        });
-        for (const { state, batch } of batches) markStored(state, batch);
-        return;
-      } catch {
-        // One thread's failing batch must not keep the others unstored: store them one by one.
+    for (const { state } of batches) state.allocating = true;
+    try {
+      if (batches.length > 1) {
+        try {
+          const plans = await this.store.transaction(async (tx) => {
+            const out: { plan: SeqPlan; leasedAt: number }[] = [];
+            for (const { state, batch } of batches) out.push(await this.storeLeased(tx, state, batch));
+            return out;
+          });
+          batches.forEach(({ state, batch }, i) => {
+            const { plan, leasedAt } = plans[i]!;
+            markStored(state, batch);
+            this.applyPlan(state, plan, leasedAt);
+            this.pubsub.publishStored(state.threadId, plan.changes.hw);
+          });
+          return;
+        } catch {
+          // One thread's failing batch must not keep the others unstored: store them one by one.
+        }
+      }
+      const failures: unknown[] = [];
+      for (const { state, batch } of batches) {
+        try {
+          const { plan, leasedAt } = await this.store.transaction((tx) => this.storeLeased(tx, state, batch));
+          markStored(state, batch);
+          this.applyPlan(state, plan, leasedAt);
+          this.pubsub.publishStored(state.threadId, plan.changes.hw);
+        } catch (error) {
+          if (error instanceof LeaseLostError) {
+            this.loseLease(state);
+            continue;
+          }
+          // Only this thread backs off: the others' flushes (and runs) go on as before.
+          state.restorePending(batch);
+          state.flushFailures++;
+          state.retryAt = Date.now() + Math.min(MAX_FLUSH_BACKOFF_MS, this.options.intervalMs * 2 ** state.flushFailures);
+          failures.push(error);
+        }
+      }
+      if (failures.length > 0) throw failures[0];
+    } finally {
+      for (const { state } of batches) {
+        state.allocating = false;
+        this.pump(state);
       }
     }
-    const failures: unknown[] = [];
-    for (const { state, batch } of batches) {
-      try {
-        await this.store.transaction((tx) => storeDeltas(tx, state.threadId, batch));
-        markStored(state, batch);
-      } catch (error) {
-        // Only this thread backs off: the others' flushes (and runs) go on as before.
-        state.restorePending(batch);
-        state.flushFailures++;
-        state.retryAt = Date.now() + Math.min(MAX_FLUSH_BACKOFF_MS, this.options.intervalMs * 2 ** state.flushFailures);
-        failures.push(error);
-      }
-    }
-    if (failures.length > 0) throw failures[0];
+  }
+
+  /** One thread's batch, stored by its writer: fenced by the epoch, moving HW and the window on. */
+  private async storeLeased(tx: StoreTx, state: ThreadState, batch: MessageDeltaEvent[]): Promise<{ plan: SeqPlan; leasedAt: number }> {
+    const row = await tx.lockThread(state.threadId);
+    const lease = row === 'locked' ? undefined : this.heldLease(state, row);
+    if (!lease || !row || row === 'locked') throw new LeaseLostError(state.threadId);
+    await storeDeltas(tx, batch);
+    const plan = planSeqs(row, lease, this.instanceId, this.options.leaseTtlMs, { count: 0 });
+    const leasedAt = performance.now();
+    await tx.setThreadSeqs(state.threadId, plan.changes);
+    return { plan, leasedAt };
   }
 
   /**
-   * A large batch is stored at once, not at the next timer: a fast provider can deliver
-   * hundreds of deltas without the event loop reaching a timer. A thread whose flushes fail
-   * waits for the timer (its backoff).
+   * A large batch (or a full window) is stored at once, not at the next timer: a fast provider
+   * can deliver hundreds of deltas without the event loop reaching a timer. A thread whose
+   * flushes fail waits for the timer (its backoff).
    */
   private flushThreadNow(state: ThreadState): void {
     if (state.busy || state.flushFailures > 0) return;
@@ -271,6 +433,14 @@ export class EventLog {
   }
 }
 
+function windowFullError(): StorageError {
+  return new StorageError(`the streamed text could not be stored: ${WINDOW_SEQS} deltas are waiting for the database`);
+}
+
+function rejectHeld(state: ThreadState, error: unknown): void {
+  for (const held of state.held.splice(0)) held.reject(error);
+}
+
 /** A batch is stored: the thread's flushes are healthy again. */
 function markStored(state: ThreadState, batch: MessageDeltaEvent[]): void {
   state.settle(batch);
@@ -279,11 +449,10 @@ function markStored(state: ThreadState, batch: MessageDeltaEvent[]): void {
 }
 
 /** Stores deltas (seqs already published) and appends their text to their messages. */
-async function storeDeltas(tx: StoreTx, threadId: string, batch: MessageDeltaEvent[]): Promise<void> {
+async function storeDeltas(tx: StoreTx, batch: MessageDeltaEvent[]): Promise<void> {
   if (batch.length === 0) return;
   await tx.insertEvents(batch, new Date());
   const textByMessage = new Map<string, string>();
   for (const event of batch) textByMessage.set(event.messageId, (textByMessage.get(event.messageId) ?? '') + event.delta);
   for (const [messageId, text] of textByMessage) await tx.appendMessageText(messageId, text);
-  await tx.allocateSeqs(threadId, 0, batch.at(-1)!.seq);
 }

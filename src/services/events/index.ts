@@ -1,7 +1,8 @@
-import { BadUserInputError, NotFoundError, RateLimitedError } from '../../errors.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
 import type { Store } from '../../store/types.js';
 import type { EventLog } from './event-log.js';
-import { LogStream } from './log-stream.js';
+import { LogStream, type LogSource } from './log-stream.js';
+import { LocalSubscriptionCaps, type SubscriptionCaps } from './subscription-caps.js';
 import { isTerminalRunStatus, type ThreadEvent } from './types.js';
 
 export interface StreamOptions {
@@ -16,12 +17,22 @@ export interface StreamOptions {
 export class EventService {
   private readonly open = new Map<LogStream, string>();
   private readonly perOwner = new Map<string, number>();
+  private readonly source: LogSource;
 
   constructor(
     readonly log: EventLog,
     private readonly store: Store,
-    private readonly maxPerOwner: number,
-  ) {}
+    maxPerOwner: number,
+    /** Where the per-owner cap is counted (with Redis: across instances). */
+    private readonly caps: SubscriptionCaps = new LocalSubscriptionCaps(maxPerOwner),
+  ) {
+    this.source = {
+      pubsub: log.pubsub,
+      readStored: (threadId, after, limit) => log.readStored(threadId, after, limit),
+      storedThrough: async (threadId) => (await store.threads.find(threadId))?.lastEventSeq ?? 0,
+      lastPublishedSeq: (threadId) => log.lastPublishedSeq(threadId),
+    };
+  }
 
   get pubsub() {
     return this.log.pubsub;
@@ -31,14 +42,14 @@ export class EventService {
   async threadEvents(owner: string, threadId: string, after: number | null, options: StreamOptions = {}): Promise<LogStream> {
     const thread = await this.store.threads.find(threadId, owner);
     if (!thread) throw new NotFoundError('thread', threadId);
-    const last = Math.max(thread.lastEventSeq, this.log.lastPublishedSeq(threadId) ?? 0);
+    const last = await this.highestSeq(threadId, thread.lastEventSeq);
     if (after !== null && after < 0) throw new BadUserInputError('after', 'must be 0 or more');
     if (after !== null && after > last) {
       throw new BadUserInputError('after', `is ${after}, beyond the thread's lastEventSeq (${last}); pass a seq this thread has reached`);
     }
-    this.reserve(owner);
-    const stream = new LogStream(this.log, { threadId, after: after ?? last, replay: after !== null, writable: options.writable });
-    return this.track(stream, threadId, owner);
+    const release = await this.caps.reserve(owner);
+    const stream = new LogStream(this.source, { threadId, after: after ?? last, replay: after !== null, writable: options.writable });
+    return this.track(stream, threadId, owner, release);
   }
 
   /**
@@ -55,9 +66,9 @@ export class EventService {
     const preface: ThreadEvent[] = [];
     if (reply) preface.push({ kind: 'MESSAGE', seq, threadId: run.threadId, message: reply });
     preface.push({ kind: 'RUN_STATUS', seq, threadId: run.threadId, run });
-    this.reserve(owner);
+    const release = await this.caps.reserve(owner);
     const ended = isTerminalRunStatus(run.status);
-    const stream = new LogStream(this.log, {
+    const stream = new LogStream(this.source, {
       threadId: run.threadId,
       after: seq,
       replay: !ended,
@@ -66,13 +77,18 @@ export class EventService {
       isLast: (event) => event.kind === 'RUN_STATUS' && event.run.id === runId && isTerminalRunStatus(event.run.status),
       writable: options.writable,
     });
-    return this.track(stream, run.threadId, owner);
+    return this.track(stream, run.threadId, owner, release);
   }
 
-  /** The thread's highest seq, stored or published (a stream from here misses nothing later). */
+  /** The thread's highest seq, stored or published here or by another instance (a stream from here misses nothing later). */
   async currentSeq(threadId: string): Promise<number> {
-    const stored = (await this.store.threads.find(threadId))?.lastEventSeq ?? 0;
-    return Math.max(stored, this.log.lastPublishedSeq(threadId) ?? 0);
+    return this.highestSeq(threadId, (await this.store.threads.find(threadId))?.lastEventSeq ?? 0);
+  }
+
+  private async highestSeq(threadId: string, stored: number): Promise<number> {
+    // Another instance's run may have published past what is stored (its recent events).
+    const published = (await this.pubsub.recent(threadId, stored)).at(-1)?.seq ?? 0;
+    return Math.max(stored, this.log.lastPublishedSeq(threadId) ?? 0, published);
   }
 
   /**
@@ -83,8 +99,8 @@ export class EventService {
   async runEventsAfter(owner: string, runId: string, after: number, options: StreamOptions & { untilAction?: boolean } = {}): Promise<LogStream> {
     const run = await this.store.runs.find(runId, owner);
     if (!run) throw new NotFoundError('run', runId);
-    this.reserve(owner);
-    const stream = new LogStream(this.log, {
+    const release = await this.caps.reserve(owner);
+    const stream = new LogStream(this.source, {
       threadId: run.threadId,
       after,
       replay: true,
@@ -93,7 +109,7 @@ export class EventService {
         event.kind === 'RUN_STATUS' && event.run.id === runId && (isTerminalRunStatus(event.run.status) || (options.untilAction === true && event.run.status === 'REQUIRES_ACTION')),
       writable: options.writable,
     });
-    return this.track(stream, run.threadId, owner);
+    return this.track(stream, run.threadId, owner, release);
   }
 
   /** Each open stream's buffered events and how often it fell behind (metrics, tests). */
@@ -121,17 +137,11 @@ export class EventService {
     for (const stream of streams) stream.close();
   }
 
-  private reserve(owner: string): void {
-    const count = this.perOwner.get(owner) ?? 0;
-    if (count >= this.maxPerOwner) {
-      throw new RateLimitedError(`open subscriptions (the limit is ${this.maxPerOwner} per owner, MAX_SUBSCRIPTIONS_PER_OWNER); close one first`, 1000);
-    }
-    this.perOwner.set(owner, count + 1);
-  }
-
-  private track(stream: LogStream, threadId: string, owner: string): LogStream {
+  private track(stream: LogStream, threadId: string, owner: string, release: () => void): LogStream {
     this.open.set(stream, threadId);
+    this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1);
     stream.onEnd(() => {
+      release();
       this.open.delete(stream);
       const count = (this.perOwner.get(owner) ?? 1) - 1;
       if (count > 0) this.perOwner.set(owner, count);

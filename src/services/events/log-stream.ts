@@ -1,10 +1,27 @@
-import type { EventLog } from './event-log.js';
+import type { PubSub, Subscription } from './pubsub.js';
 import type { ThreadEvent } from './types.js';
 
-/** Live events one subscriber may have waiting; past it the subscriber reads the stored log instead. */
+/** Live events one subscriber may have waiting (held or queued); past it the subscriber reads the stored log instead. */
 export const LIVE_BUFFER_EVENTS = 256;
 /** Stored events read per page when a subscriber replays or catches up. */
 export const REPLAY_PAGE_EVENTS = 500;
+/**
+ * How long a live event that does not follow the last one waits for the events before it
+ * (another instance's, still on the way, or lost) before the stream reads them from the
+ * database anyway. A stored notice ends the wait sooner.
+ */
+export const GAP_WAIT_MS = 100;
+
+/** Where a stream reads from: the bus for live events, the store for the rest. */
+export interface LogSource {
+  readonly pubsub: PubSub;
+  /** Stored events with seq > after, oldest first, at most `limit`. */
+  readStored(threadId: string, after: number, limit: number): Promise<ThreadEvent[]>;
+  /** Every seq <= this is final in the database (the thread's lastEventSeq; 0 when it is gone). */
+  storedThrough(threadId: string): Promise<number>;
+  /** The highest seq this process published on the thread (null: it has not written to it). */
+  lastPublishedSeq(threadId: string): number | null;
+}
 
 export interface LogStreamOptions {
   threadId: string;
@@ -23,49 +40,69 @@ export interface LogStreamOptions {
 }
 
 /**
- * One subscriber's stream of a thread's events, exact and bounded. Live events wait in a small
- * buffer; when the subscriber falls behind (the buffer overflows) or replays, it reads the
- * stored log page by page from where it is, plus the deltas published but not yet stored, and
- * joins the live events again once it has caught up. Memory per subscriber stays bounded
- * however slow it reads: at most one page and one live buffer.
+ * One subscriber's stream of a thread's events, exact and bounded, on one instance or many.
+ *
+ * The stream keeps `position`: every seq of the thread up to it was sent (or is not for this
+ * stream, or does not exist). A live event is used at once when it is the next seq; one that
+ * is not (a gap: another instance's event still on the way, a message Redis lost, seqs skipped
+ * by a crash or a foreign write) is held until a stored notice or GAP_WAIT_MS, then the stream
+ * catches up: recent() first (published, maybe unstored), then the stored log up to the stored
+ * high-water mark, whose missing seqs are gaps for good. resync() (Redis reconnected) and a
+ * slow subscriber (its buffer overflows) catch up the same way. Memory per subscriber stays
+ * bounded however slow it reads: at most one page and one live buffer.
  */
 export class LogStream implements AsyncIterableIterator<ThreadEvent> {
-  private readonly live: ThreadEvent[] = [];
   private readonly preface: ThreadEvent[];
+  /** From a catch-up (stored pages), to send before `live`. */
   private page: ThreadEvent[] = [];
+  /** Live events in order, to send. */
+  private live: ThreadEvent[] = [];
+  /** Live events past a gap, by seq. */
+  private readonly held = new Map<number, ThreadEvent>();
   /** The stored log must be read before live events can be used. */
   private behind: boolean;
-  /** Highest seq read from the log (store or unstored deltas). */
-  private scanned: number;
+  /** Every seq of the thread <= position is accounted for (queued, sent, filtered out, or a gap). */
+  private position: number;
   /** Highest seq sent. */
   private delivered: number;
   private drops = 0;
+  private gapTimer: NodeJS.Timeout | null = null;
   private finished = false;
   /** The consumer went away (or the stream was cut): nothing more is sent. */
   private closed = false;
   private ending = false;
+  /** Ending: the last catch-up before completing has been read. */
+  private endCaughtUp = false;
   private endAt = Number.POSITIVE_INFINITY;
   private wake: (() => void) | null = null;
   private failure: unknown = null;
+  private readonly subscription: Subscription;
   private readonly cleanups: (() => void)[] = [];
   private markDrained!: () => void;
   /** Resolves once the consumer has read the end (or went away). */
   readonly drained = new Promise<void>((resolve) => (this.markDrained = resolve));
 
   constructor(
-    private readonly log: EventLog,
+    private readonly source: LogSource,
     private readonly options: LogStreamOptions,
   ) {
     this.preface = [...(options.preface ?? [])];
     this.behind = options.replay;
-    this.scanned = options.after;
+    this.position = options.after;
     this.delivered = options.after;
-    this.cleanups.push(log.subscribe(options.threadId, (event) => this.onLive(event)));
+    this.subscription = source.pubsub.subscribe(options.threadId, {
+      event: (event) => this.onLive(event),
+      stored: (through) => this.onStored(through),
+      resync: () => this.catchUpSoon(),
+    });
+    this.cleanups.push(() => this.subscription.unsubscribe());
+    // Events published before the subscription took effect (another instance's) are read once it has.
+    if (!options.replay) void this.subscription.ready.then(() => this.catchUpSoon());
   }
 
   /** What the stream holds in memory now, and how often it fell behind (metrics, tests). */
   stats(): { buffered: number; fellBehind: number } {
-    return { buffered: this.live.length + this.page.length + this.preface.length, fellBehind: this.drops };
+    return { buffered: this.live.length + this.held.size + this.page.length + this.preface.length, fellBehind: this.drops };
   }
 
   /** Adds work to do once when the stream ends, however it ends. */
@@ -78,9 +115,10 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   end(): void {
     if (this.finished || this.ending) return;
     this.ending = true;
-    const published = this.log.lastPublishedSeq(this.options.threadId);
+    const published = this.source.lastPublishedSeq(this.options.threadId);
     // A replay of a thread this process has not written to: what is stored is the end, however far.
-    this.endAt = this.behind && published === null ? Number.POSITIVE_INFINITY : Math.max(this.delivered, published ?? 0, this.live.at(-1)?.seq ?? 0);
+    const lastHeld = Math.max(0, ...this.held.keys());
+    this.endAt = this.behind && published === null ? Number.POSITIVE_INFINITY : Math.max(this.position, published ?? 0, lastHeld);
     this.notify();
   }
 
@@ -106,15 +144,19 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
         if (this.options.writable) await this.options.writable();
         if (this.closed) return this.done();
         this.delivered = Math.max(this.delivered, event.seq);
-        if (this.options.isLast?.(event) || (this.ending && this.delivered >= this.endAt)) this.finish();
+        if (this.options.isLast?.(event) || (this.ending && this.position >= this.endAt && !this.hasQueued())) this.finish();
         return { value: event, done: false };
       }
       if (this.behind) {
-        await this.readPage();
+        await this.catchUp();
         continue;
       }
       if (this.ending) {
-        this.finish();
+        // A gap still open: one last read of what was stored and published, then the end.
+        if (this.held.size > 0 && !this.endCaughtUp) {
+          this.endCaughtUp = true;
+          this.behind = true;
+        } else this.finish();
         continue;
       }
       await new Promise<void>((resolve) => (this.wake = resolve));
@@ -131,56 +173,132 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   }
 
   private onLive(event: ThreadEvent): void {
-    if (this.finished || event.seq <= this.delivered || (this.ending && event.seq > this.endAt)) return;
-    if (this.options.accept && !this.options.accept(event)) return;
-    if (this.live.length >= LIVE_BUFFER_EVENTS) {
-      // The subscriber is too slow for live delivery: forget the buffer, read the log instead.
-      this.live.length = 0;
-      this.drops++;
-      this.behind = true;
+    if (this.finished || event.seq <= this.position || (this.ending && event.seq > this.endAt)) return;
+    if (this.held.size + this.live.length >= LIVE_BUFFER_EVENTS) return this.overflow();
+    this.held.set(event.seq, event);
+    this.drain();
+  }
+
+  /** Too slow for live delivery (or too long a gap): forget the live events, read the log from what was sent instead. */
+  private overflow(): void {
+    this.live = [];
+    this.held.clear();
+    // Live events were queued past the page: they are read again, from the store or recent().
+    this.position = this.page.at(-1)?.seq ?? this.delivered;
+    this.drops++;
+    this.catchUpSoon();
+  }
+
+  /** Uses the held events that follow `position`; a gap left open waits for a stored notice or the timer. */
+  private drain(): void {
+    let next: ThreadEvent | undefined;
+    let queued = false;
+    while ((next = this.held.get(this.position + 1))) {
+      this.held.delete(next.seq);
+      this.consume(next, this.live);
+      queued = true;
     }
-    this.live.push(event);
+    for (const seq of this.held.keys()) if (seq <= this.position) this.held.delete(seq);
+    if (this.held.size > 0) this.armGapTimer();
+    if (queued) this.notify();
+  }
+
+  private consume(event: ThreadEvent, into: ThreadEvent[]): void {
+    this.position = event.seq;
+    if (!this.options.accept || this.options.accept(event)) into.push(event);
+  }
+
+  private onStored(through: number): void {
+    if (this.held.size > 0 && through > this.position) this.catchUpSoon();
+  }
+
+  private armGapTimer(): void {
+    if (this.gapTimer || this.behind) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      if (this.held.size > 0) this.catchUpSoon();
+    }, GAP_WAIT_MS);
+    this.gapTimer.unref();
+  }
+
+  private catchUpSoon(): void {
+    if (this.finished) return;
+    this.behind = true;
     this.notify();
+  }
+
+  private hasQueued(): boolean {
+    return this.page.length > 0 || this.live.length > 0 || this.preface.length > 0;
   }
 
   private takeNext(): ThreadEvent | undefined {
     if (this.preface.length > 0) return this.preface.shift();
     for (;;) {
-      const fromPage = this.page.length > 0;
-      const event = fromPage ? this.page.shift() : this.behind ? undefined : this.live.shift();
+      const event = this.page.length > 0 ? this.page.shift() : this.live.shift();
       if (!event) return undefined;
       if (event.seq > this.delivered) return event;
     }
   }
 
-  /** One page of the stored log after what was read, with the unstored deltas after it. */
-  private async readPage(): Promise<void> {
-    const { threadId, accept } = this.options;
+  /**
+   * One page of the stored log after `position`, up to the stored high-water mark; with the
+   * log read to its end, `position` moves to that mark and the recent (maybe unstored) events
+   * after it follow. recent() is read first: an event is then in it, in the store, or
+   * published after it and so delivered live (the subscription was in place before).
+   */
+  private async catchUp(): Promise<void> {
+    const { threadId } = this.options;
     const drops = this.drops;
-    // Everything up to what was sent is behind us: no need to read it again.
-    this.scanned = Math.max(this.scanned, this.delivered);
-    // Taken before the read: a delta stored meanwhile is then in one of the two, never in neither.
-    const unstored = this.log.unstored(threadId).filter((e) => e.seq > this.scanned);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapTimer = null;
+    // Cleared first: a notice or resync arriving during the reads asks for another round.
+    this.behind = false;
+    let recent: ThreadEvent[];
+    let through: number;
     let stored: ThreadEvent[];
     try {
-      stored = await this.log.readStored(threadId, this.scanned, REPLAY_PAGE_EVENTS);
+      await this.subscription.ready;
+      const from = this.position;
+      recent = await this.source.pubsub.recent(threadId, from);
+      through = await this.source.storedThrough(threadId);
+      stored = await this.source.readStored(threadId, from, REPLAY_PAGE_EVENTS);
     } catch (error) {
       this.fail(error);
       return;
     }
+    if (this.finished) return;
+    // Live events that arrived during the reads come first: their seqs are below the rows still to use.
+    this.page.push(...this.live.splice(0));
     const full = stored.length === REPLAY_PAGE_EVENTS;
-    const lastStored = stored.at(-1)?.seq ?? this.scanned;
-    // With a full page, unstored deltas come after the next pages: leave them for later.
-    const merged = full ? stored : [...stored, ...unstored.filter((e) => e.seq > lastStored)];
-    this.scanned = Math.max(this.scanned, merged.at(-1)?.seq ?? this.scanned);
-    this.page = this.page.concat(accept ? merged.filter(accept) : merged);
-    if (!full && this.drops === drops) this.behind = false;
+    for (const event of stored) if (event.seq > this.position && event.seq <= through) this.consume(event, this.page);
+    if (full) {
+      this.behind = true;
+      return;
+    }
+    // The log is read to `through`: seqs up to it that were not there are gaps (compacted, skipped).
+    this.position = Math.max(this.position, through);
+    // Then the recent events, within the memory bound; what does not fit is read next time.
+    const room = LIVE_BUFFER_EVENTS + REPLAY_PAGE_EVENTS - this.preface.length;
+    let more = false;
+    for (const event of recent) {
+      if (event.seq <= this.position || this.held.has(event.seq)) continue;
+      if (this.page.length + this.held.size >= room) {
+        more = true;
+        break;
+      }
+      if (this.held.size === 0 && event.seq === this.position + 1) this.consume(event, this.page);
+      else this.held.set(event.seq, event);
+    }
+    this.drain();
+    if (more || this.drops !== drops) this.behind = true;
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.live.length = 0;
+    this.live = [];
+    this.held.clear();
+    if (this.gapTimer) clearTimeout(this.gapTimer);
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.notify();
   }

@@ -37,3 +37,13 @@ export function eventFromRow(row: EventRow): ThreadEvent {
     }
   }
 }
+
+/** An event as one JSON text for the bus (Redis): the stored payload plus its kind, seq and thread. */
+export function eventToWire(event: ThreadEvent): string {
+  return JSON.stringify({ kind: event.kind, seq: event.seq, threadId: event.threadId, payload: eventPayload(event) });
+}
+
+export function eventFromWire(wire: string | { kind: ThreadEvent['kind']; seq: number; threadId: string; payload: unknown }): ThreadEvent {
+  const parsed = typeof wire === 'string' ? JSON.parse(wire) : wire;
+  return eventFromRow({ threadId: parsed.threadId, seq: parsed.seq, type: parsed.kind, payload: parsed.payload, messageId: null, createdAt: new Date(0) });
+}

@@ -1,16 +1,38 @@
 import type { MessageDeltaEvent } from './types.js';
 
 /**
- * What the event log knows of each thread it writes to: the last seq it published, the deltas
- * published but not yet stored, and a lock that orders its commits and flushes.
+ * This instance's lease on a thread whose run it executes: the epoch that fences its writes,
+ * the next seq it may publish and the last one its window allows (publishing stops there until
+ * a store moves the window on), and when the database last confirmed the lease (monotonic ms).
+ */
+export interface Lease {
+  epoch: number;
+  next: number;
+  windowEnd: number;
+  confirmedAt: number;
+}
+
+/** A delta waiting for its seq: a store of the thread is open, or the window is full. */
+export interface HeldDelta {
+  runId: string;
+  messageId: string;
+  delta: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * What the event log knows of each thread it writes to: its lease (while this instance
+ * executes the thread's run), the deltas published but not yet stored, the deltas waiting for
+ * a seq, and a lock that orders its commits and flushes.
  */
 export class ThreadState {
-  /** The highest seq published (stored or pending); null until known. */
+  /** The highest seq this instance published on the thread (stored or pending); null: none yet. */
   lastSeq: number | null = null;
-  /** A commit is allocating seqs: new deltas wait in `held` so they get seqs after its events. */
+  lease: Lease | null = null;
+  /** A transaction of this thread is open: new deltas wait in `held`, so they get seqs after it. */
   allocating = false;
-  loading = false;
-  held: { runId: string; messageId: string; delta: string }[] = [];
+  held: HeldDelta[] = [];
   busy: Promise<void> | null = null;
   pendingChars = 0;
   /** Flushes of this thread refused in a row, and when its next one may run (its own backoff). */
@@ -43,11 +65,18 @@ export class ThreadState {
     this.pendingChars += batch.reduce((n, e) => n + e.delta.length, 0);
   }
 
-  /** A batch whose write ended (stored, or given back). */
+  /** A batch whose write ended (stored, given back, or given up with the lease). */
   settle(batch: MessageDeltaEvent[]): void {
     if (batch.length === 0) return;
     const settled = new Set(batch);
     this.inFlight = this.inFlight.filter((e) => !settled.has(e));
+  }
+
+  /** The lease is gone: what was published and not stored never will be (its seqs are closed as gaps). */
+  dropUnstored(): void {
+    this.pending = [];
+    this.pendingChars = 0;
+    this.inFlight = [];
   }
 
   hasPending(): boolean {
@@ -56,10 +85,6 @@ export class ThreadState {
 
   pendingCount(): number {
     return this.pending.length;
-  }
-
-  unstoredCount(): number {
-    return this.inFlight.length + this.pending.length + this.held.length;
   }
 
   unstored(): MessageDeltaEvent[] {
@@ -84,8 +109,12 @@ export class ThreadSeqs {
     this.states.delete(threadId);
   }
 
+  all(): ThreadState[] {
+    return [...this.states.values()];
+  }
+
   withPending(): ThreadState[] {
-    return [...this.states.values()].filter((s) => s.hasPending());
+    return this.all().filter((s) => s.hasPending());
   }
 
   /** Runs `work` when no other commit or flush of the thread runs. */
@@ -96,8 +125,9 @@ export class ThreadSeqs {
   }
 
   /** Runs `work` holding several threads that are free now (the timed flush). */
-  exclusiveAll<T>(states: ThreadState[], work: () => Promise<T>): Promise<T> {
-    return this.hold(states.filter((s) => !s.busy), work);
+  exclusiveAll<T>(states: ThreadState[], work: (held: ThreadState[]) => Promise<T>): Promise<T> {
+    const free = states.filter((s) => !s.busy);
+    return this.hold(free, () => work(free));
   }
 
   private async hold<T>(states: ThreadState[], work: () => Promise<T>): Promise<T> {

@@ -3,9 +3,10 @@ import { paginate, type ConnectionArgs } from '../pagination.js';
 import { parseInput, text } from '../validation.js';
 import { StorageError } from '../../store/errors.js';
 import type { RunRow, StoreTx, ToolRound } from '../../store/types.js';
+import { LeaseLostError, ThreadLockedError } from '../events/event-log.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
-import { finishRun, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
+import { AS_EXECUTOR, finishRun, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
 
 export interface RunEngineDeps extends ExecuteDeps {
   /** The model name used when neither input nor assistant names one; `offline` forces `offline`. */
@@ -15,6 +16,8 @@ export interface RunEngineDeps extends ExecuteDeps {
   toolOutputsTimeoutMs: number;
   /** The longest tool output accepted (MAX_CONTENT_CHARS). */
   maxOutputChars: number;
+  /** The lease TTL: how long a run executing on a dead instance may take to be ended by another. */
+  leaseTtlMs: number;
 }
 
 export interface ToolOutput {
@@ -32,6 +35,8 @@ interface ActiveRun {
 /** After a refused write, wait before trying again; the wait doubles up to the maximum. */
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 5000;
+/** How often a wait for a run executing elsewhere reads its row (its events usually come first). */
+const WATCH_POLL_MS = 250;
 
 /**
  * The runs service: starts, queues, executes and cancels runs. Runs of one thread never
@@ -55,6 +60,20 @@ export class RunEngine {
 
   constructor(readonly deps: RunEngineDeps) {
     this.outputRule = text(deps.maxOutputChars, { allowEmpty: true });
+    // Another instance took the thread over (this one froze or lost the database): stop, write nothing.
+    deps.events.onLeaseLost((threadId) => this.active.get(threadId)?.controller.abort('LEASE_LOST' satisfies AbortReason));
+  }
+
+  /** Aborts the run if it executes here (a cancelRun that reached another instance, a deleted thread). */
+  abortLocal(match: { runId?: string; threadId?: string }, reason: AbortReason): void {
+    for (const [threadId, a] of this.active) {
+      if (a.runId === match.runId || threadId === match.threadId) a.controller.abort(reason);
+    }
+  }
+
+  /** How long a wait for a run executing on another instance may last: its takeover included. */
+  private get remoteWaitMs(): number {
+    return this.deps.leaseTtlMs * 3 + 1000;
   }
 
   modelFor(inputModel: string | null, assistantModel: string | null | undefined): string {
@@ -129,11 +148,58 @@ export class RunEngine {
           return cancelled;
         }
       } else {
-        // IN_PROGRESS but not executing here: its end could not be stored; the next start-up ends it.
-        return run;
+        const thread = await store.threads.find(run.threadId);
+        // IN_PROGRESS, leased to no other instance: its end could not be stored here; the reaper (or next start-up) ends it.
+        if (!thread?.writer || thread.writer === events.instanceId) return run;
+        // It executes on another instance: the durable request first (its lease renewal reads it), then the fast message.
+        await store.runs.requestCancel(run.id, new Date());
+        events.pubsub.sendControl({ type: 'cancel-run', runId: run.id, threadId: run.threadId }).catch((err: unknown) => {
+          this.deps.logger.warn({ err, runId: run.id }, 'could not send the cancel to the executing instance; its lease renewal will see it');
+        });
+        const ended = await this.watchRun(run, this.remoteWaitMs);
+        if (ended?.status !== 'REQUIRES_ACTION') return ended ?? (await store.runs.find(runId)) ?? run;
       }
-      // It started meanwhile: cancel it as an executing run.
+      // It started meanwhile (or now waits for tool outputs): cancel it as such.
     }
+  }
+
+  /**
+   * Resolves with the run once it has ended or waits for tool outputs, wherever it executes
+   * (its events on the bus, its row read now and then as a fallback); null after `timeoutMs` or
+   * at shutdown.
+   */
+  private watchRun(run: Pick<RunRow, 'id' | 'threadId'>, timeoutMs: number): Promise<RunRow | null> {
+    return new Promise((resolve) => {
+      let done = false;
+      let poll: NodeJS.Timeout | undefined;
+      const settledStatus = (status: RunRow['status']) => isTerminalRunStatus(status) || status === 'REQUIRES_ACTION';
+      const finish = (row: RunRow | null) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        clearTimeout(poll);
+        subscription.unsubscribe();
+        this.stopped.signal.removeEventListener('abort', onStop);
+        resolve(row);
+      };
+      const onStop = () => finish(null);
+      const subscription = this.deps.events.subscribe(run.threadId, {
+        event: (e) => {
+          if (e.kind === 'RUN_STATUS' && e.run.id === run.id && settledStatus(e.run.status)) finish(e.run);
+        },
+      });
+      const tick = () => {
+        this.deps.store.runs.find(run.id).then(
+          (row) => (!row || settledStatus(row.status) ? finish(row ?? null) : undefined),
+          () => undefined,
+        ).finally(() => {
+          if (!done) poll = setTimeout(tick, WATCH_POLL_MS);
+        });
+      };
+      const timer = setTimeout(() => finish(null), timeoutMs);
+      this.stopped.signal.addEventListener('abort', onStop);
+      tick();
+    });
   }
 
   /**
@@ -148,9 +214,14 @@ export class RunEngine {
     });
     const run = await this.deps.store.runs.find(runId);
     if (!run || isTerminalRunStatus(run.status) || run.status === 'REQUIRES_ACTION') this.notifyEnded(runId, run ?? null);
-    // IN_PROGRESS yet executing nowhere here: its end could not be stored, and will not come from this process.
-    if (run?.status === 'IN_PROGRESS' && !this.isExecuting(runId)) this.notifyEnded(runId, null);
-    if (!this.accepting && run?.status === 'QUEUED') this.notifyEnded(runId, null);
+    else if (!this.accepting && run.status === 'QUEUED') this.notifyEnded(runId, null);
+    else if (!this.isExecuting(runId)) {
+      const writer = run.status === 'IN_PROGRESS' ? (await this.deps.store.threads.find(run.threadId))?.writer : null;
+      // IN_PROGRESS and leased to no other instance: its end could not be stored, and will not come from elsewhere.
+      if (run.status === 'IN_PROGRESS' && (!writer || writer === this.deps.events.instanceId)) this.notifyEnded(runId, null);
+      // Executing on another instance, or queued (it may start on any): its end is watched for.
+      else void this.watchRun(run, run.status === 'QUEUED' ? 2 ** 31 - 1 : this.remoteWaitMs).then((row) => row && this.notifyEnded(runId, row));
+    }
     return waiting;
   }
 
@@ -209,9 +280,27 @@ export class RunEngine {
     return resumed;
   }
 
-  /** Starts the QUEUED runs of the given threads (start-up recovery). */
+  /** Starts the QUEUED runs of the given threads (start-up recovery, the dispatcher). */
   resumeQueued(threadIds: Iterable<string>): void {
     for (const threadId of threadIds) void this.startNext(threadId);
+  }
+
+  /** A run another writer left was ended by the reaper here: waiters hear of it, the thread's next run may start. */
+  reaped(run: RunRow): void {
+    this.notifyEnded(run.id, run);
+    void this.startNext(run.threadId);
+  }
+
+  /** A waiting run past its deadline (any instance may find it): it ends EXPIRED. */
+  async expireOverdue(run: RunRow): Promise<void> {
+    if (run.status !== 'REQUIRES_ACTION' || (run.expiresAt?.getTime() ?? 0) > Date.now()) return;
+    const expired = await finishRun(this.deps.events, run, { status: 'EXPIRED' }, ['REQUIRES_ACTION']);
+    if (expired) this.settled(expired);
+  }
+
+  /** Runs executing here, by thread (the reaper leaves them alone). */
+  executingThreads(): Set<string> {
+    return new Set(this.active.keys());
   }
 
   /**
@@ -234,8 +323,9 @@ export class RunEngine {
     await all();
     clearTimeout(giveUp);
     this.stopped.abort();
-    // Replies awaited for QUEUED runs will not come from this process.
+    // Replies awaited for QUEUED runs will not come from this process: another instance (or the next start-up) runs them.
     for (const runId of [...this.endWaiters.keys()]) this.notifyEnded(runId, null);
+    await this.deps.events.pubsub.sendControl({ type: 'wake' }).catch(() => undefined);
   }
 
   /** Executes a started run, detached; when its end is stored, the thread's next QUEUED run starts. */
@@ -251,6 +341,11 @@ export class RunEngine {
     if (!this.accepting) controller.abort('SERVER_SHUTDOWN' satisfies AbortReason);
     void done.then((ended) => {
       this.active.delete(threadId);
+      // The lease was lost: the instance that took the thread over ends the run; waiters hear of it from there.
+      if (ended === null && controller.signal.reason === 'LEASE_LOST' && !this.stopped.signal.aborted) {
+        void this.watchRun(started, this.remoteWaitMs).then((row) => this.notifyEnded(started.id, row));
+        return;
+      }
       // Waiters hear of it even when the end could not be stored (null): nobody waits forever.
       this.notifyEnded(started.id, ended);
       if (ended?.status === 'REQUIRES_ACTION') this.scheduleExpiry(ended);
@@ -268,18 +363,27 @@ export class RunEngine {
     const ended = await this.retrying(`store the end of run ${run.id}`, () =>
       outcome.status === 'REQUIRES_ACTION'
         ? storeToolCalls(this.deps.events, run, outcome, new Date(Date.now() + this.deps.toolOutputsTimeoutMs))
-        : finishRun(this.deps.events, run, outcome, ['IN_PROGRESS']),
+        : finishRun(this.deps.events, run, outcome, ['IN_PROGRESS'], AS_EXECUTOR),
     );
     if (ended === undefined) return null;
     return ended ?? (await this.deps.store.runs.find(run.id)) ?? null;
   }
 
-  /** Starts the thread's next QUEUED run, if it is free. */
+  /**
+   * Starts the thread's next QUEUED run here, if it is free. Instances race for it (the
+   * dispatcher): a thread another one is writing to is skipped, not waited for.
+   */
   private async startNext(threadId: string): Promise<void> {
     if (!this.canStartNow(threadId)) return;
     const started = await this.retrying(`start the next run of ${threadId}`, async () => {
       const next = await this.deps.store.runs.nextQueued(threadId);
-      return next ? markRunStarted(this.deps.events, next) : null;
+      if (!next) return null;
+      try {
+        return await markRunStarted(this.deps.events, next, { skipLocked: true });
+      } catch (err) {
+        if (err instanceof ThreadLockedError || err instanceof NotFoundError) return null;
+        throw err;
+      }
     });
     // Started is started: launched even if a delete or shutdown began meanwhile, which then end it as usual.
     if (started) this.launch(threadId, started);
@@ -292,6 +396,10 @@ export class RunEngine {
       try {
         return await write();
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          this.deps.logger.warn({ threadId: err.threadId }, `could not ${what}: another instance took the thread over`);
+          return undefined;
+        }
         if (!(err instanceof StorageError) || this.stopped.signal.aborted) {
           this.deps.logger.error({ err }, `could not ${what}`);
           return undefined;

@@ -1,13 +1,16 @@
 import type { Logger } from 'pino';
 import { StorageError } from '../../store/errors.js';
 import type { RunRow, Store, ToolChoice } from '../../store/types.js';
-import type { EventLog } from '../events/event-log.js';
+import { LeaseLostError, type EventLog } from '../events/event-log.js';
 import { ProviderError, type FinishReason, type LlmProvider, type LlmToolCall, type LlmToolChoice, type LlmUsage } from '../../llm/types.js';
 import { buildRunInput } from './history.js';
 import { createReply, type LegOutcome, type RunOutcome } from './run-writes.js';
 
-/** Why the engine aborted a run; the abort reason decides how the run ends. */
-export type AbortReason = 'CANCELLED' | 'SERVER_SHUTDOWN';
+/**
+ * Why the engine aborted a run; the abort reason decides how the run ends. LEASE_LOST: another
+ * instance took the thread over, so this one writes nothing more (the fence would refuse it).
+ */
+export type AbortReason = 'CANCELLED' | 'SERVER_SHUTDOWN' | 'LEASE_LOST';
 
 export interface ExecuteDeps {
   store: Store;
@@ -41,6 +44,8 @@ export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSi
 function failureOutcome(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, err: unknown): RunOutcome {
   // The signal, not the error's type, says whether we aborted: a provider's own abort is a failure.
   if (signal.aborted) return abortedOutcome(signal);
+  // The thread was taken over (or deleted): nothing this instance writes would land.
+  if (err instanceof LeaseLostError) return { status: 'CANCELLED' };
   if (err instanceof StorageError) {
     deps.logger.error({ err, runId: run.id }, 'a write the run needed was refused; the run ends STORAGE_ERROR');
     return failed('STORAGE_ERROR', 'The database refused a write this run needed (for example, the disk is full).');
@@ -93,9 +98,9 @@ async function streamReply(
       if (event.type === 'refusal') refusal.text += event.text;
       else {
         text += event.text;
-        deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
-        const stored = deps.events.backpressure(run.threadId);
-        if (stored) await stored;
+        // A full window (or an open store) holds the run here: it reads no more of its provider until there is room.
+        const room = deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
+        if (room) await room;
       }
     }
   } catch (err) {

@@ -1,6 +1,6 @@
 import { newId, newToolCallId } from '../../ids.js';
 import type { FunctionTool, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
-import type { EventLog } from '../events/event-log.js';
+import type { CommitOptions, EventLog } from '../events/event-log.js';
 import type { NewThreadEvent } from '../events/types.js';
 import type { LlmToolCall, LlmUsage } from '../../llm/types.js';
 import { endReply, writeReply } from '../messages-writes.js';
@@ -67,6 +67,7 @@ export async function insertQueuedRun(
     createdAt: at,
     startedAt: null,
     completedAt: null,
+    cancelRequestedAt: null,
   });
   return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
 }
@@ -80,25 +81,41 @@ export async function startRunInTx(tx: StoreTx, runId: string, events: NewThread
   return started;
 }
 
-export function markRunStarted(log: EventLog, run: RunRow): Promise<RunRow | null> {
-  return log.commit(run.threadId, async (tx) => {
-    const events: NewThreadEvent[] = [];
-    return { result: await startRunInTx(tx, run.id, events), events };
-  });
+/** Starts a QUEUED run here (this instance takes the thread's lease); null when the database says no. */
+export function markRunStarted(log: EventLog, run: Pick<RunRow, 'id' | 'threadId'>, options: CommitOptions = {}): Promise<RunRow | null> {
+  return log.commit(
+    run.threadId,
+    async (tx) => {
+      const events: NewThreadEvent[] = [];
+      const started = await startRunInTx(tx, run.id, events);
+      return { result: started, events, acquire: started !== null };
+    },
+    options,
+  );
 }
 
 export function createReply(log: EventLog, run: RunRow) {
-  return log.commit(run.threadId, async (tx) => {
-    const out = await writeReply(tx, run);
-    return { result: out, events: out.events };
-  });
+  return log.commit(
+    run.threadId,
+    async (tx) => {
+      const out = await writeReply(tx, run);
+      return { result: out, events: out.events };
+    },
+    { asWriter: true },
+  );
 }
 
 /**
  * Ends a run whose status is one of `from` (idempotent: a retried end that already landed
  * changes nothing and returns null). Its reply becomes COMPLETED or INCOMPLETE.
  */
-export function finishRun(log: EventLog, run: Pick<RunRow, 'id' | 'threadId'>, outcome: RunOutcome, from: readonly RunStatus[]): Promise<RunRow | null> {
+export function finishRun(
+  log: EventLog,
+  run: Pick<RunRow, 'id' | 'threadId'>,
+  outcome: RunOutcome,
+  from: readonly RunStatus[],
+  options: CommitOptions = {},
+): Promise<RunRow | null> {
   return log.commit(run.threadId, async (tx) => {
     const ended = await tx.endRun(
       run.id,
@@ -116,8 +133,11 @@ export function finishRun(log: EventLog, run: Pick<RunRow, 'id' | 'threadId'>, o
     );
     if (!ended) return { result: null, events: [] };
     return { result: ended, events: [...(await endReply(tx, ended, outcome.refusal ?? null)), { kind: 'RUN_STATUS', run: ended }] };
-  });
+  }, options);
 }
+
+/** The executing instance's end of its run: fenced by its lease, which it gives up in the same transaction. */
+export const AS_EXECUTOR: CommitOptions = { asWriter: true, release: true };
 
 /** The run waits for the outputs of the calls it made: a new round, a deadline, its usage so far. */
 export function storeToolCalls(log: EventLog, run: RunRow, outcome: ToolCallsOutcome, expiresAt: Date): Promise<RunRow | null> {
@@ -134,13 +154,13 @@ export function storeToolCalls(log: EventLog, run: RunRow, outcome: ToolCallsOut
       totalTokens: outcome.usage?.totalTokens ?? null,
     });
     return { result: waiting, events: waiting ? [{ kind: 'RUN_STATUS', run: waiting }] : [] };
-  });
+  }, AS_EXECUTOR);
 }
 
 /** The outputs arrived: the run goes on (IN_PROGRESS), if it was still waiting. */
 export function storeToolOutputs(log: EventLog, run: RunRow, rounds: ToolRound[]): Promise<RunRow | null> {
   return log.commit(run.threadId, async (tx) => {
     const resumed = await tx.resumeRun(run.id, rounds);
-    return { result: resumed, events: resumed ? [{ kind: 'RUN_STATUS', run: resumed }] : [] };
+    return { result: resumed, events: resumed ? [{ kind: 'RUN_STATUS', run: resumed }] : [], acquire: resumed !== null };
   });
 }

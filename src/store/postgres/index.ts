@@ -3,6 +3,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import type { Store, StoreTx } from '../types.js';
 import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
 import { guarded } from './driver-errors.js';
+import { leaseStore } from './leases.js';
 import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
 import type { Queries } from './queries.js';
 import { pgTx } from './tx.js';
@@ -37,6 +38,7 @@ export async function createPostgresStore(url: string, options: PgOptions = {}):
     runs: runStore(db),
     events: eventStore(db),
     keys: keyStore(db),
+    leases: leaseStore(db),
     transaction: (work) => guarded(() => transaction(db, work)),
     ping: () => guarded(async () => void (await db.execute(sql`select 1`))),
     // A pool already ended (a test cutting the database off) has nothing left to close.

@@ -105,6 +105,9 @@ export function messageStore(db: Queries): MessageStore {
       ),
     repliesOf: (runIds) => byRun(runIds, 'ASSISTANT'),
     startersOf: (runIds) => byRun(runIds, 'USER'),
+    updateMetadata: (rowId, metadata) =>
+      guarded(async () => (storable(rowId) ? first(await db.update(messages).set({ metadata }).where(eq(messages.id, rowId)).returning()) : undefined)),
+    delete: (rowId) => guarded(async () => void (storable(rowId) && (await db.delete(messages).where(eq(messages.id, rowId))))),
   };
 }
 
@@ -138,6 +141,16 @@ export function runStore(db: Queries): RunStore {
         return row && { run: row.run, reply: row.reply ?? undefined, lastEventSeq: row.lastEventSeq };
       }),
     withStatus: (status) => guarded(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos))),
+    byIdempotencyKey: (rowOwner, key) =>
+      guarded(async () =>
+        !storable(rowOwner) || !storable(key) ? undefined : first(await db.select().from(runs).where(and(eq(runs.owner, rowOwner), eq(runs.idempotencyKey, key))).limit(1)),
+      ),
+    updateMetadata: (rowId, metadata) =>
+      guarded(async () => (storable(rowId) ? first(await db.update(runs).set({ metadata }).where(eq(runs.id, rowId)).returning()) : undefined)),
+    requestCancel: (runId, at) =>
+      guarded(async () => void (await db.update(runs).set({ cancelRequestedAt: at }).where(and(eq(runs.id, runId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION']))))),
+    waitingPast: (at, limit) =>
+      guarded(() => db.select().from(runs).where(and(eq(runs.status, 'REQUIRES_ACTION'), lt(runs.expiresAt, at))).orderBy(asc(runs.pos)).limit(limit)),
   };
 }
 
@@ -148,7 +161,14 @@ export function eventStore(db: Queries): EventStore {
         const rows = await db
           .select()
           .from(events)
-          .where(and(eq(events.threadId, threadId), sql`${events.seq} > ${after}`))
+          .where(
+            and(
+              eq(events.threadId, threadId),
+              sql`${events.seq} > ${after}`,
+              // Only final seqs: a foreign write above a writer's window waits for the writer's next store.
+              sql`${events.seq} <= (select t.last_event_seq from ${threads} t where t.id = ${threadId})`,
+            ),
+          )
           .orderBy(asc(events.seq))
           .limit(limit);
         return rows.map(eventFromRow);

@@ -34,6 +34,8 @@ export const assistants = pgTable('assistants', {
   id: text('id').notNull().unique(),
   owner: owner(),
   name: text('name'),
+  /** The Assistants API's description (/v1). */
+  description: text('description'),
   model: text('model'),
   instructions: text('instructions'),
   temperature: doublePrecision('temperature'),
@@ -54,12 +56,22 @@ export const threads = pgTable(
     title: text('title'),
     truncation: json('truncation').$type<TruncationStrategy>(),
     metadata: json('metadata').$type<Metadata>().notNull(),
-    /** Highest seq allocated on this thread (the sequencer: updated atomically by allocateSeqs). */
+    /** The high-water mark: every seq <= it is final (see services/events/seq-window.ts and the SQLite table). */
     lastEventSeq: bigint('last_event_seq', { mode: 'number' }).notNull().default(0),
+    windowEnd: bigint('window_end', { mode: 'number' }).notNull().default(0),
+    foreignSeq: bigint('foreign_seq', { mode: 'number' }).notNull().default(0),
+    writer: text('writer'),
+    writerEpoch: bigint('writer_epoch', { mode: 'number' }).notNull().default(0),
+    /** By the database's clock only (now()), never an instance's. */
+    leaseUntil: at('lease_until'),
     createdAt: createdAt(),
     updatedAt: at('updated_at').notNull(),
   },
-  (t) => [index('threads_assistant_idx').on(t.assistantId, t.pos), index('threads_owner_idx').on(t.owner, t.pos)],
+  (t) => [
+    index('threads_assistant_idx').on(t.assistantId, t.pos),
+    index('threads_owner_idx').on(t.owner, t.pos),
+    index('threads_lease_idx').on(t.leaseUntil).where(sql`writer is not null`),
+  ],
 );
 
 export const messages = pgTable(
@@ -112,15 +124,25 @@ export const runs = pgTable(
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
     totalTokens: integer('total_tokens'),
+    /** Per-run options of the Assistants API (/v1); null: the assistant's or the thread's. */
+    temperature: doublePrecision('temperature'),
+    truncation: json('truncation').$type<TruncationStrategy>(),
+    maxPromptTokens: integer('max_prompt_tokens'),
+    maxCompletionTokens: integer('max_completion_tokens'),
+    metadata: json('metadata').$type<Metadata>().notNull().default(sql`'{}'::json`),
+    /** Exactly-once run creation (/v1 Idempotency-Key), per owner. */
+    idempotencyKey: text('idempotency_key'),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     completedAt: at('completed_at'),
+    cancelRequestedAt: at('cancel_requested_at'),
   },
   (t) => [
     index('runs_thread_idx').on(t.threadId, t.pos),
     index('runs_status_idx').on(t.status).where(sql`status in ('QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION')`),
     // At most one executing run per thread, whatever races to start one (a waiting run counts).
     uniqueIndex('runs_one_in_progress_idx').on(t.threadId).where(sql`status in ('IN_PROGRESS', 'REQUIRES_ACTION')`),
+    uniqueIndex('runs_idempotency_idx').on(t.owner, t.idempotencyKey),
   ],
 );
 

@@ -3,6 +3,7 @@ import { eventPayload } from '../../services/events/serialize.js';
 import type { StoreTx, UsageDelta } from '../types.js';
 import { guarded } from './driver-errors.js';
 import type { Queries } from './queries.js';
+import { seqTx } from './leases.js';
 import { events, messages, runs, threads } from './tables.js';
 
 const first = <T>(rows: T[]): T | undefined => rows[0];
@@ -84,19 +85,7 @@ export function pgTx(tx: Queries): StoreTx {
           .returning();
         return first(resumed) ?? null;
       }),
-    // Atomic on the thread row: concurrent allocations (any instance) get disjoint ranges.
-    allocateSeqs: (threadId, count, atLeast) =>
-      guarded(async () => {
-        const row = first(
-          await tx
-            .update(threads)
-            .set({ lastEventSeq: sql`greatest(${threads.lastEventSeq}, ${atLeast}::bigint) + ${count}::bigint` })
-            .where(eq(threads.id, threadId))
-            .returning({ last: threads.lastEventSeq }),
-        );
-        if (!row) throw new Error(`thread ${threadId} does not exist`);
-        return row.last;
-      }),
+    ...seqTx(tx),
     insertEvents: (stored, at) =>
       guarded(async () => {
         if (stored.length === 0) return;

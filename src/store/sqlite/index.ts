@@ -3,7 +3,7 @@ import type { Store, StoreTx } from '../types.js';
 import { closeDb, createDb, type Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { lockDatabase } from './instance-lock.js';
-import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
+import { assistantStore, eventStore, keyStore, leaseStore, messageStore, runStore, threadStore } from './nouns.js';
 import { sqliteTx } from './tx.js';
 
 export interface SqliteStore extends Store {
@@ -74,6 +74,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     runs: runStore(db, run),
     events: eventStore(db, run),
     keys: keyStore(db, run),
+    leases: leaseStore(db, run),
     transaction,
     ping: () => run(() => void db.get(sql`select 1`)),
     async close() {

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql } from 'drizzle-orm';
 import { eventFromRow } from '../../services/events/serialize.js';
-import type { AssistantStore, EventStore, KeyStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
+import type { AssistantStore, EventStore, KeyStore, LeaseStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
 import type { Db } from './client.js';
 import { filteredPage, scopedPage } from './pages.js';
 import { prepared } from './prepared.js';
@@ -183,6 +183,60 @@ export function runStore(db: Db, run: Runner): RunStore {
       run(() => db.select().from(runs).where(and(eq(runs.owner, rowOwner), eq(runs.idempotencyKey, key))).get()),
     updateMetadata: (rowId, metadata) => run(() => db.update(runs).set({ metadata }).where(eq(runs.id, rowId)).returning().get()),
     withStatus: (status) => run(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos)).all()),
+    requestCancel: (runId, at) =>
+      run(() => void db.update(runs).set({ cancelRequestedAt: at }).where(and(eq(runs.id, runId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION']))).run()),
+    waitingPast: (at, limit) =>
+      run(() => db.select().from(runs).where(and(eq(runs.status, 'REQUIRES_ACTION'), lt(runs.expiresAt, at))).orderBy(asc(runs.pos)).limit(limit).all()),
+  };
+}
+
+export function leaseStore(db: Db, run: Runner): LeaseStore {
+  return {
+    renew: (writer, threadIds, ttlMs) =>
+      run(() => {
+        if (threadIds.length === 0) return { held: [], cancelRequested: [] };
+        const held = db
+          .update(threads)
+          .set({ leaseUntil: new Date(Date.now() + ttlMs) })
+          .where(and(eq(threads.writer, writer), inArray(threads.id, [...threadIds])))
+          .returning({ threadId: threads.id, epoch: threads.writerEpoch })
+          .all();
+        const cancelRequested = db
+          .select({ id: runs.id })
+          .from(runs)
+          .where(and(inArray(runs.threadId, held.map((h) => h.threadId)), eq(runs.status, 'IN_PROGRESS'), isNotNull(runs.cancelRequestedAt)))
+          .all()
+          .map((r) => r.id);
+        return { held, cancelRequested };
+      }),
+    expired: (limit) =>
+      run(() =>
+        db
+          .select({ id: threads.id })
+          .from(threads)
+          .where(and(isNotNull(threads.writer), lt(threads.leaseUntil, new Date())))
+          .limit(limit)
+          .all()
+          .map((t) => t.id),
+      ),
+    heldBy: (writer) => run(() => db.select({ id: threads.id }).from(threads).where(eq(threads.writer, writer)).all().map((t) => t.id)),
+    idleWithQueued: (limit) =>
+      run(() =>
+        db
+          .select({ id: threads.id })
+          .from(threads)
+          .where(
+            and(
+              sql`${threads.writer} is null`,
+              sql`exists (select 1 from runs r where r.thread_id = ${threads.id} and r.status = 'QUEUED')`,
+              sql`not exists (select 1 from runs r where r.thread_id = ${threads.id} and r.status = 'REQUIRES_ACTION')`,
+            ),
+          )
+          .orderBy(asc(threads.pos))
+          .limit(limit)
+          .all()
+          .map((t) => t.id),
+      ),
   };
 }
 
@@ -194,7 +248,14 @@ export function eventStore(db: Db, run: Runner): EventStore {
           db
             .select()
             .from(events)
-            .where(and(eq(events.threadId, sql.placeholder('threadId')), sql`${events.seq} > ${sql.placeholder('after')}`))
+            .where(
+              and(
+                eq(events.threadId, sql.placeholder('threadId')),
+                sql`${events.seq} > ${sql.placeholder('after')}`,
+                // Only final seqs: a foreign write above a writer's window waits for the writer's next store.
+                sql`${events.seq} <= (select t.last_event_seq from threads t where t.id = ${events.threadId})`,
+              ),
+            )
             .orderBy(asc(events.seq))
             .limit(sql.placeholder('limit'))
             .prepare(),

@@ -93,12 +93,27 @@ export const threads = sqliteTable(
     /** Overrides the assistant's truncation strategy for this thread. */
     truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
     metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull(),
-    /** Highest seq stored in `events` for this thread. */
+    /**
+     * The high-water mark (HW): every seq <= it is final (a stored row, or a gap that stays
+     * one). Readers return only rows up to it.
+     */
     lastEventSeq: integer('last_event_seq').notNull().default(0),
+    /** While a run executes: its instance may publish seqs in (HW, windowEnd] before storing them. */
+    windowEnd: integer('window_end').notNull().default(0),
+    /** Seqs other instances took above windowEnd while a run executes (0: none); HW reaches them at the writer's next store. */
+    foreignSeq: integer('foreign_seq').notNull().default(0),
+    /** The instance executing this thread's run (null: idle), the lease's epoch (+1 at every acquisition) and its expiry. */
+    writer: text('writer'),
+    writerEpoch: integer('writer_epoch').notNull().default(0),
+    leaseUntil: integer('lease_until', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [index('threads_assistant_idx').on(t.assistantId, t.pos), index('threads_owner_idx').on(t.owner, t.pos)],
+  (t) => [
+    index('threads_assistant_idx').on(t.assistantId, t.pos),
+    index('threads_owner_idx').on(t.owner, t.pos),
+    index('threads_lease_idx').on(t.leaseUntil).where(sql`writer is not null`),
+  ],
 );
 
 export const messageRoles = ['USER', 'ASSISTANT', 'SYSTEM'] as const;
@@ -175,6 +190,8 @@ export const runs = sqliteTable(
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     completedAt: integer('completed_at', { mode: 'timestamp_ms' }),
+    /** A cancelRun reached the database (the durable fallback when the message to the executing instance is lost). */
+    cancelRequestedAt: integer('cancel_requested_at', { mode: 'timestamp_ms' }),
   },
   (t) => [
     index('runs_thread_idx').on(t.threadId, t.pos),

@@ -1,6 +1,6 @@
 import { and, eq, getTableColumns, getTableName, inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { eventPayload } from '../../services/events/serialize.js';
-import type { StoreTx } from '../types.js';
+import type { StoreTx, ThreadSeqState } from '../types.js';
 import type { Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { prepared } from './prepared.js';
@@ -40,8 +40,19 @@ export function sqliteTx(db: Db): StoreTx {
   const insertEvent = prepared(db, 'events.insert', () =>
     db.$client.prepare('insert into events (thread_id, seq, type, message_id, payload, created_at) values (?, ?, ?, ?, ?, ?)'),
   );
-  const allocate = prepared(db, 'threads.allocateSeqs', () =>
-    db.$client.prepare('update threads set last_event_seq = max(last_event_seq, ?) + ? where id = ? returning last_event_seq'),
+  const readSeqs = prepared(db, 'threads.seqs', () =>
+    db.$client.prepare(
+      `select last_event_seq as hw, window_end as windowEnd, foreign_seq as foreignSeq, writer, writer_epoch as writerEpoch,
+         (writer is not null and coalesce(lease_until, 0) < ?) as leaseExpired from threads where id = ?`,
+    ),
+  );
+  const writeSeqs = prepared(db, 'threads.setSeqs', () =>
+    db.$client.prepare(
+      'update threads set last_event_seq = ?, window_end = ?, foreign_seq = ?, writer = ?, writer_epoch = ?, lease_until = ? where id = ?',
+    ),
+  );
+  const writeSeqsKeepLease = prepared(db, 'threads.setSeqsKeepLease', () =>
+    db.$client.prepare('update threads set last_event_seq = ?, window_end = ?, foreign_seq = ?, writer = ?, writer_epoch = ? where id = ?'),
   );
   const appendText = prepared(db, 'messages.append', () =>
     db
@@ -129,11 +140,16 @@ export function sqliteTx(db: Db): StoreTx {
     setRunReply: async (runId, messageId) => guarded(() => setReply.get({ id: runId, messageId })!),
     endRun: async (runId, end, from) =>
       guarded(() => endFrom(from).get({ ...end, id: runId, completedAt: end.completedAt.getTime() }) ?? null),
-    allocateSeqs: async (threadId, count, atLeast) =>
+    // One connection, exclusive transactions (BEGIN IMMEDIATE): the row is ours until the commit.
+    lockThread: async (threadId) =>
       guarded(() => {
-        const row = allocate.get(atLeast, count, threadId) as { last_event_seq: number } | undefined;
-        if (!row) throw new Error(`thread ${threadId} does not exist`);
-        return row.last_event_seq;
+        const row = readSeqs.get(Date.now(), threadId) as (Omit<ThreadSeqState, 'leaseExpired'> & { leaseExpired: number }) | undefined;
+        return row && { ...row, leaseExpired: row.leaseExpired === 1 };
+      }),
+    setThreadSeqs: async (threadId, c) =>
+      guarded(() => {
+        if (c.leaseMs === undefined) writeSeqsKeepLease.run(c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, threadId);
+        else writeSeqs.run(c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, c.leaseMs === null ? null : Date.now() + c.leaseMs, threadId);
       }),
     insertEvents: async (events, at) =>
       guarded(() => {

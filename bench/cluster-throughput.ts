@@ -1,0 +1,172 @@
+import autocannon from 'autocannon';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { JSON_HEADERS, gql, openSse, pool } from './clients.js';
+import { SEND, THREAD_EVENTS, type Bench, type FigureResult } from './context.js';
+import { startServer, stopServer, type Server } from './redis-hop.js';
+import { fmtInt, fmtRatio } from './stats.js';
+
+/**
+ * Figure 11: what a second instance buys. Two threadql processes (A, B) on one PostgreSQL
+ * database and one Redis, measured in the same run against A alone (the same processes, the
+ * same database): completed runs per second with the clients split over both instances, and
+ * streamed frames per second with concurrent runs (and their subscribers) split over both.
+ * Each measure alternates one instance / two instances in halves, so a shift in the machine's
+ * load hits both alike.
+ */
+
+const run = promisify(execFile);
+const CLIENTS = 20;
+const CREATE_AND_WAIT = JSON.stringify({
+  query: 'mutation { createThread(input: { messages: [{ role: USER, content: "Say hello in five words." }] }) { run { id } reply { status content } } }',
+});
+
+/** Completed runs/s with CLIENTS connections spread over `urls` (autocannon, one instance per URL, at once). */
+async function runsPerSecond(urls: string[], seconds: number): Promise<{ ok: number; failed: number; seconds: number }> {
+  const share = Math.floor(CLIENTS / urls.length);
+  const results = await Promise.all(
+    urls.map((url) =>
+      autocannon({ url, method: 'POST', headers: JSON_HEADERS, body: CREATE_AND_WAIT, connections: share, duration: seconds, timeout: 30, verifyBody: (b) => b.includes('"status":"COMPLETED"') }),
+    ),
+  );
+  return {
+    ok: results.reduce((n, r) => n + r['2xx'] - r.mismatches, 0),
+    failed: results.reduce((n, r) => n + r.non2xx + r.errors + r.mismatches, 0),
+    seconds: Math.max(...results.map((r) => r.duration)),
+  };
+}
+
+/** `streams` runs at once (spread over `urls`), each watched by a threadEvents subscriber on its own instance: delta frames/s. */
+async function framesPerSecond(urls: string[], streams: number): Promise<{ frames: number; seconds: number; complete: number }> {
+  const threads = await pool(Array.from({ length: streams }, (_, i) => urls[i % urls.length]!), 16, async (url) => ({
+    url,
+    id: (await gql(url, `mutation { createThread(input: {}) { thread { id } } }`)).createThread.thread.id as string,
+  }));
+  let frames = 0;
+  let complete = 0;
+  const ends: Promise<void>[] = [];
+  const subs = threads.map(({ url, id }) => {
+    let ended!: () => void;
+    ends.push(new Promise<void>((resolve) => (ended = resolve)));
+    return openSse(url, JSON.stringify({ query: THREAD_EVENTS, variables: { t: id } }), (data) => {
+      const event = JSON.parse(data).data?.threadEvents;
+      if (event?.__typename === 'MessageDeltaEvent') frames++;
+      else if (event?.__typename === 'RunStatusEvent' && event.run.status === 'COMPLETED') {
+        complete++;
+        ended();
+      }
+    });
+  });
+  await Promise.all(subs.map((s) => s.ready));
+  const start = performance.now();
+  await pool(threads, 16, ({ url, id }) => gql(url, SEND, { t: id, c: 'Stream please.' }));
+  await Promise.race([Promise.all(ends), new Promise((resolve) => setTimeout(resolve, 60_000))]);
+  const seconds = (performance.now() - start) / 1000;
+  for (const s of subs) s.close();
+  return { frames, seconds, complete };
+}
+
+export async function measureClusterThroughput(bench: Bench): Promise<FigureResult> {
+  const postgresUrl = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
+  const database = `tql_bench_cluster_${tag}`;
+  const prefix = `tqlbench:${tag}:`;
+  await run('psql', [postgresUrl, '-X', '-q', '-c', `create database ${database}`]);
+  const dbUrl = new URL(postgresUrl);
+  dbUrl.pathname = `/${database}`;
+  const env = (id: string) => ({
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    NODE_ENV: 'production',
+    // info: the start-up line says where it listens (startServer waits for it); nothing is logged per request.
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    INSTANCE_ID: id,
+    OPENAI_BASE_URL: bench.provider.url,
+    OPENAI_API_KEY: 'sk-bench-0123456789',
+    DEFAULT_MODEL: 'bench-model',
+    RATE_LIMIT_REQUESTS: '1000000000',
+    RATE_LIMIT_RUNS: '1000000000',
+    MAX_SUBSCRIPTIONS_PER_OWNER: '100000',
+  });
+  const servers: Server[] = [];
+  const seconds = bench.quick ? 2 : 6;
+  const streams = bench.quick ? 20 : 60;
+  const chunks = bench.quick ? 50 : 200;
+  const one = { runs: { ok: 0, failed: 0, seconds: 0 }, frames: { frames: 0, seconds: 0, complete: 0 } };
+  const two = { runs: { ok: 0, failed: 0, seconds: 0 }, frames: { frames: 0, seconds: 0, complete: 0 } };
+  const add = (into: typeof one, runs: typeof one.runs, frames: typeof one.frames) => {
+    into.runs = { ok: into.runs.ok + runs.ok, failed: into.runs.failed + runs.failed, seconds: into.runs.seconds + runs.seconds };
+    into.frames = { frames: into.frames.frames + frames.frames, seconds: into.frames.seconds + frames.seconds, complete: into.frames.complete + frames.complete };
+  };
+  try {
+    servers.push(await startServer(env('A')));
+    servers.push(await startServer(env('B')));
+    const [a, b] = servers as [Server, Server];
+    // Warm-up: both instances, the pools, the provider.
+    bench.provider.shape = { chunks: 5, paceMs: 0 };
+    await runsPerSecond([a.url, b.url], 1);
+    for (let half = 0; half < 2; half++) {
+      bench.provider.shape = { chunks: 5, paceMs: 0 };
+      const runsOne = await runsPerSecond([a.url], seconds / 2);
+      const runsTwo = await runsPerSecond([a.url, b.url], seconds / 2);
+      bench.provider.shape = { chunks, paceMs: 0 };
+      const framesOne = await framesPerSecond([a.url], streams);
+      const framesTwo = await framesPerSecond([a.url, b.url], streams);
+      add(one, runsOne, framesOne);
+      add(two, runsTwo, framesTwo);
+    }
+  } finally {
+    await Promise.all(servers.map(stopServer));
+    await run('psql', [postgresUrl, '-X', '-q', '-c', `drop database if exists ${database} with (force)`]).catch(() => {});
+    await run('redis-cli', ['-u', redisUrl, '--scan', '--pattern', `${prefix}*`]).then(async ({ stdout }) => {
+      const keys = stdout.split('\n').filter(Boolean);
+      if (keys.length > 0) await run('redis-cli', ['-u', redisUrl, 'del', ...keys]);
+    });
+  }
+  const runRate = (r: typeof one.runs) => r.ok / r.seconds;
+  const frameRate = (f: typeof one.frames) => f.frames / f.seconds;
+  const runsRatio = runRate(two.runs) / runRate(one.runs);
+  const framesRatio = frameRate(two.frames) / frameRate(one.frames);
+  return {
+    rows: [
+      {
+        figure: '11',
+        metric: `completed runs/s, ${CLIENTS} clients, two instances (A + B) vs one (A), PostgreSQL + Redis`,
+        threadql: `${fmtInt(runRate(two.runs))}/s`,
+        baseline: `${fmtInt(runRate(one.runs))}/s`,
+        ratio: fmtRatio(runsRatio),
+        goal: 'report',
+        check: fmtRatio(runsRatio),
+        met: null,
+      },
+      {
+        figure: '11',
+        metric: `streamed frames/s, ${streams} concurrent runs of ${chunks} deltas with a subscriber each, two instances vs one`,
+        threadql: `${fmtInt(frameRate(two.frames))}/s`,
+        baseline: `${fmtInt(frameRate(one.frames))}/s`,
+        ratio: fmtRatio(framesRatio),
+        goal: 'report',
+        check: fmtRatio(framesRatio),
+        met: null,
+      },
+    ],
+    workload: [
+      `Two threadql processes (A, B), NODE_ENV=production, on one PostgreSQL database and one Redis; "one" sends everything to A, "two" splits clients (and runs with their subscribers) evenly over A and B. Alternating one/two in two halves after a 1 s warm-up.`,
+      `Runs: autocannon, ${CLIENTS} connections in all, ${seconds} s per side, \`createThread\` with one USER message answering when the run has ended (counted when COMPLETED); the provider streams 5 deltas at once. ` +
+        `One: ${fmtInt(one.runs.ok)} completed, ${one.runs.failed} failed; two: ${fmtInt(two.runs.ok)} completed, ${two.runs.failed} failed.`,
+      `Frames: per half ${streams} threads, each with a \`threadEvents\` SSE subscriber on the instance that runs it, then \`sendMessage\` on each; the provider streams ${chunks} deltas at once; frames/s = delta frames received by all subscribers / time from the first send to the last COMPLETED. ` +
+        `Runs completed: one ${one.frames.complete}/${2 * streams}, two ${two.frames.complete}/${2 * streams}.`,
+    ],
+    notes: [
+      'Every instance, PostgreSQL, Redis, the provider and the load generator share this machine\'s cores, so the ratio shows the protocol\'s overhead and contention more than the capacity a second machine would add.',
+    ],
+  };
+}

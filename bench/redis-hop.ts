@@ -1,0 +1,151 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { promisify } from 'node:util';
+import { projectRoot } from './children.js';
+import { gql, openSse, sleep } from './clients.js';
+import { SEND, THREAD_EVENTS, type Bench, type FigureResult } from './context.js';
+import { fmtMs, fmtRatio, percentile } from './stats.js';
+
+/**
+ * Figure 10: what the Redis hop adds. Two threadql processes on one PostgreSQL database and one
+ * Redis; a run executes on A; one subscriber on A (the in-process fast path) and one on B (the
+ * event crosses Redis) wait for its first token. Added = B's first token − A's first token of
+ * the same run, so the provider, the run's start and A's own work cancel out.
+ */
+
+const run = promisify(execFile);
+const CHUNKS = 6;
+const PACE_MS = 10;
+
+export interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+export async function startServer(env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    let listening = false;
+    // Read until the start-up line, then keep draining (unread pipes would block the server).
+    const onData = (chunk: Buffer) => {
+      if (listening) return;
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
+      if (match) (listening = true), resolve(match[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`threadql exited (${code}) before listening:\n${output.slice(-2000)}`)));
+    setTimeout(() => reject(new Error(`threadql did not listen within 30 s:\n${output.slice(-2000)}`)), 30_000).unref();
+  }).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  return { url, child };
+}
+
+export async function stopServer(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);
+  await once(server.child, 'exit');
+  clearTimeout(timer);
+}
+
+/** Time of the first MessageDeltaEvent each subscriber receives for one run started on A. */
+async function round(a: Server, b: Server): Promise<{ a: number; b: number }> {
+  const threadId = (await gql(a.url, `mutation { createThread(input: {}) { thread { id } } }`)).createThread.thread.id as string;
+  const firsts: { a?: number; b?: number } = {};
+  const body = JSON.stringify({ query: THREAD_EVENTS, variables: { t: threadId } });
+  const arrived = (who: 'a' | 'b', resolve: () => void) => (data: string, time: number) => {
+    if (firsts[who] === undefined && JSON.parse(data).data?.threadEvents?.__typename === 'MessageDeltaEvent') {
+      firsts[who] = time;
+      resolve();
+    }
+  };
+  let gotA!: () => void;
+  let gotB!: () => void;
+  const both = Promise.all([new Promise<void>((r) => (gotA = r)), new Promise<void>((r) => (gotB = r))]);
+  const onA = openSse(a.url, body, arrived('a', gotA));
+  const onB = openSse(b.url, body, arrived('b', gotB));
+  await Promise.all([onA.ready, onB.ready]);
+  // The stream opens (its first bytes) before B has subscribed the thread's channel in Redis: let both settle.
+  await sleep(250);
+  await gql(a.url, SEND, { t: threadId, c: 'Hello?' });
+  await Promise.race([both, sleep(10_000).then(() => Promise.reject(new Error('no first token within 10 s')))]);
+  onA.close();
+  onB.close();
+  return { a: firsts.a!, b: firsts.b! };
+}
+
+export async function measureRedisHop(bench: Bench): Promise<FigureResult> {
+  const postgresUrl = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
+  const database = `tql_bench_hop_${tag}`;
+  const prefix = `tqlbench:${tag}:`;
+  await run('psql', [postgresUrl, '-X', '-q', '-c', `create database ${database}`]);
+  const dbUrl = new URL(postgresUrl);
+  dbUrl.pathname = `/${database}`;
+  const env = (id: string) => ({
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    NODE_ENV: 'production',
+    // info: the start-up line tells the URL (request logs are read and dropped).
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    INSTANCE_ID: id,
+    OPENAI_BASE_URL: bench.provider.url,
+    OPENAI_API_KEY: 'sk-bench-0123456789',
+    DEFAULT_MODEL: 'bench-model',
+    RATE_LIMIT_REQUESTS: '1000000000',
+    RATE_LIMIT_RUNS: '1000000000',
+  });
+  const servers: Server[] = [];
+  const samples: { a: number; b: number }[] = [];
+  const rounds = bench.quick ? 20 : 100;
+  try {
+    // One after the other: the first migrates the new database.
+    servers.push(await startServer(env('A')));
+    servers.push(await startServer(env('B')));
+    const [a, b] = servers as [Server, Server];
+    bench.provider.shape = { chunks: CHUNKS, paceMs: PACE_MS };
+    for (let i = 0; i < 3; i++) await round(a, b);
+    for (let i = 0; i < rounds; i++) samples.push(await round(a, b));
+  } finally {
+    await Promise.all(servers.map(stopServer));
+    await run('psql', [postgresUrl, '-X', '-q', '-c', `drop database if exists ${database} with (force)`]).catch(() => {});
+    await run('redis-cli', ['-u', redisUrl, '--scan', '--pattern', `${prefix}*`]).then(async ({ stdout }) => {
+      const keys = stdout.split('\n').filter(Boolean);
+      if (keys.length > 0) await run('redis-cli', ['-u', redisUrl, 'del', ...keys]);
+    });
+  }
+
+  const added = samples.map((s) => s.b - s.a);
+  const row = (pct: number) => ({
+    figure: '10',
+    metric: `first token through B for a run on A, added over a subscriber on A, p${pct}`,
+    threadql: `B +${fmtMs(percentile(added, pct))}`,
+    baseline: 'A (same run)',
+    ratio: fmtRatio(NaN),
+    goal: 'report',
+    check: `added ${fmtMs(percentile(added, pct))}`,
+    met: null,
+  });
+  return {
+    rows: [row(50), row(95), row(99)],
+    workload: [
+      `Two threadql processes (A, B) on one PostgreSQL database and one Redis (REDIS_URL), NODE_ENV=production. ${rounds} sequential runs on A after 3 warm-up runs, replies of ${CHUNKS} deltas ${PACE_MS} ms apart (Responses API).`,
+      'Each run: a new thread, one `threadEvents` SSE subscription on A and one on B, then `sendMessage` on A; for each subscriber the arrival time of its first `MessageDeltaEvent`. Added = B − A for the same run (both clients in the bench process, one clock).',
+    ],
+    notes: [
+      'A subscriber on A gets the delta from A\'s in-process bus; B gets it from Redis pub/sub (A publishes through one Lua script that also keeps it in the thread\'s recent set). The figure is the cost of that hop: a publish, Redis, and B\'s subscriber connection.',
+    ],
+  };
+}
