@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { applyEvents, codeOf, eventsOf, NO_RATE_LIMIT, sendMessage, startWithFakeProvider, stopWithFakeProvider, subscribeSse, threadOf, type TestServer } from './helpers.js';
+import { applyEvents, codeOf, eventsOf, NO_RATE_LIMIT, sendMessage, startWithFakeProvider, stopWithFakeProvider, subscribeSse, threadOf, waitUntil, type Subscription, type TestServer } from './helpers.js';
 import type { FakeProvider } from './fake-provider.js';
 import { THREAD_EVENTS } from './operations.js';
 
@@ -16,6 +16,10 @@ const describeRedis = REDIS_URL ? describe : describe.skip;
 if (!REDIS_URL) console.warn('[redis] skipped "one instance with REDIS_URL": set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)');
 
 const prefix = () => `tqltest:${process.pid}:${randomBytes(3).toString('hex')}:`;
+/** Waits until the subscription has seen a run end COMPLETED. */
+const untilCompleted = (sub: Subscription) =>
+  waitUntil(() => eventsOf(sub, 'threadEvents').some((e) => e.__typename === 'RunStatusEvent' && e.run!.status === 'COMPLETED'), 'the run completes', 10_000);
+
 const ready = async (server: TestServer) => {
   const res = await fetch(new URL('/ready', server.url));
   return { status: res.status, body: (await res.json()) as any };
@@ -41,7 +45,7 @@ describeRedis('one instance with REDIS_URL', () => {
     const live = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 });
     fake.enqueue({ chunks: ['one ', 'two ', 'three'] });
     await sendMessage(server, { threadId, content: 'Count.' });
-    await live.waitFor(7);
+    await untilCompleted(live);
     const events = eventsOf(live, 'threadEvents');
     const replay = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 });
     await replay.waitFor(events.length);
@@ -67,7 +71,7 @@ describe('one instance whose Redis is not there', () => {
     const live = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 });
     fake.enqueue({ chunks: ['still ', 'here'] });
     await sendMessage(server, { threadId, content: 'Anyone?' });
-    await live.waitFor(6);
+    await untilCompleted(live);
     live.close();
     expect([...applyEvents(eventsOf(live, 'threadEvents')).values()]).toContain('still here');
     expect((await threadOf(server, threadId)).messages.map((m) => m.content)).toEqual(['Anyone?', 'still here']);

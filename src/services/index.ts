@@ -65,7 +65,9 @@ export async function createServices(
   const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ['*.apiKey', '*.authorization'] });
   const metrics = overrides.metrics ?? createMetrics();
   // The server holds its SQLite file alone (the keys CLI may still open it); PostgreSQL is shared.
-  const store = metrics.instrumentStore(await createStore(config.databaseUrl, { lock: true, logger }));
+  // A frozen instance's open transaction is ended by PostgreSQL well before its lease would be taken over.
+  const idleInTransactionMs = Math.max(2000, Math.round(config.instance.leaseTtlMs / 2));
+  const store = metrics.instrumentStore(await createStore(config.databaseUrl, { lock: true, logger, idleInTransactionMs }));
   const redis = config.redis ? connectRedis(config.redis.url, config.redis.prefix, logger) : null;
   const pubsub = metrics.instrumentPubSub(overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger) : new InMemoryPubSub()), logger);
   // An instance starts without Redis if it must (its /ready says so), rather than not at all.

@@ -39,10 +39,11 @@ export function describeDatabase(databaseUrl: string): string {
  * Opens and migrates the store DATABASE_URL names. A server holds its SQLite file alone
  * (`lock`); on PostgreSQL instances share the database, and migrations take an advisory lock.
  */
-export async function createStore(databaseUrl: string, options: { lock?: boolean; logger?: Logger } = {}): Promise<AppStore> {
+export async function createStore(databaseUrl: string, options: { lock?: boolean; logger?: Logger; idleInTransactionMs?: number } = {}): Promise<AppStore> {
   if (backendOf(databaseUrl) === 'postgres') {
     return createPostgresStore(databaseUrl, {
       onIdleError: (err) => options.logger?.warn({ err }, 'a PostgreSQL connection failed; the pool opens a new one when needed'),
+      idleInTransactionMs: options.idleInTransactionMs,
     });
   }
   return createSqliteStore(databaseUrl, { lock: options.lock });

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Store } from '../../store/types.js';
-import type { EventLog } from '../events/event-log.js';
+import { ThreadLockedError, type EventLog } from '../events/event-log.js';
 import type { ControlMessage } from '../events/pubsub.js';
 import type { RunEngine } from './engine.js';
 import { reapThread } from './reaper.js';
@@ -102,7 +102,10 @@ export class RunCluster {
     for (const threadId of await this.store.leases.expired(BATCH)) {
       // A run executing here renews its own lease; if the database lets it lapse, its writes are fenced anyway.
       if (mine.has(threadId)) continue;
-      const ended = await reapThread(this.store, this.log, threadId);
+      const ended = await reapThread(this.store, this.log, threadId).catch((err: unknown) => {
+        if (err instanceof ThreadLockedError) return null;
+        throw err;
+      });
       if (ended) {
         this.logger.warn({ runId: ended.id, threadId }, `took over a run whose instance stopped renewing its lease: ended ${ended.status}`);
         this.runs.reaped(ended);

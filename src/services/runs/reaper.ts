@@ -38,5 +38,6 @@ export async function reapThread(
       : null;
     if (!ended) return { result: null, events: [], takeover };
     return { result: ended, events: [...(await endReply(tx, ended, null)), { kind: 'RUN_STATUS', run: ended }], takeover };
-  });
+    // Another transaction holds the row (a writer mid-store, or one frozen mid-transaction until PostgreSQL ends it): next tick.
+  }, { skipLocked: !options.force });
 }

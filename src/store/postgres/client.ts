@@ -21,6 +21,11 @@ export interface PgOptions {
   onIdleError?: (error: Error) => void;
   /** Pool size (default 10). */
   max?: number;
+  /**
+   * PostgreSQL ends a session idle inside a transaction this long (idle_in_transaction_session_timeout):
+   * a frozen instance (a long pause, SIGSTOP) cannot hold a thread's row lock, and so its run, past its lease.
+   */
+  idleInTransactionMs?: number;
 }
 
 /** A pool on `url`. Nothing connects until the first query. */
@@ -33,6 +38,7 @@ export function createPgDb(url: string, options: PgOptions = {}): PgDb {
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: 'threadql',
+    ...(options.idleInTransactionMs ? { idle_in_transaction_session_timeout: options.idleInTransactionMs } : {}),
   });
   // Without a listener a client whose backend died emits an unhandled 'error' and kills the process:
   // the pool listens on idle clients only, so every client also gets its own listener (a checked-out

@@ -3,9 +3,9 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import type { Store, StoreTx } from '../types.js';
 import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
 import { guarded } from './driver-errors.js';
-import { leaseStore } from './leases.js';
 import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
 import type { Queries } from './queries.js';
+import { leaseStore } from './leases.js';
 import { pgTx } from './tx.js';
 
 export interface PostgresStore extends Store {
