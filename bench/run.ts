@@ -16,6 +16,7 @@ import { measureRedisHop } from './redis-hop.js';
 import { measureClusterThroughput } from './cluster-throughput.js';
 import { measureQueryThroughput, measureRunThroughput } from './throughput.js';
 import { measureTtft } from './ttft.js';
+import { measureV1Stream } from './v1-stream.js';
 
 /**
  * `npm run bench` — threadql against its baselines, in one run, written to BENCHMARKS.md.
@@ -44,6 +45,7 @@ const FIGURES: { ids: string[]; title: string; run: (bench: Bench) => Promise<Fi
   { ids: ['6'], title: 'Figure 6: concurrent streams', run: measureFanout },
   { ids: ['7'], title: 'Figure 7: transactions per reply, event-loop delay', run: measureStorage },
   { ids: ['8'], title: 'Figure 8: the latest page of a long thread', run: measureLongThread },
+  { ids: ['9'], title: 'Figure 9: the Assistants API (/v1) stream', run: measureV1Stream },
   { ids: ['10'], title: 'Figure 10: the Redis hop between instances', run: measureRedisHop },
   { ids: ['11'], title: 'Figure 11: two instances against one (runs/s, frames/s)', run: measureClusterThroughput },
 ];

@@ -21,6 +21,7 @@ import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
 import { refuseServerOnlyFrames } from './ws-frames.js';
+import { useAssistantsApi } from './rest/index.js';
 
 export type Yoga = YogaServerInstance<{ caller?: Caller }, Context>;
 
@@ -76,6 +77,8 @@ export function createApp(services: Services): App {
     plugins: [
       useRequestIds(requestIds),
       // Before authentication: probes carry no key, and a stopping server answers without its database.
+      // The Assistants API (/v1) answers its own errors, shutdown included, in OpenAI's envelope.
+      useAssistantsApi({ services, stopping: () => lifecycle.stopping, retryAfterSeconds, onUnexpected: logUnexpected }),
       ...useOpsEndpoints({ lifecycle, pingDatabase: () => services.ping(), pingRedis: services.pingRedis, retryAfterSeconds, logger }),
       useChatPage(),
       ...useMetricsEndpoint(services.metrics, access),

@@ -18,7 +18,10 @@ export class AppError extends Error {
 }
 
 export class NotFoundError extends AppError {
-  constructor(what: string, id: string) {
+  constructor(
+    readonly what: string,
+    readonly id: string,
+  ) {
     super('NOT_FOUND', `No ${what} with id "${id}".`);
   }
 }

@@ -65,8 +65,11 @@ export class AccessControl {
     if (authorization) {
       const key = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
       const row = key ? await findLiveKey(this.keys, key) : undefined;
-      if (!row) throw new UnauthenticatedError('The API key is not valid (unknown or revoked).');
-      return { owner: row.owner, keyId: row.id };
+      if (row) return { owner: row.owner, keyId: row.id };
+      // Open mode: a bearer token that is no key of ours is ignored. The openai SDK always
+      // sends one (it will not start without an apiKey), and in open mode no key exists.
+      if (!key || (await this.keysRequired())) throw new UnauthenticatedError('The API key is not valid (unknown or revoked).');
+      return { owner: LOCAL_OWNER, keyId: null };
     }
     if (await this.keysRequired()) throw new UnauthenticatedError('An API key is required: send Authorization: Bearer <key>.');
     return { owner: LOCAL_OWNER, keyId: null };

@@ -26,6 +26,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
             model: req.model,
             messages,
             ...(req.temperature !== null && { temperature: req.temperature }),
+            ...(req.maxOutputTokens != null && { max_completion_tokens: req.maxOutputTokens }),
             ...toChatTools(req),
             stream: true,
             stream_options: { include_usage: true },

@@ -21,7 +21,9 @@ export function createOfflineProvider(opts: { delayMs?: number } = {}): LlmProvi
     }
     const text = offlineToolReply(req.messages) ?? echo(req.messages);
     // Each word carries its following whitespace, so the deltas concatenate to `text`.
-    const words = text.match(/\S+\s*/g) ?? [];
+    const all = text.match(/\S+\s*/g) ?? [];
+    // A word is a token here: max_completion_tokens cuts the reply short, as a model's limit would.
+    const words = req.maxOutputTokens != null ? all.slice(0, req.maxOutputTokens) : all;
     for (const word of words) {
       await sleep(delayMs, req.signal);
       yield { type: 'delta', text: word };
@@ -29,7 +31,7 @@ export function createOfflineProvider(opts: { delayMs?: number } = {}): LlmProvi
     const outputTokens = words.length;
     yield {
       type: 'done',
-      finishReason: 'stop',
+      finishReason: words.length < all.length ? 'length' : 'stop',
       usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens },
     };
   }

@@ -24,6 +24,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
             ...(req.instructions !== null && { instructions: req.instructions }),
             input: toResponsesInput(req.messages),
             ...(req.temperature !== null && { temperature: req.temperature }),
+            ...(req.maxOutputTokens != null && { max_output_tokens: req.maxOutputTokens }),
             ...toResponsesTools(req),
             stream: true,
             store: false,

@@ -42,6 +42,8 @@ export interface LlmRequest {
   /** Sent only when tools are; null: the provider's default. */
   toolChoice: LlmToolChoice | null;
   parallelToolCalls: boolean | null;
+  /** The most tokens the reply may take (the Assistants API's max_completion_tokens); null/absent: the provider's default. */
+  maxOutputTokens?: number | null;
   /** Aborting it ends the provider request (cancelRun, shutdown). */
   signal: AbortSignal;
 }

@@ -3,12 +3,13 @@ import type { Limits } from '../config.js';
 import { NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { AssistantRow, Store } from '../store/types.js';
-import { paginate, type ConnectionArgs } from './pagination.js';
+import { pageByIds, paginate, type ConnectionArgs, type IdPageArgs } from './pagination.js';
 import { metadata, name, parseInput, temperature, text, tools, truncationStrategy } from './validation.js';
 
 function assistantFields(limits: Limits) {
   return {
     name: text(limits.titleChars, { allowEmpty: true }).nullish(),
+    description: text(limits.titleChars, { allowEmpty: true }).nullish(),
     model: name().nullish(),
     instructions: text(limits.instructionsChars, { allowEmpty: true }).nullish(),
     temperature: temperature().nullish(),
@@ -38,6 +39,7 @@ export class AssistantService {
       id: newId('Assistant'),
       owner,
       name: v.name ?? null,
+      description: v.description ?? null,
       model: v.model ?? null,
       instructions: v.instructions ?? null,
       temperature: v.temperature ?? null,
@@ -57,6 +59,7 @@ export class AssistantService {
       assistantId,
       {
         name: v.name ?? undefined,
+        description: v.description ?? undefined,
         model: v.model ?? undefined,
         instructions: v.instructions ?? undefined,
         temperature: v.temperature ?? undefined,
@@ -90,5 +93,10 @@ export class AssistantService {
   /** Newest first. */
   list(owner: string, args: ConnectionArgs) {
     return paginate(args, (w) => this.store.assistants.page(owner, w), true);
+  }
+
+  /** A page addressed by ids (the Assistants API's lists). */
+  listByIds(owner: string, args: IdPageArgs) {
+    return pageByIds(args, (w) => this.store.assistants.page(owner, w), (id) => this.store.assistants.find(id, owner), true);
   }
 }

@@ -19,6 +19,7 @@ import { MessageService } from './messages.js';
 import { RunEngine } from './runs/engine.js';
 import { RunCluster } from './runs/cluster.js';
 import { reclaimOwnLeases, recoverRuns } from './runs/recovery.js';
+import { RunRequestService } from './run-requests.js';
 import { ThreadService } from './threads.js';
 
 /** How long start-up waits for Redis before it goes on without it. */
@@ -30,6 +31,8 @@ export interface Services {
   threads: ThreadService;
   messages: MessageService;
   runs: RunEngine;
+  /** Runs as the Assistants API (/v1) starts them. */
+  runRequests: RunRequestService;
   events: EventService;
   access: AccessControl;
   config: Config;
@@ -114,10 +117,13 @@ export async function createServices(
   const access = new AccessControl(store.keys, config, logger, { redis, pubsub });
 
   let closing: Promise<void> | null = null;
+  const assistants = new AssistantService(store, config.limits);
+  const threads = new ThreadService(store, log, events, runs, config.limits);
   return {
     store,
-    assistants: new AssistantService(store, config.limits),
-    threads: new ThreadService(store, log, events, runs, config.limits),
+    assistants,
+    threads,
+    runRequests: new RunRequestService(store, log, runs, assistants, threads, config.limits),
     messages: new MessageService(store, log, runs, config.limits),
     runs,
     events,

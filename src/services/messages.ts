@@ -6,7 +6,7 @@ import type { MessageRow, RunRow, Store, ThreadRow } from '../store/types.js';
 import type { EventLog } from './events/event-log.js';
 import type { NewThreadEvent } from './events/types.js';
 import { writeMessages } from './messages-writes.js';
-import { paginate, type ConnectionArgs } from './pagination.js';
+import { pageByIds, pageOfList, paginate, type ConnectionArgs, type IdPageArgs } from './pagination.js';
 import type { RunEngine } from './runs/engine.js';
 import { runToolFields, runTools } from './runs/run-options.js';
 import { insertQueuedRun, newRunId } from './runs/run-writes.js';
@@ -27,19 +27,82 @@ function sendSchema(limits: Limits) {
   });
 }
 
+function addSchema(limits: Limits) {
+  return z.object({
+    role: z.enum(['USER', 'ASSISTANT'], { error: 'must be user or assistant' }),
+    content: text(limits.contentChars),
+    metadata: metadata(limits),
+    idempotencyKey: name().nullish(),
+  });
+}
+
+export type AddMessageInput = Partial<Record<keyof z.input<ReturnType<typeof addSchema>>, unknown>>;
+
 export type SendMessageInput = Partial<Record<keyof z.input<ReturnType<typeof sendSchema>>, unknown>>;
 
 /** Messages: sending one (exactly once per idempotency key), and reading them. */
 export class MessageService {
   private readonly schema;
+  private readonly addRule;
 
   constructor(
     private readonly store: Store,
     private readonly log: EventLog,
     private readonly runs: RunEngine,
-    limits: Limits,
+    private readonly limits: Limits,
   ) {
     this.schema = sendSchema(limits);
+    this.addRule = addSchema(limits);
+  }
+
+  /**
+   * Adds a message without starting a run (the Assistants API's messages.create). Refused
+   * while the thread has an active run (THREAD_BUSY), as OpenAI did. The same idempotency
+   * key on the same thread returns the original message.
+   */
+  async add(owner: string, threadId: string, input: AddMessageInput, prefix = ''): Promise<MessageRow> {
+    const v = parseInput(this.addRule, input, prefix);
+    const thread = await this.threadToSendTo(owner, threadId);
+    const key = v.idempotencyKey ?? null;
+    const original = key ? await this.store.messages.byIdempotencyKey(thread.id, key) : undefined;
+    if (original && original.content !== v.content) {
+      throw new BadUserInputError('idempotencyKey', 'this key was already used on this thread with different content; use a new key for a new message');
+    }
+    if (original) return original;
+    const active = await this.store.runs.active(thread.id);
+    if (active.length > 0) throw new ThreadBusyError(thread.id, active[0]!.id);
+    try {
+      return await this.log.commit(thread.id, async (tx) => {
+        const written = await writeMessages(tx, thread, [{ role: v.role, content: v.content, metadata: v.metadata, idempotencyKey: key }], null, new Date());
+        return { result: written.messages[0]!, events: written.events };
+      });
+    } catch (error) {
+      if (error instanceof DuplicateIdempotencyKeyError) return (await this.store.messages.byIdempotencyKey(thread.id, key!))!;
+      throw error;
+    }
+  }
+
+  /** A message of this thread (another thread's id is NOT_FOUND, as an unknown one). */
+  async inThread(owner: string, threadId: string, messageId: string): Promise<MessageRow> {
+    const row = await this.store.messages.find(messageId, owner);
+    if (!row || row.threadId !== threadId) throw new NotFoundError('message', messageId);
+    return row;
+  }
+
+  /** Replaces the message's metadata. */
+  async updateMetadata(owner: string, threadId: string, messageId: string, value: unknown, prefix = 'metadata'): Promise<MessageRow> {
+    const row = await this.inThread(owner, threadId, messageId);
+    if (value === undefined) return row;
+    const updated = await this.store.messages.updateMetadata(row.id, parseInput(metadata(this.limits), value, prefix));
+    if (!updated) throw new NotFoundError('message', messageId);
+    return updated;
+  }
+
+  /** Deletes a message; one a run is still writing cannot be deleted. */
+  async delete(owner: string, threadId: string, messageId: string): Promise<void> {
+    const row = await this.inThread(owner, threadId, messageId);
+    if (row.status === 'IN_PROGRESS') throw new BadUserInputError('message_id', `message "${messageId}" is being written by run "${row.runId}"; cancel the run or wait for it first`);
+    await this.store.messages.delete(row.id);
   }
 
   /**
@@ -116,6 +179,21 @@ export class MessageService {
   async replyWhenEnded(runId: string): Promise<MessageRow | null> {
     const ended = await this.runs.waitForEnd(runId);
     return ended?.replyMessageId ? ((await this.store.messages.find(ended.replyMessageId)) ?? null) : null;
+  }
+
+  /** A thread's messages addressed by ids (the Assistants API's lists); `runId`: the messages that run wrote. */
+  async listByIds(owner: string, threadId: string, args: IdPageArgs & { runId?: string | null }) {
+    const thread = await this.threadToSendTo(owner, threadId);
+    if (args.runId) {
+      const run = await this.store.runs.find(args.runId, owner);
+      if (!run || run.threadId !== thread.id) throw new NotFoundError('run', args.runId);
+      const reply = run.replyMessageId ? await this.store.messages.find(run.replyMessageId) : undefined;
+      return pageOfList(reply ? [reply] : [], args);
+    }
+    return pageByIds(args, (w) => this.store.messages.page(thread.id, w), async (id) => {
+      const row = await this.store.messages.find(id, owner);
+      return row?.threadId === thread.id ? row : undefined;
+    });
   }
 
   /** Oldest first. */

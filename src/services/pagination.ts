@@ -76,3 +76,52 @@ export async function paginate<T extends { pos: number }>(args: ConnectionArgs, 
     },
   };
 }
+
+/** A list page as the Assistants API pages (/v1): by object ids, in either order. */
+export interface IdPageArgs {
+  limit?: number | null;
+  /** `desc` (newest first) unless given. */
+  order?: 'asc' | 'desc' | null;
+  /** Ids of objects in the list: the page starts after / ends before them, in the requested order. */
+  after?: string | null;
+  before?: string | null;
+}
+
+/**
+ * The same pages as `paginate`, addressed by ids: `find` resolves an id to its row in this list
+ * (undefined when it is not in it). `newestFirst` is the reader's natural order, as for `paginate`.
+ */
+export async function pageByIds<T extends { pos: number }>(
+  args: IdPageArgs,
+  read: PageReader<T>,
+  find: (id: string) => Promise<T | undefined>,
+  newestFirst = false,
+): Promise<{ data: T[]; hasMore: boolean }> {
+  const limit = args.limit ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new BadUserInputError('limit', `must be an integer between 1 and ${MAX_PAGE_SIZE}`);
+  const cursor = async (id: string | null | undefined, field: string) => {
+    if (!id) return null;
+    const row = await find(id);
+    if (!row) throw new BadUserInputError(field, `"${id}" is not an object of this list`);
+    return encodeCursor(row.pos);
+  };
+  const [after, before] = await Promise.all([cursor(args.after, 'after'), cursor(args.before, 'before')]);
+  const natural = (args.order ?? 'desc') === 'desc' ? newestFirst : !newestFirst;
+  if (natural) {
+    const page = await paginate({ first: limit, after, before }, read, newestFirst);
+    return { data: page.edges.map((e) => e.node), hasMore: page.pageInfo.hasNextPage };
+  }
+  // The other order: the reader's page from the far end, turned around.
+  const page = await paginate({ last: limit, before: after, after: before }, read, newestFirst);
+  return { data: page.edges.map((e) => e.node).reverse(), hasMore: page.pageInfo.hasPreviousPage };
+}
+
+/** pageByIds over a short list held in memory (oldest first), e.g. a run's steps. */
+export function pageOfList<T extends { id: string }>(items: T[], args: IdPageArgs): Promise<{ data: T[]; hasMore: boolean }> {
+  const withPos = items.map((item, pos) => ({ item, pos }));
+  const read: PageReader<{ item: T; pos: number }> = async (w) => {
+    const inWindow = withPos.filter((r) => (w.after === null || r.pos > w.after) && (w.before === null || r.pos < w.before));
+    return (w.fromEnd ? inWindow.reverse() : inWindow).slice(0, w.limit);
+  };
+  return pageByIds(args, read, async (id) => withPos.find((r) => r.item.id === id)).then((p) => ({ data: p.data.map((r) => r.item), hasMore: p.hasMore }));
+}

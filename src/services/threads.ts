@@ -10,7 +10,7 @@ import { writeMessages } from './messages-writes.js';
 import { paginate, type ConnectionArgs } from './pagination.js';
 import type { RunEngine } from './runs/engine.js';
 import { runToolFields, runTools } from './runs/run-options.js';
-import { insertQueuedRun, newRunId } from './runs/run-writes.js';
+import { insertQueuedRun, newRunId, type RunExtras } from './runs/run-writes.js';
 import { metadata, name, parseInput, text, truncationStrategy } from './validation.js';
 
 /** Called just before a new run is stored (not for idempotent repeats or refusals): rate limits. */
@@ -57,7 +57,17 @@ export class ThreadService {
     this.schemas = threadSchemas(limits);
   }
 
-  async create(owner: string, input: CreateThreadInput, beforeNewRun: BeforeNewRun = () => {}, prefix = 'input'): Promise<{ thread: ThreadRow; run: RunRow | null }> {
+  /**
+   * `runOptions.start`: `always` starts a run whatever the last message is (the Assistants
+   * API's createAndRun, with `runOptions.extras`); `never` starts none (its threads.create).
+   */
+  async create(
+    owner: string,
+    input: CreateThreadInput,
+    beforeNewRun: BeforeNewRun = () => {},
+    prefix = 'input',
+    runOptions: { start?: 'always' | 'never'; extras?: RunExtras } = {},
+  ): Promise<{ thread: ThreadRow; run: RunRow | null }> {
     // Checked before validation so that an oversized list is refused before its items are read.
     if (Array.isArray(input.messages) && input.messages.length > this.limits.threadMessages) {
       throw new BadUserInputError(`${prefix}.messages`, `has ${input.messages.length} messages; the limit is ${this.limits.threadMessages}`);
@@ -67,7 +77,7 @@ export class ThreadService {
     const assistant = assistantId === null ? undefined : await this.store.assistants.find(assistantId, owner);
     if (assistantId !== null && !assistant) throw new NotFoundError('assistant', assistantId);
     const messages = v.messages ?? [];
-    const startsRun = messages.at(-1)?.role === 'USER';
+    const startsRun = runOptions.start === 'always' || (runOptions.start !== 'never' && messages.at(-1)?.role === 'USER');
     const toolOptions = runTools(v, assistant, prefix);
     if (startsRun) await beforeNewRun();
 
@@ -91,12 +101,12 @@ export class ThreadService {
         updatedAt: now,
       });
       const runId = startsRun ? newRunId() : null;
-      const written = await writeMessages(tx, thread, messages, runId, now);
+      const written = await writeMessages(tx, thread, messages, messages.at(-1)?.role === 'USER' ? runId : null, now);
       const events: NewThreadEvent[] = written.events;
       let run: RunRow | null = null;
       let started: RunRow | null = null;
       if (runId) {
-        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now);
+        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now, runOptions.extras);
         events.push(...queued.events);
         run = queued.run;
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);

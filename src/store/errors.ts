@@ -12,7 +12,7 @@ export class StorageError extends Error {
   }
 }
 
-/** A message with this (thread, idempotency key) exists already. */
+/** A message with this (thread, idempotency key), or a /v1 run with this (owner, idempotency key), exists already. */
 export class DuplicateIdempotencyKeyError extends Error {
   constructor() {
     super('a message with this idempotency key exists on this thread');

@@ -45,7 +45,7 @@ export interface PageWindow {
 }
 
 export type NewAssistant = Omit<AssistantRow, 'pos'>;
-export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'tools' | 'metadata'>>;
+export type AssistantChanges = Partial<Pick<AssistantRow, 'name' | 'description' | 'model' | 'instructions' | 'temperature' | 'truncation' | 'tools' | 'metadata'>>;
 
 export interface AssistantStore {
   insert(row: NewAssistant): Promise<AssistantRow>;
@@ -96,6 +96,8 @@ export interface MessageStore {
   repliesOf(runIds: readonly string[]): Promise<MessageRow[]>;
   /** The user messages that started these runs. */
   startersOf(runIds: readonly string[]): Promise<MessageRow[]>;
+  updateMetadata(id: string, metadata: Metadata): Promise<MessageRow | undefined>;
+  delete(id: string): Promise<void>;
 }
 
 export interface RunStore {
@@ -107,6 +109,9 @@ export interface RunStore {
   active(threadId: string): Promise<RunRow[]>;
   nextQueued(threadId: string): Promise<RunRow | undefined>;
   withStatus(status: RunStatus): Promise<RunRow[]>;
+  /** The owner's run created with this idempotency key (/v1 Idempotency-Key). */
+  byIdempotencyKey(owner: string, key: string): Promise<RunRow | undefined>;
+  updateMetadata(id: string, metadata: Metadata): Promise<RunRow | undefined>;
   /** Records a cancelRun on an active run (the durable fallback of the message to its executing instance). */
   requestCancel(runId: string, at: Date): Promise<void>;
   /** REQUIRES_ACTION runs whose deadline has passed (any instance may end them EXPIRED). */

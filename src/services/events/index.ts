@@ -42,9 +42,7 @@ export class EventService {
   async threadEvents(owner: string, threadId: string, after: number | null, options: StreamOptions = {}): Promise<LogStream> {
     const thread = await this.store.threads.find(threadId, owner);
     if (!thread) throw new NotFoundError('thread', threadId);
-    // Another instance's run may have published past what is stored (its recent events).
-    const published = (await this.pubsub.recent(threadId, thread.lastEventSeq)).at(-1)?.seq ?? 0;
-    const last = Math.max(thread.lastEventSeq, this.log.lastPublishedSeq(threadId) ?? 0, published);
+    const last = await this.highestSeq(threadId, thread.lastEventSeq);
     if (after !== null && after < 0) throw new BadUserInputError('after', 'must be 0 or more');
     if (after !== null && after > last) {
       throw new BadUserInputError('after', `is ${after}, beyond the thread's lastEventSeq (${last}); pass a seq this thread has reached`);
@@ -77,6 +75,38 @@ export class EventService {
       preface,
       accept: (event) => belongsToRun(event, runId),
       isLast: (event) => event.kind === 'RUN_STATUS' && event.run.id === runId && isTerminalRunStatus(event.run.status),
+      writable: options.writable,
+    });
+    return this.track(stream, run.threadId, owner, release);
+  }
+
+  /** The thread's highest seq, stored or published here or by another instance (a stream from here misses nothing later). */
+  async currentSeq(threadId: string): Promise<number> {
+    return this.highestSeq(threadId, (await this.store.threads.find(threadId))?.lastEventSeq ?? 0);
+  }
+
+  private async highestSeq(threadId: string, stored: number): Promise<number> {
+    // Another instance's run may have published past what is stored (its recent events).
+    const published = (await this.pubsub.recent(threadId, stored)).at(-1)?.seq ?? 0;
+    return Math.max(stored, this.log.lastPublishedSeq(threadId) ?? 0, published);
+  }
+
+  /**
+   * One run's events with seq > after, replayed then live, with no snapshot (the Assistants
+   * API's streams, /v1): they end after the run's terminal status or, with `untilAction`,
+   * when it stops to wait for tool outputs.
+   */
+  async runEventsAfter(owner: string, runId: string, after: number, options: StreamOptions & { untilAction?: boolean } = {}): Promise<LogStream> {
+    const run = await this.store.runs.find(runId, owner);
+    if (!run) throw new NotFoundError('run', runId);
+    const release = await this.caps.reserve(owner);
+    const stream = new LogStream(this.source, {
+      threadId: run.threadId,
+      after,
+      replay: true,
+      accept: (event) => belongsToRun(event, runId),
+      isLast: (event) =>
+        event.kind === 'RUN_STATUS' && event.run.id === runId && (isTerminalRunStatus(event.run.status) || (options.untilAction === true && event.run.status === 'REQUIRES_ACTION')),
       writable: options.writable,
     });
     return this.track(stream, run.threadId, owner, release);

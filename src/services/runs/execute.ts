@@ -68,10 +68,14 @@ async function streamReply(
   const calls: LlmToolCall[] = [];
   let text = '';
   const input = await buildRunInput(deps.store, run, deps.maxInputTokens);
+  // The Assistants API's max_prompt_tokens: a turn that cannot fit ends the run, unsent.
+  if (run.maxPromptTokens != null && input.overBudget) return { status: 'INCOMPLETE', incompleteReason: 'max_prompt_tokens' };
+  const { overBudget: _, ...prompt } = input;
   const tools = run.tools ?? [];
   const request = {
-    ...input,
+    ...prompt,
     model: run.model,
+    maxOutputTokens: run.maxCompletionTokens,
     tools,
     toolChoice: tools.length > 0 && run.toolChoice ? toLlmToolChoice(run.toolChoice) : null,
     parallelToolCalls: tools.length > 0 ? run.parallelToolCalls : null,

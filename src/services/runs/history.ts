@@ -6,6 +6,8 @@ export interface RunInput {
   instructions: string | null;
   temperature: number | null;
   messages: LlmMessage[];
+  /** What had to be sent (the run's own turn, the newest message) is over the token budget. */
+  overBudget: boolean;
 }
 
 /** Messages read per page, newest first, until the run's budget is spent. */
@@ -27,7 +29,7 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
     store.threads.find(run.threadId),
   ]);
   const instructions = run.instructions ?? assistant?.instructions ?? null;
-  const strategy = thread?.truncation ?? assistant?.truncation ?? { type: 'AUTO' as const };
+  const strategy = run.truncation ?? thread?.truncation ?? assistant?.truncation ?? { type: 'AUTO' as const };
   const maxMessages = strategy.type === 'LAST_MESSAGES' && strategy.lastMessages != null ? Math.max(1, strategy.lastMessages) : Infinity;
   let budget = (strategy.maxInputTokens ?? defaultMaxInputTokens) - (instructions ? approximateTokens(instructions) : 0);
 
@@ -56,12 +58,27 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
     if (page.length === 0) break;
     before = page.at(-1)!.pos;
     const starters = page.filter((m) => m.role === 'USER' && m.runId && m.runId !== run.id).map((m) => m.runId!);
-    const [replyRows, runRows] = await Promise.all([store.messages.repliesOf(starters), starters.length > 0 ? store.runs.findMany(starters) : []]);
+    // Replies whose starter is not on this page may belong to runs started without a message of
+    // their own (the Assistants API's runs.create): those answers stay where they were written.
+    const unplaced = page.filter((m) => m.role === 'ASSISTANT' && m.runId && m.runId !== run.id && !starters.includes(m.runId)).map((m) => m.runId!);
+    const [replyRows, runRows, unplacedStarters] = await Promise.all([
+      store.messages.repliesOf(starters),
+      starters.length + unplaced.length > 0 ? store.runs.findMany([...starters, ...unplaced]) : [],
+      unplaced.length > 0 ? store.messages.startersOf(unplaced) : [],
+    ]);
     const replies = new Map(replyRows.map((r) => [r.runId!, r]));
     const runsById = new Map(runRows.map((r) => [r.id, r]));
+    const started = new Set(unplacedStarters.map((m) => m.runId));
     let full = false;
     for (const m of page) {
-      if (m.role === 'ASSISTANT' && m.runId) continue; // placed after the user message that started its run
+      if (m.role === 'ASSISTANT' && m.runId) {
+        const starterless = m.runId !== run.id && !starters.includes(m.runId) && !started.has(m.runId) ? runsById.get(m.runId) : undefined;
+        if (starterless && !keep(answerOf(starterless, m))) {
+          full = true;
+          break;
+        }
+        continue; // otherwise placed after the user message that started its run
+      }
       const earlier = m.role === 'USER' && m.runId ? runsById.get(m.runId) : undefined;
       if (earlier && !keep(answerOf(earlier, replies.get(earlier.id)))) full = true;
       if (!full && m.status === 'COMPLETED' && !keep([toLlmMessage(m)])) full = true;
@@ -69,7 +86,7 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
     }
     if (full || page.length < HISTORY_PAGE) break;
   }
-  return { instructions, temperature: assistant?.temperature ?? null, messages: newestFirst.reverse() };
+  return { instructions, temperature: run.temperature ?? assistant?.temperature ?? null, messages: newestFirst.reverse(), overBudget: budget < 0 };
 }
 
 /** The user message that started this run (the conversation ends there). */

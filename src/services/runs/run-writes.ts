@@ -28,11 +28,15 @@ export interface RunOutcome {
   refusal?: string;
 }
 
+/** Run options only the Assistants API (/v1) sets; GraphQL runs take the defaults. */
+export type RunExtras = Partial<Pick<RunRow, 'temperature' | 'truncation' | 'maxPromptTokens' | 'maxCompletionTokens' | 'metadata' | 'idempotencyKey'>>;
+
 export async function insertQueuedRun(
   tx: StoreTx,
   thread: ThreadRow,
   run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
   at: Date,
+  extras: RunExtras = {},
 ): Promise<{ run: RunRow; events: NewThreadEvent[] }> {
   const row = await tx.insertRun({
     id: run.id,
@@ -54,6 +58,12 @@ export async function insertQueuedRun(
     inputTokens: null,
     outputTokens: null,
     totalTokens: null,
+    temperature: extras.temperature ?? null,
+    truncation: extras.truncation ?? null,
+    maxPromptTokens: extras.maxPromptTokens ?? null,
+    maxCompletionTokens: extras.maxCompletionTokens ?? null,
+    metadata: extras.metadata ?? {},
+    idempotencyKey: extras.idempotencyKey ?? null,
     createdAt: at,
     startedAt: null,
     completedAt: null,

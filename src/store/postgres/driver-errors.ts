@@ -8,12 +8,15 @@ import { DuplicateIdempotencyKeyError, StorageError } from '../errors.js';
  * STORAGE_ERROR, never the SQL. Drizzle wraps driver errors in DrizzleQueryError (its message
  * holds the query): the driver's error is its cause.
  */
+/** A message's (thread, key) and a /v1 run's (owner, key), as SQLite's driver-errors.ts matches them. */
+const IDEMPOTENCY_INDEXES = new Set(['messages_idempotency_idx', 'runs_idempotency_idx']);
+
 export function toStoreError(error: unknown): Error {
   if (error instanceof StorageError || error instanceof DuplicateIdempotencyKeyError) return error;
   const driver = error instanceof DrizzleQueryError && error.cause ? error.cause : error;
   const { code, constraint } = (driver ?? {}) as { code?: unknown; constraint?: unknown };
   const message = driver instanceof Error ? driver.message : String(driver);
-  if (code === '23505' && constraint === 'messages_idempotency_idx') return new DuplicateIdempotencyKeyError();
+  if (code === '23505' && IDEMPOTENCY_INDEXES.has(String(constraint))) return new DuplicateIdempotencyKeyError();
   if (typeof code === 'string' && isRefusal(code)) {
     return new StorageError(`the database refused the operation (${code}): ${message}`, { cause: driver });
   }

@@ -105,6 +105,9 @@ export function messageStore(db: Queries): MessageStore {
       ),
     repliesOf: (runIds) => byRun(runIds, 'ASSISTANT'),
     startersOf: (runIds) => byRun(runIds, 'USER'),
+    updateMetadata: (rowId, metadata) =>
+      guarded(async () => (storable(rowId) ? first(await db.update(messages).set({ metadata }).where(eq(messages.id, rowId)).returning()) : undefined)),
+    delete: (rowId) => guarded(async () => void (storable(rowId) && (await db.delete(messages).where(eq(messages.id, rowId))))),
   };
 }
 
@@ -138,6 +141,12 @@ export function runStore(db: Queries): RunStore {
         return row && { run: row.run, reply: row.reply ?? undefined, lastEventSeq: row.lastEventSeq };
       }),
     withStatus: (status) => guarded(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos))),
+    byIdempotencyKey: (rowOwner, key) =>
+      guarded(async () =>
+        !storable(rowOwner) || !storable(key) ? undefined : first(await db.select().from(runs).where(and(eq(runs.owner, rowOwner), eq(runs.idempotencyKey, key))).limit(1)),
+      ),
+    updateMetadata: (rowId, metadata) =>
+      guarded(async () => (storable(rowId) ? first(await db.update(runs).set({ metadata }).where(eq(runs.id, rowId)).returning()) : undefined)),
     requestCancel: (runId, at) =>
       guarded(async () => void (await db.update(runs).set({ cancelRequestedAt: at }).where(and(eq(runs.id, runId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION']))))),
     waitingPast: (at, limit) =>

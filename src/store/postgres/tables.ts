@@ -34,6 +34,8 @@ export const assistants = pgTable('assistants', {
   id: text('id').notNull().unique(),
   owner: owner(),
   name: text('name'),
+  /** The Assistants API's description (/v1). */
+  description: text('description'),
   model: text('model'),
   instructions: text('instructions'),
   temperature: doublePrecision('temperature'),
@@ -122,6 +124,14 @@ export const runs = pgTable(
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
     totalTokens: integer('total_tokens'),
+    /** Per-run options of the Assistants API (/v1); null: the assistant's or the thread's. */
+    temperature: doublePrecision('temperature'),
+    truncation: json('truncation').$type<TruncationStrategy>(),
+    maxPromptTokens: integer('max_prompt_tokens'),
+    maxCompletionTokens: integer('max_completion_tokens'),
+    metadata: json('metadata').$type<Metadata>().notNull().default(sql`'{}'::json`),
+    /** Exactly-once run creation (/v1 Idempotency-Key), per owner. */
+    idempotencyKey: text('idempotency_key'),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     completedAt: at('completed_at'),
@@ -132,6 +142,7 @@ export const runs = pgTable(
     index('runs_status_idx').on(t.status).where(sql`status in ('QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION')`),
     // At most one executing run per thread, whatever races to start one (a waiting run counts).
     uniqueIndex('runs_one_in_progress_idx').on(t.threadId).where(sql`status in ('IN_PROGRESS', 'REQUIRES_ACTION')`),
+    uniqueIndex('runs_idempotency_idx').on(t.owner, t.idempotencyKey),
   ],
 );
 

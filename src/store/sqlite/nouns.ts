@@ -121,6 +121,8 @@ export function messageStore(db: Db, run: Runner): MessageStore {
       }),
     repliesOf: (runIds) => run(() => byRun(db, runIds, 'ASSISTANT')),
     startersOf: (runIds) => run(() => byRun(db, runIds, 'USER')),
+    updateMetadata: (rowId, metadata) => run(() => db.update(messages).set({ metadata }).where(eq(messages.id, rowId)).returning().get()),
+    delete: (rowId) => run(() => void db.delete(messages).where(eq(messages.id, rowId)).run()),
   };
 }
 
@@ -177,6 +179,9 @@ export function runStore(db: Db, run: Runner): RunStore {
         const thread = findThread.find(row.threadId);
         return { run: row, reply, lastEventSeq: thread?.lastEventSeq ?? 0 };
       }),
+    byIdempotencyKey: (rowOwner, key) =>
+      run(() => db.select().from(runs).where(and(eq(runs.owner, rowOwner), eq(runs.idempotencyKey, key))).get()),
+    updateMetadata: (rowId, metadata) => run(() => db.update(runs).set({ metadata }).where(eq(runs.id, rowId)).returning().get()),
     withStatus: (status) => run(() => db.select().from(runs).where(eq(runs.status, status)).orderBy(asc(runs.pos)).all()),
     requestCancel: (runId, at) =>
       run(() => void db.update(runs).set({ cancelRequestedAt: at }).where(and(eq(runs.id, runId), inArray(runs.status, ['QUEUED', 'IN_PROGRESS', 'REQUIRES_ACTION']))).run()),

@@ -68,6 +68,8 @@ export const assistants = sqliteTable('assistants', {
   id: text('id').notNull().unique(),
   owner: owner(),
   name: text('name'),
+  /** The Assistants API's description (/v1). */
+  description: text('description'),
   model: text('model'),
   instructions: text('instructions'),
   temperature: real('temperature'),
@@ -177,6 +179,14 @@ export const runs = sqliteTable(
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
     totalTokens: integer('total_tokens'),
+    /** Per-run options of the Assistants API (/v1); null: the assistant's or the thread's. */
+    temperature: real('temperature'),
+    truncation: text('truncation', { mode: 'json' }).$type<TruncationStrategy>(),
+    maxPromptTokens: integer('max_prompt_tokens'),
+    maxCompletionTokens: integer('max_completion_tokens'),
+    metadata: text('metadata', { mode: 'json' }).$type<Metadata>().notNull().default(sql`'{}'`),
+    /** Exactly-once run creation (/v1 Idempotency-Key), per owner. */
+    idempotencyKey: text('idempotency_key'),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     completedAt: integer('completed_at', { mode: 'timestamp_ms' }),
@@ -189,6 +199,7 @@ export const runs = sqliteTable(
     // At most one executing run per thread, whatever races to start one.
     // A run waiting for tool outputs holds its thread as an executing one does.
     uniqueIndex('runs_one_in_progress_idx').on(t.threadId).where(sql`status in ('IN_PROGRESS', 'REQUIRES_ACTION')`),
+    uniqueIndex('runs_idempotency_idx').on(t.owner, t.idempotencyKey),
   ],
 );
 
