@@ -210,6 +210,15 @@ export class EventLog {
     if (state?.lease?.epoch === epoch) this.loseLease(state);
   }
 
+  /**
+   * This instance gives the lease up without a write (its run's end could not be stored): it is
+   * no longer renewed, so it expires and the reaper (of any instance) ends the run FAILED.
+   */
+  abandonLease(threadId: string): void {
+    const state = this.seqs.peek(threadId);
+    if (state?.lease) this.loseLease(state);
+  }
+
   /** Called with the thread whose lease this instance lost: its run must stop. */
   onLeaseLost(handler: (threadId: string) => void): () => void {
     this.leaseLost.add(handler);

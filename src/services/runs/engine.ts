@@ -329,7 +329,13 @@ export class RunEngine {
         ? storeToolCalls(this.deps.events, run, outcome, new Date(Date.now() + this.deps.toolOutputsTimeoutMs))
         : finishRun(this.deps.events, run, outcome, ['IN_PROGRESS'], AS_EXECUTOR),
     );
-    if (ended === undefined) return null;
+    if (ended === undefined) {
+      // Refused for good (not a passing outage, not a lost lease): stop renewing the lease, so it
+      // expires and the reaper ends the run FAILED and starts the thread's next run (LEASE_LOST
+      // path in launch); renewed forever, the run would stay IN_PROGRESS for good.
+      if (!this.stopped.signal.aborted) this.deps.events.abandonLease(run.threadId);
+      return null;
+    }
     return ended ?? (await this.deps.store.runs.find(run.id)) ?? null;
   }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { StorageError } from '../../store/errors.js';
 import type { RunRow, Store, ToolChoice } from '../../store/types.js';
 import { LeaseLostError, type EventLog } from '../events/event-log.js';
-import { ProviderError, type FinishReason, type LlmProvider, type LlmToolCall, type LlmToolChoice, type LlmUsage } from '../../llm/types.js';
+import { ProviderError, type FinishReason, type LlmProvider, type LlmToolCall, type LlmStreamEvent, type LlmToolChoice, type LlmUsage } from '../../llm/types.js';
 import { buildRunInput } from './history.js';
 import { createReply, type LegOutcome, type RunOutcome } from './run-writes.js';
 
@@ -82,8 +82,9 @@ async function streamReply(
     signal,
   };
   try {
-    for await (const event of deps.llm.stream(request)) {
+    for await (const raw of deps.llm.stream(request)) {
       if (signal.aborted) break;
+      const event = withoutNul(raw);
       if (event.type === 'done') {
         finish = { reason: event.finishReason, usage: event.usage };
         continue;
@@ -116,6 +117,18 @@ async function streamReply(
   }
   if (finish.reason === 'stop' || finish.reason === 'tool_calls') return { status: 'COMPLETED', usage: finish.usage };
   return { status: 'INCOMPLETE', incompleteReason: finish.reason, usage: finish.usage };
+}
+
+/**
+ * The model's text with U+0000 replaced by U+FFFD: PostgreSQL refuses NUL in text (22P05), so a
+ * reply holding one could never be stored; replaced here, before anything is published, every
+ * backend stores and every subscriber sees the same text.
+ */
+function withoutNul(event: LlmStreamEvent): LlmStreamEvent {
+  const clean = (text: string) => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
+  if (event.type === 'delta' || event.type === 'refusal') return { ...event, text: clean(event.text) };
+  if (event.type === 'tool_call') return { ...event, call: { ...event.call, id: clean(event.call.id), name: clean(event.call.name), arguments: clean(event.call.arguments) } };
+  return event;
 }
 
 function toLlmToolChoice(choice: ToolChoice): LlmToolChoice {

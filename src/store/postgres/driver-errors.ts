@@ -32,11 +32,13 @@ export function toStoreError(error: unknown): Error {
  * socket errors of one that cannot be reached: connection exceptions (08), insufficient
  * resources (53: disk full, out of memory, too many connections), operator intervention (57:
  * shutdown, a cancelled or timed-out statement), system and I/O errors (58), serialization
- * failures and deadlocks (40), a lock not available (55P03), a read-only transaction (25006), a
+ * failures and deadlocks (40), data exceptions (22: a value PostgreSQL cannot store, such as
+ * text holding U+0000; a StorageError, so a run ends STORAGE_ERROR, never stuck on an
+ * "unexpected" error), a lock not available (55P03), a read-only transaction (25006), a
  * refused privilege (42501), and a trigger that raises (P0001: how an operator, or a test,
  * fences a table).
  */
-const REFUSED_CLASSES = ['08', '53', '57', '58', '40'];
+const REFUSED_CLASSES = ['08', '53', '57', '58', '40', '22'];
 const REFUSED_CODES = ['55P03', '25006', '42501', 'P0001'];
 const SOCKET_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'];
 
