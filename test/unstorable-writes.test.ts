@@ -41,7 +41,7 @@ describe('NUL characters from the model', () => {
 
     const { thread } = await ok(server, MESSAGES, { id: threadId });
     expect(thread.messages.edges.at(-1).node).toEqual({ role: 'ASSISTANT', content: text, refusal: 'no\uFFFDpe', status: 'COMPLETED' });
-    await waitForEvent(sub, 'threadEvents', (e) => e.__typename === 'RunStatusEvent' && e.run.status === 'COMPLETED');
+    await waitForEvent(sub, 'threadEvents', (e) => e.__typename === 'RunStatusEvent' && e.run?.status === 'COMPLETED');
     const deltas = received(sub, 'threadEvents').filter((e) => e.__typename === 'MessageDeltaEvent');
     expect(deltas.map((e) => e.delta).join('')).toBe(text);
     sub.close();
