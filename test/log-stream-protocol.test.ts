@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GAP_WAIT_MS, LIVE_BUFFER_EVENTS, LogStream, type LogSource, type LogStreamOptions } from '../src/services/events/log-stream.js';
+import { GAP_WAIT_MS, IDLE_CHECK_MS, LIVE_BUFFER_EVENTS, LogStream, type LogSource, type LogStreamOptions } from '../src/services/events/log-stream.js';
 import { InMemoryPubSub, type Subscription, type ThreadListener } from '../src/services/events/pubsub.js';
 import type { MessageDeltaEvent, ThreadEvent } from '../src/services/events/types.js';
 import { within } from './helpers.js';
@@ -123,6 +123,45 @@ describe('LogStream: the subscriber protocol across instances', () => {
     vi.advanceTimersByTime(1);
     expect((await next).value.seq).toBe(2);
     expect(await take(stream, 1)).toEqual([3]);
+    stream.close();
+  });
+
+  it('a stored notice past the position catches up even with nothing held (the last live events were lost)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const w = world();
+    const stream = w.open();
+    await startLive(w, stream);
+    // 2 and 3 never arrive live, and no later event shows the gap: only the notice says they exist.
+    w.store([delta(1), delta(2), delta(3)]);
+    w.bus.publishStored(T, 3);
+    expect(await take(stream, 2)).toEqual([2, 3]);
+    stream.close();
+  });
+
+  it('with neither the events nor their notice, an idle stream finds them in the store (the backstop)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const w = world();
+    const stream = w.open();
+    await startLive(w, stream);
+    w.store([delta(1), delta(2)]);
+    const next = stream.next();
+    await ticks();
+    const readsBefore = w.reads();
+    vi.advanceTimersByTime(IDLE_CHECK_MS - 1);
+    await ticks();
+    expect(w.reads()).toBe(readsBefore);
+    vi.advanceTimersByTime(1);
+    expect((await next).value.seq).toBe(2);
+    // Nothing new stored: the next check reads the mark only, not the log.
+    const after = stream.next();
+    const readsNow = w.reads();
+    await ticks();
+    vi.advanceTimersByTime(IDLE_CHECK_MS);
+    await ticks();
+    expect(w.reads()).toBe(readsNow);
+    w.store([delta(3)]);
+    vi.advanceTimersByTime(IDLE_CHECK_MS);
+    expect((await after).value.seq).toBe(3);
     stream.close();
   });
 

@@ -11,6 +11,13 @@ export const REPLAY_PAGE_EVENTS = 500;
  * database anyway. A stored notice ends the wait sooner.
  */
 export const GAP_WAIT_MS = 100;
+/**
+ * A stream waiting this long with nothing to send asks the database for the thread's stored
+ * high-water mark (one small read per idle stream), and catches up if it is past its position:
+ * the backstop for a message lost on the way (a dropped Redis publish of a run's last events
+ * and of its stored notice) that no later event or notice would reveal.
+ */
+export const IDLE_CHECK_MS = 5000;
 
 /** Where a stream reads from: the bus for live events, the store for the rest. */
 export interface LogSource {
@@ -159,8 +166,29 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
         } else this.finish();
         continue;
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await this.idle();
     }
+  }
+
+  /** Waits for something to send; every IDLE_CHECK_MS of nothing, checks the stored high-water mark. */
+  private idle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.source.storedThrough(this.options.threadId).then(
+          (through) => {
+            if (through > this.position) this.catchUpSoon();
+            else this.notify();
+          },
+          // The database is not answering: the next check (or event) tries again.
+          () => this.notify(),
+        );
+      }, IDLE_CHECK_MS);
+      timer.unref();
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   return(): Promise<IteratorResult<ThreadEvent>> {
@@ -209,7 +237,8 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   }
 
   private onStored(through: number): void {
-    if (this.held.size > 0 && through > this.position) this.catchUpSoon();
+    // Also with nothing held: the live events below `through` may have been lost with no later one to show the gap.
+    if (through > this.position) this.catchUpSoon();
   }
 
   private armGapTimer(): void {
