@@ -69,7 +69,7 @@ export async function createServices(
   const idleInTransactionMs = Math.max(2000, Math.round(config.instance.leaseTtlMs / 2));
   const store = metrics.instrumentStore(await createStore(config.databaseUrl, { lock: true, logger, idleInTransactionMs }));
   const redis = config.redis ? connectRedis(config.redis.url, config.redis.prefix, logger) : null;
-  const pubsub = metrics.instrumentPubSub(overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger) : new InMemoryPubSub()), logger);
+  const pubsub = metrics.instrumentPubSub(overrides.pubsub ?? (redis ? new RedisPubSub(redis, logger, async (threadId) => (await store.threads.find(threadId))?.lastEventSeq ?? 0) : new InMemoryPubSub()), logger);
   // An instance starts without Redis if it must (its /ready says so), rather than not at all.
   if (redis && !(await Promise.race([pubsub.ready().then(() => true), delay(REDIS_START_WAIT_MS, false, { ref: false })]))) {
     logger.warn({ waitedMs: REDIS_START_WAIT_MS }, 'redis is not reachable; starting anyway: live events reach other instances once it is');

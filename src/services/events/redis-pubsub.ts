@@ -72,10 +72,14 @@ export class RedisPubSub implements PubSub {
   private dropped = 0;
   private lastDropLog = 0;
   private closed = false;
+  /** Threads whose publishes Redis did not take: their stored notice is sent again once it is ready. */
+  private readonly unsent = new Set<string>();
 
   constructor(
     private readonly redis: RedisClients,
     private readonly logger: Logger,
+    /** The thread's stored high-water mark (the database's): what a re-sent notice says. */
+    private readonly storedThrough?: (threadId: string) => Promise<number>,
   ) {
     this.controlChannel = `${redis.prefix}control`;
     this.control.add((message) => {
@@ -90,6 +94,9 @@ export class RedisPubSub implements PubSub {
     this.firstReady = new Promise((resolve) => (markReady = resolve));
     sub.on('ready', () => void this.onUp().then(markReady, () => {}));
     if (sub.status === 'ready') void this.onUp().then(markReady, () => {});
+    // A run's last events (and their stored notice) dropped in an outage would leave the other
+    // instances' subscribers waiting for a message that never comes: tell them what is stored.
+    redis.command.on('ready', () => void this.resendStored());
   }
 
   publish(event: ThreadEvent): void {
@@ -97,14 +104,33 @@ export class RedisPubSub implements PubSub {
     this.local.each(event.threadId, (l) => l.event(event));
     const wire = eventToWire(event);
     const message = `{"o":${JSON.stringify(this.origin)},"k":"e","e":${wire}}`;
-    this.send('tqlPublishEvent', [this.recentKey(event.threadId), event.seq, wire, RECENT_IDLE_MS, RECENT_MAX_EVENTS, this.channel(event.threadId), message]);
+    this.send(event.threadId, 'tqlPublishEvent', [this.recentKey(event.threadId), event.seq, wire, RECENT_IDLE_MS, RECENT_MAX_EVENTS, this.channel(event.threadId), message]);
   }
 
   publishStored(threadId: string, through: number): void {
     this.localRecent.stored(threadId, through);
     this.local.each(threadId, (l) => l.stored?.(through));
     const message = JSON.stringify({ o: this.origin, k: 's', t: threadId, through } satisfies Wire);
-    this.send('tqlPublishStored', [this.recentKey(threadId), through, this.channel(threadId), message]);
+    this.send(threadId, 'tqlPublishStored', [this.recentKey(threadId), through, this.channel(threadId), message]);
+  }
+
+  /** The stored notices of the threads whose publishes were dropped, from the database's high-water mark. */
+  private async resendStored(): Promise<void> {
+    if (this.closed || !this.storedThrough) return;
+    const threadIds = [...this.unsent];
+    this.unsent.clear();
+    for (const threadId of threadIds) {
+      let through: number;
+      try {
+        through = await this.storedThrough(threadId);
+      } catch {
+        // The database is not answering either: subscribers' idle checks (IDLE_CHECK_MS) are the backstop.
+        continue;
+      }
+      if (through === 0) continue;
+      const message = JSON.stringify({ o: this.origin, k: 's', t: threadId, through } satisfies Wire);
+      this.send(threadId, 'tqlPublishStored', [this.recentKey(threadId), through, this.channel(threadId), message]);
+    }
   }
 
   subscribe(threadId: string, listener: ThreadListener): Subscription {
@@ -242,13 +268,14 @@ export class RedisPubSub implements PubSub {
   }
 
   /** A script call that may fail: the failure is counted and logged now and then, never thrown. */
-  private send(command: 'tqlPublishEvent' | 'tqlPublishStored', args: (string | number)[]): void {
+  private send(threadId: string, command: 'tqlPublishEvent' | 'tqlPublishStored', args: (string | number)[]): void {
     const client = this.redis.command as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>;
-    if (this.redis.command.status !== 'ready') return this.drop(new Error(`redis is ${this.redis.command.status}`));
-    client[command]!(...args).catch((err: unknown) => this.drop(err));
+    if (this.redis.command.status !== 'ready') return this.drop(threadId, new Error(`redis is ${this.redis.command.status}`));
+    client[command]!(...args).catch((err: unknown) => this.drop(threadId, err));
   }
 
-  private drop(err: unknown): void {
+  private drop(threadId: string, err: unknown): void {
+    this.unsent.add(threadId);
     this.dropped++;
     if (Date.now() - this.lastDropLog < 5000) return;
     this.lastDropLog = Date.now();
