@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeProvider } from './fake-provider.js';
-import { deferred, endedRun, newThread, NO_RATE_LIMIT, ok, rawSql, sendMessage, startWithFakeProvider, stopWithFakeProvider, within, type TestServer } from './helpers.js';
+import { deferred, endedRun, subscribeSse, newThread, NO_RATE_LIMIT, ok, rawSql, sendMessage, startWithFakeProvider, stopWithFakeProvider, waitUntil, within, type TestServer } from './helpers.js';
+import { CommitUnknownError } from '../src/store/errors.js';
+import type { Store } from '../src/store/types.js';
+import { THREAD_EVENTS } from './operations.js';
 import { rawSqlite } from './storage-faults-helpers.js';
+import { isTerminalOf } from './stream-helpers.js';
 import { received, subscribe, waitForEvent } from './stream-helpers.js';
 import { TOOL_RUN, WEATHER } from './tools-helpers.js';
 
@@ -105,5 +109,57 @@ describe('a run end the database refuses for good', () => {
     expect(ended).toMatchObject({ status: 'FAILED', error: { code: 'SERVER_RESTARTED' } });
     const next = await within(endedRun(server, second.run.id), 10_000, 'the queued run to end');
     expect(next.status).toBe('COMPLETED');
+  });
+});
+
+/**
+ * The next transaction that stores streamed text alone (a flush) commits, then throws as a COMMIT
+ * whose reply was lost does (CommitUnknownError): stored, but the writer cannot know it.
+ */
+function loseNextFlushReply(server: TestServer): Promise<void> {
+  const store = server.services.store;
+  // The store is wrapped (metrics); its own transaction is the wrapped object's property.
+  const real = Object.getOwnPropertyDescriptor(store, 'transaction')!.value as Store['transaction'];
+  let armed = true;
+  return new Promise((resolve) => {
+    (store as { transaction: Store['transaction'] }).transaction = async (work) => {
+      if (!armed) return real(work);
+      const kinds: string[] = [];
+      const result = await real((tx) => work({ ...tx, insertEvents: (events, at) => (kinds.push(...events.map((e) => e.kind)), tx.insertEvents(events, at)) }));
+      if (kinds.length === 0 || kinds.some((k) => k !== 'MESSAGE_DELTA')) return result;
+      armed = false;
+      resolve();
+      throw new CommitUnknownError('injected: the reply to COMMIT was lost');
+    };
+  });
+}
+
+describe('a COMMIT whose reply is lost', () => {
+  let fake: FakeProvider;
+  let server: TestServer;
+
+  beforeAll(async () => ({ fake, server } = await startWithFakeProvider({ env: { ...NO_RATE_LIMIT, LEASE_TTL_MS: '600' } })));
+  afterAll(() => stopWithFakeProvider(server, fake));
+
+  it('is not stored again: the writer stops publishing, and every seq a subscriber saw is the stored one', async () => {
+    const lost = loseNextFlushReply(server);
+    fake.enqueue({ chunks: Array.from({ length: 12 }, (_, i) => `w${i} `), paceMs: 30 });
+    const threadId = await newThread(server);
+    const live = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 });
+    const { run } = await sendMessage(server, { threadId, content: 'Stream.' });
+    await within(lost, 10_000, 'a flush whose COMMIT reply is lost');
+
+    const ended = await within(endedRun(server, run.id), 10_000, 'the run to end');
+    // The lease was given up at once: the reaper ended the run once it lapsed.
+    expect(ended).toMatchObject({ status: 'FAILED', error: { code: 'SERVER_RESTARTED' } });
+    await live.waitFor(1);
+    await waitUntil(() => live.results.some((r) => isTerminalOf(run.id)(r.data?.threadEvents)), 'the live end', 5000);
+    const replay = subscribeSse(server.url, THREAD_EVENTS, { threadId, after: 0 });
+    await waitUntil(() => replay.results.some((r) => isTerminalOf(run.id)(r.data?.threadEvents)), 'the replayed end', 5000);
+    const view = (sub: typeof live) => sub.results.map((r) => r.data?.threadEvents).map((e) => ({ seq: e.seq, type: e.__typename, delta: e.delta }));
+    expect(view(live)).toEqual(view(replay));
+    expect(view(live).filter((e) => e.type === 'MessageDeltaEvent').length).toBeGreaterThan(0);
+    live.close();
+    replay.close();
   });
 });

@@ -12,6 +12,17 @@ export class StorageError extends Error {
   }
 }
 
+/**
+ * The COMMIT was sent but its outcome is unknown (the connection died before the reply): the
+ * transaction may have been stored. A writer must not give its batch back or reuse the seqs.
+ */
+export class CommitUnknownError extends StorageError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CommitUnknownError';
+  }
+}
+
 /** A message with this (thread, idempotency key), or a /v1 run with this (owner, idempotency key), exists already. */
 export class DuplicateIdempotencyKeyError extends Error {
   constructor() {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { NotFoundError } from '../../errors.js';
-import { StorageError } from '../../store/errors.js';
+import { CommitUnknownError, StorageError } from '../../store/errors.js';
 import type { Store, StoreTx, ThreadSeqState } from '../../store/types.js';
 import type { PubSub, Subscription, ThreadListener } from './pubsub.js';
 import { planSeqs, WINDOW_SEQS, type SeqPlan } from './seq-window.js';
@@ -133,7 +133,8 @@ export class EventLog {
           });
         } catch (error) {
           // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
-          if (fenced) this.loseLease(state);
+          // One that may have committed is treated like being fenced: its seqs are never published again.
+          if (fenced || error instanceof CommitUnknownError) this.loseLease(state);
           else state.restorePending(batch);
           throw error;
         }
@@ -356,7 +357,12 @@ export class EventLog {
             this.pubsub.publishStored(state.threadId, plan.changes.hw);
           });
           return;
-        } catch {
+        } catch (error) {
+          // Maybe stored: no batch is given back (nor stored again); the threads stop publishing.
+          if (error instanceof CommitUnknownError) {
+            for (const { state } of batches) this.loseLease(state);
+            return;
+          }
           // One thread's failing batch must not keep the others unstored: store them one by one.
         }
       }
@@ -368,7 +374,7 @@ export class EventLog {
           this.applyPlan(state, plan, leasedAt);
           this.pubsub.publishStored(state.threadId, plan.changes.hw);
         } catch (error) {
-          if (error instanceof LeaseLostError) {
+          if (error instanceof LeaseLostError || error instanceof CommitUnknownError) {
             this.loseLease(state);
             continue;
           }

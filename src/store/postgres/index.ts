@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { CommitUnknownError } from '../errors.js';
 import type { Store, StoreTx } from '../types.js';
 import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
 import { guarded } from './driver-errors.js';
@@ -51,7 +53,8 @@ export async function createPostgresStore(url: string, options: PgOptions = {}):
  * connection just died) it never releases the connection, so an outage of a few seconds drains
  * the pool for good and close() waits forever; and a failed ROLLBACK hides the original error
  * and returns the broken connection to the pool. Here the connection always goes back, and a
- * connection whose BEGIN, COMMIT or ROLLBACK failed is discarded. Errors of the work itself pass
+ * connection whose BEGIN, COMMIT or ROLLBACK failed is discarded. A COMMIT with no answer is a
+ * CommitUnknownError (it may have been stored). Errors of the work itself pass
  * unchanged (they are store errors already); the caller translates the rest.
  */
 async function transaction<T>(db: PgDb, work: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -64,7 +67,9 @@ async function transaction<T>(db: PgDb, work: (tx: StoreTx) => Promise<T>): Prom
     try {
       const result = await work(pgTx(drizzle(client) as unknown as Queries));
       await client.query('commit').catch((error: Error) => {
-        throw (broken = error);
+        broken = error;
+        // The server answered (an error with a SQLSTATE): it rolled back. No answer: it may have committed.
+        throw error instanceof pg.DatabaseError ? error : new CommitUnknownError(`the database did not confirm the commit, which may have been stored: ${error.message}`, { cause: error });
       });
       return result;
     } catch (error) {
