@@ -1,5 +1,5 @@
 import type { Store } from '../../store/types.js';
-import type { EventLog } from '../events/event-log.js';
+import { ThreadLockedError, type EventLog } from '../events/event-log.js';
 import { reapThread } from './reaper.js';
 
 /**
@@ -20,12 +20,18 @@ export async function recoverRuns(store: Store, log: EventLog): Promise<{ failed
 /**
  * PostgreSQL start-up: leases still held under this instance's INSTANCE_ID belong to its
  * previous process (ids are unique among live instances), so they are taken over now rather
- * than when they expire. Returns how many runs ended.
+ * than when they expire; a thread another instance has locked is left to the reaper. Returns how many runs ended.
  */
 export async function reclaimOwnLeases(store: Store, log: EventLog): Promise<number> {
   let ended = 0;
   for (const threadId of await store.leases.heldBy(log.instanceId)) {
-    if (await reapThread(store, log, threadId, { formerWriter: log.instanceId })) ended++;
+    try {
+      if (await reapThread(store, log, threadId, { formerWriter: log.instanceId })) ended++;
+    } catch (err) {
+      // Another instance holds the row (its reaper, or a write of its own): skipped, not waited
+      // for; the lease expires and whichever reaper comes next takes it over.
+      if (!(err instanceof ThreadLockedError)) throw err;
+    }
   }
   return ended;
 }
