@@ -36,6 +36,8 @@ interface ActiveRun {
 /** After a refused write, wait before trying again; the wait doubles up to the maximum. */
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 5000;
+/** How long a waiter gives a run leased here, but not executing yet, to be launched. */
+const LAUNCH_GRACE_MS = 1000;
 
 /**
  * The runs service: starts, queues, executes and cancels runs. Runs of one thread never
@@ -181,8 +183,17 @@ export class RunEngine {
     else if (!this.accepting && run.status === 'QUEUED') this.notifyEnded(runId, null);
     else if (!this.isExecuting(runId)) {
       const writer = run.status === 'IN_PROGRESS' ? (await this.deps.store.threads.find(run.threadId))?.writer : null;
-      // IN_PROGRESS and leased to no other instance: its end could not be stored, and will not come from elsewhere.
-      if (run.status === 'IN_PROGRESS' && (!writer || writer === this.deps.events.instanceId)) this.notifyEnded(runId, null);
+      // IN_PROGRESS with no lease: its end could not be stored, and will not come from elsewhere.
+      if (run.status === 'IN_PROGRESS' && !writer) this.notifyEnded(runId, null);
+      // Leased to this instance but not executing: started a moment ago (launch follows the commit
+      // that started it), or its end could not be stored. Its end, if it comes, settles the wait;
+      // if nothing runs it after a short grace, nobody will.
+      else if (run.status === 'IN_PROGRESS' && writer === this.deps.events.instanceId) {
+        void this.watchRun(run, LAUNCH_GRACE_MS).then((row) => {
+          if (row) this.notifyEnded(runId, row);
+          else if (!this.isExecuting(runId)) this.notifyEnded(runId, null);
+        });
+      }
       // Executing on another instance, or queued (it may start on any): its end is watched for.
       else void this.watchRun(run, run.status === 'QUEUED' ? 2 ** 31 - 1 : this.remoteWaitMs).then((row) => row && this.notifyEnded(runId, row));
     }
