@@ -1,11 +1,8 @@
 import autocannon from 'autocannon';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { JSON_HEADERS, gql, openSse, pool } from './clients.js';
 import { SEND, THREAD_EVENTS, type Bench, type FigureResult } from './context.js';
-import { startServer, stopServer, type Server } from './redis-hop.js';
+import { setUpCluster, startServer, stopServer, type Server } from './cluster-processes.js';
 import { fmtInt, fmtRatio } from './stats.js';
 
 /**
@@ -17,7 +14,6 @@ import { fmtInt, fmtRatio } from './stats.js';
  * load hits both alike.
  */
 
-const run = promisify(execFile);
 const CLIENTS = 20;
 const CREATE_AND_WAIT = JSON.stringify({
   query: 'mutation { createThread(input: { messages: [{ role: USER, content: "Say hello in five words." }] }) { run { id } reply { status content } } }',
@@ -69,33 +65,8 @@ async function framesPerSecond(urls: string[], streams: number): Promise<{ frame
 }
 
 export async function measureClusterThroughput(bench: Bench): Promise<FigureResult> {
-  const postgresUrl = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const database = `tql_bench_cluster_${tag}`;
-  const prefix = `tqlbench:${tag}:`;
-  await run('psql', [postgresUrl, '-X', '-q', '-c', `create database ${database}`]);
-  const dbUrl = new URL(postgresUrl);
-  dbUrl.pathname = `/${database}`;
-  const env = (id: string) => ({
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'production',
-    // info: the start-up line says where it listens (startServer waits for it); nothing is logged per request.
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATABASE_URL: dbUrl.toString(),
-    REDIS_URL: redisUrl,
-    REDIS_PREFIX: prefix,
-    INSTANCE_ID: id,
-    OPENAI_BASE_URL: bench.provider.url,
-    OPENAI_API_KEY: 'sk-bench-0123456789',
-    DEFAULT_MODEL: 'bench-model',
-    RATE_LIMIT_REQUESTS: '1000000000',
-    RATE_LIMIT_RUNS: '1000000000',
-    MAX_SUBSCRIPTIONS_PER_OWNER: '100000',
-  });
+  const cluster = await setUpCluster(bench, 'cluster', { MAX_SUBSCRIPTIONS_PER_OWNER: '100000' });
+  const env = cluster.env;
   const servers: Server[] = [];
   const seconds = bench.quick ? 2 : 6;
   const streams = bench.quick ? 20 : 60;
@@ -125,11 +96,7 @@ export async function measureClusterThroughput(bench: Bench): Promise<FigureResu
     }
   } finally {
     await Promise.all(servers.map(stopServer));
-    await run('psql', [postgresUrl, '-X', '-q', '-c', `drop database if exists ${database} with (force)`]).catch(() => {});
-    await run('redis-cli', ['-u', redisUrl, '--scan', '--pattern', `${prefix}*`]).then(async ({ stdout }) => {
-      const keys = stdout.split('\n').filter(Boolean);
-      if (keys.length > 0) await run('redis-cli', ['-u', redisUrl, 'del', ...keys]);
-    });
+    await cluster.cleanup();
   }
   const runRate = (r: typeof one.runs) => r.ok / r.seconds;
   const frameRate = (f: typeof one.frames) => f.frames / f.seconds;

@@ -1,8 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { promisify } from 'node:util';
-import { projectRoot } from './children.js';
+import { setUpCluster, startServer, stopServer, type Server } from './cluster-processes.js';
 import { gql, openSse, sleep } from './clients.js';
 import { SEND, THREAD_EVENTS, type Bench, type FigureResult } from './context.js';
 import { fmtMs, fmtRatio, percentile } from './stats.js';
@@ -14,45 +10,8 @@ import { fmtMs, fmtRatio, percentile } from './stats.js';
  * the same run, so the provider, the run's start and A's own work cancel out.
  */
 
-const run = promisify(execFile);
 const CHUNKS = 6;
 const PACE_MS = 10;
-
-export interface Server {
-  url: string;
-  child: ChildProcess;
-}
-
-export async function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    let listening = false;
-    // Read until the start-up line, then keep draining (unread pipes would block the server).
-    const onData = (chunk: Buffer) => {
-      if (listening) return;
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
-      if (match) (listening = true), resolve(match[1]!);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`threadql exited (${code}) before listening:\n${output.slice(-2000)}`)));
-    setTimeout(() => reject(new Error(`threadql did not listen within 30 s:\n${output.slice(-2000)}`)), 30_000).unref();
-  }).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-  return { url, child };
-}
-
-export async function stopServer(server: Server): Promise<void> {
-  if (server.child.exitCode !== null) return;
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);
-  await once(server.child, 'exit');
-  clearTimeout(timer);
-}
 
 /** Time of the first MessageDeltaEvent each subscriber receives for one run started on A. */
 async function round(a: Server, b: Server): Promise<{ a: number; b: number }> {
@@ -81,32 +40,8 @@ async function round(a: Server, b: Server): Promise<{ a: number; b: number }> {
 }
 
 export async function measureRedisHop(bench: Bench): Promise<FigureResult> {
-  const postgresUrl = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const database = `tql_bench_hop_${tag}`;
-  const prefix = `tqlbench:${tag}:`;
-  await run('psql', [postgresUrl, '-X', '-q', '-c', `create database ${database}`]);
-  const dbUrl = new URL(postgresUrl);
-  dbUrl.pathname = `/${database}`;
-  const env = (id: string) => ({
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'production',
-    // info: the start-up line tells the URL (request logs are read and dropped).
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATABASE_URL: dbUrl.toString(),
-    REDIS_URL: redisUrl,
-    REDIS_PREFIX: prefix,
-    INSTANCE_ID: id,
-    OPENAI_BASE_URL: bench.provider.url,
-    OPENAI_API_KEY: 'sk-bench-0123456789',
-    DEFAULT_MODEL: 'bench-model',
-    RATE_LIMIT_REQUESTS: '1000000000',
-    RATE_LIMIT_RUNS: '1000000000',
-  });
+  const cluster = await setUpCluster(bench, 'hop');
+  const env = cluster.env;
   const servers: Server[] = [];
   const samples: { a: number; b: number }[] = [];
   const rounds = bench.quick ? 20 : 100;
@@ -120,11 +55,7 @@ export async function measureRedisHop(bench: Bench): Promise<FigureResult> {
     for (let i = 0; i < rounds; i++) samples.push(await round(a, b));
   } finally {
     await Promise.all(servers.map(stopServer));
-    await run('psql', [postgresUrl, '-X', '-q', '-c', `drop database if exists ${database} with (force)`]).catch(() => {});
-    await run('redis-cli', ['-u', redisUrl, '--scan', '--pattern', `${prefix}*`]).then(async ({ stdout }) => {
-      const keys = stdout.split('\n').filter(Boolean);
-      if (keys.length > 0) await run('redis-cli', ['-u', redisUrl, 'del', ...keys]);
-    });
+    await cluster.cleanup();
   }
 
   const added = samples.map((s) => s.b - s.a);
