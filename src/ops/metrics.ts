@@ -156,13 +156,21 @@ function countingTx(tx: StoreTx, onInsert: (events: readonly ThreadEvent[]) => v
   });
 }
 
-/** `target` with one method replaced; the others called on `target` itself (class stores with private fields work too). */
+/**
+ * `target` with one method replaced; the others called on `target` itself (class stores with
+ * private fields work too). Each method is bound once, not at every call: the store and the
+ * pub/sub are on every request's and every delta's path.
+ */
 function overriding<T extends object, K extends keyof T>(target: T, name: K, replacement: T[K]): T {
+  const bound = new WeakMap<Function, unknown>();
   return new Proxy(target, {
     get(object, key) {
       if (key === name) return replacement;
       const value = Reflect.get(object, key);
-      return typeof value === 'function' ? value.bind(object) : value;
+      if (typeof value !== 'function') return value;
+      let method = bound.get(value);
+      if (method === undefined) bound.set(value, (method = value.bind(object)));
+      return method;
     },
   });
 }
