@@ -1,7 +1,7 @@
 import { openFilesLimit, type Child } from './children.js';
-import { openSse, pool, sleep, type SseConnection } from './clients.js';
-import { THREAD_EVENTS, createThread, type Bench, type FigureResult } from './context.js';
-import { fmtInt, fmtKb, fmtRatio } from './stats.js';
+import { openSse, openWsSubscription, pool, sleep } from './clients.js';
+import { THREAD_EVENTS, createThread, row, type Bench, type FigureResult } from './context.js';
+import { atMost, fmtInt, fmtKb, fmtRatio, per, ratio } from './stats.js';
 
 /**
  * Figure 5: memory per idle subscription. The server process's RSS (after forced GCs) with no
@@ -9,6 +9,8 @@ import { fmtInt, fmtKb, fmtRatio } from './stats.js';
  * connection, as browsers' EventSource-style clients hold them). Reference, not a goal: the
  * same number of idle SSE connections held by a bare node:http server — the part any SSE
  * server pays for the socket alone — and by a bare graphql-yoga — the part yoga itself holds.
+ * Reported beside it: the same measurement with the subscriptions over WebSocket (graphql-ws,
+ * one socket each), counted as open once threadql's own subscription gauge shows them all.
  */
 
 interface Memory {
@@ -26,52 +28,108 @@ export async function measureMemory(bench: Bench): Promise<FigureResult> {
   const { url } = bench.threadql.ready;
   const threads = await pool(Array.from({ length: THREADS }), 20, () => createThread(url));
   const settleMs = bench.quick ? 200 : 500;
-  const tq = await growth(bench.threadql, n, settleMs, (i) => openSse(url, JSON.stringify({ query: THREAD_EVENTS, variables: { t: threads[i % THREADS] } }), () => {}));
+  const sse = await growth(bench.threadql, n, settleMs, (i) => openSse(url, JSON.stringify({ query: THREAD_EVENTS, variables: { t: threads[i % THREADS] } }), () => {}));
+  const ws = await growth(
+    bench.threadql,
+    n,
+    settleMs,
+    (i) => openWsSubscription(url, THREAD_EVENTS, { t: threads[i % THREADS] }),
+    (open) => subscriptionsReach(bench, 'websocket', open),
+  );
   const ref = await growth(bench.baseline, n, settleMs, () => openSse(bench.baseline.ready.idleUrl, '', () => {}, 'GET'));
   const yoga = await growth(bench.baseline, n, settleMs, () => openSse(bench.baseline.ready.yogaUrl, JSON.stringify({ query: 'subscription { idle }' }), () => {}));
-  const perSub = tq.rss / n;
+  const perSse = per(sse.rss, n);
+  const perWs = per(ws.rss, n);
+  const perYoga = per(yoga.rss, n);
+  const tooFew = n > 0 ? undefined : `the open files limit (${openFilesLimit()}) leaves no room for subscriptions`;
   return {
     rows: [
-      {
+      row({
         figure: '5',
-        metric: `RSS growth per idle subscription (0 → ${fmtInt(n)} open)`,
-        threadql: fmtKb(perSub),
-        baseline: `${fmtKb(yoga.rss / n)} (bare yoga, reference)`,
-        ratio: fmtRatio(perSub / (yoga.rss / n)),
-        goal: '≤ 30 KB',
-        check: fmtKb(perSub),
-        met: perSub <= 30 * 1024,
-      },
+        metric: `RSS growth per idle subscription over SSE (0 → ${fmtInt(n)} open)`,
+        threadql: fmtKb(perSse),
+        baseline: `${fmtKb(perYoga)} (bare yoga, reference)`,
+        ratio: fmtRatio(ratio(perSse, perYoga)),
+        goal: atMost(30 * 1024, '≤ 30 KB'),
+        value: perSse,
+        format: fmtKb,
+        notMeasured: tooFew,
+      }),
+      row({
+        figure: '5',
+        metric: `RSS growth per idle subscription over WebSocket (graphql-ws, 0 → ${fmtInt(n)} open)`,
+        threadql: fmtKb(perWs),
+        baseline: `${fmtKb(perSse)} (SSE, row above)`,
+        ratio: fmtRatio(ratio(perWs, perSse)),
+        goal: null,
+        value: perWs,
+        format: fmtKb,
+        notMeasured: tooFew ?? ws.missing,
+      }),
     ],
     workload: [
       (n < wanted ? `Only ${fmtInt(n)} of ${fmtInt(wanted)} subscriptions: the open files limit is ${openFilesLimit()} (raise it with \`ulimit -Hn\`). ` : '') +
         `${fmtInt(n)} \`threadEvents(threadId)\` subscriptions over SSE on ${THREADS} threads (live only, no events), opened 200 at a time; each is counted once its first bytes arrived (the subscription is registered). Measured first, on a fresh server process, after 100 subscriptions opened and closed as a warm-up. ` +
         `RSS and heap read in the server process after two forced GCs (\`--expose-gc\`), before opening and ${settleMs} ms after the last one opened.`,
-      `threadql per subscription: RSS ${fmtKb(perSub)}, JS heap ${fmtKb(tq.heapUsed / n)}, external ${fmtKb(tq.external / n)}. ` +
-        `References in the baseline process: a bare node:http server holding ${fmtInt(n)} idle SSE responses (headers + one comment each): RSS ${fmtKb(ref.rss / n)}, heap ${fmtKb(ref.heapUsed / n)} per connection; ` +
-        `the bare graphql-yoga holding ${fmtInt(n)} idle SSE subscriptions (a resolver that never yields): RSS ${fmtKb(yoga.rss / n)}, heap ${fmtKb(yoga.heapUsed / n)} per subscription.`,
+      `WebSocket: the same ${fmtInt(n)} subscriptions, each its own socket (graphql-transport-ws: connection_init, acknowledged, then subscribe), opened 200 at a time after the same warm-up; the "after" reading waits until threadql's open-subscriptions gauge counts all of them (the server sends nothing when one is registered).`,
+      `threadql per subscription over SSE: RSS ${fmtKb(perSse)}, JS heap ${fmtKb(per(sse.heapUsed, n))}, external ${fmtKb(per(sse.external, n))}; over WebSocket: RSS ${fmtKb(perWs)}, JS heap ${fmtKb(per(ws.heapUsed, n))}, external ${fmtKb(per(ws.external, n))}. ` +
+        `References in the baseline process: a bare node:http server holding ${fmtInt(n)} idle SSE responses (headers + one comment each): RSS ${fmtKb(per(ref.rss, n))}, heap ${fmtKb(per(ref.heapUsed, n))} per connection; ` +
+        `the bare graphql-yoga holding ${fmtInt(n)} idle SSE subscriptions (a resolver that never yields): RSS ${fmtKb(perYoga)}, heap ${fmtKb(per(yoga.heapUsed, n))} per subscription.`,
     ],
   };
 }
 
-async function growth(child: Child<unknown>, n: number, settleMs: number, open: (i: number) => SseConnection): Promise<Memory> {
+/** Waits until threadql's gauge shows `count` open subscriptions over `transport`; why not, after 30 s. */
+async function subscriptionsReach(bench: Bench, transport: 'sse' | 'websocket', count: number): Promise<string | undefined> {
+  const deadline = Date.now() + 30_000;
+  let open = 0;
+  while (Date.now() < deadline) {
+    open = (await bench.threadql.call<Record<string, number>>('openSubscriptions'))[transport] ?? 0;
+    if (open === count) return undefined;
+    await sleep(50);
+  }
+  return `${open} ${transport} subscriptions open after 30 s, not ${count}`;
+}
+
+interface Closable {
+  ready: Promise<void>;
+  close(): void;
+}
+
+/**
+ * RSS, heap and external growth of `child` from no connection to `n` idle ones. `registered`
+ * waits, after the connections are ready, until the server holds them all (undefined when it
+ * does; otherwise why the reading is not of `n`, and the growth is not reported).
+ */
+async function growth(
+  child: Child<unknown>,
+  n: number,
+  settleMs: number,
+  open: (i: number) => Closable,
+  registered: (count: number) => Promise<string | undefined> = async () => undefined,
+): Promise<Memory & { missing?: string }> {
   // Warm-up: code paths compiled and lazily built caches filled are not per-subscription memory.
   const warm = await pool(Array.from({ length: 100 }), 100, async (_, i) => {
     const c = open(i);
     await c.ready;
     return c;
   });
+  const warmMissing = await registered(warm.length);
   for (const c of warm) c.close();
   await sleep(settleMs);
+  // The warm-up's subscriptions ended on the server too, so the baseline reading holds none of them.
+  await registered(0);
   const before = await child.call<Memory>('memory');
   const connections = await pool(Array.from({ length: n }), 200, async (_, i) => {
     const c = open(i);
     await c.ready;
     return c;
   });
+  const missing = warmMissing ?? (await registered(n));
   await sleep(settleMs);
   const after = await child.call<Memory>('memory');
   for (const c of connections) c.close();
   await sleep(settleMs);
+  if (missing) return { rss: NaN, heapUsed: NaN, external: NaN, missing };
   return { rss: after.rss - before.rss, heapUsed: after.heapUsed - before.heapUsed, external: after.external - before.external };
 }
