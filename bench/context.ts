@@ -50,17 +50,23 @@ export interface RowSpec {
   alsoRequired?: boolean;
   /** Why the value was not measured (printed instead of it; a goal is then not met). */
   notMeasured?: string;
+  /**
+   * The threadql, baseline and ratio columns come from the same samples as the value (a
+   * percentile of too few samples): when it was not measured they are not either, and print "—".
+   */
+  columnsFromValue?: boolean;
 }
 
 /** A results row whose check column and verdict come from its measured value alone. */
 export function row(spec: RowSpec): Row {
   const value = spec.notMeasured ? NaN : spec.value;
+  const blank = Boolean(spec.notMeasured && spec.columnsFromValue);
   return {
     figure: spec.figure,
     metric: spec.metric,
-    threadql: spec.threadql,
-    baseline: spec.baseline,
-    ratio: spec.ratio,
+    threadql: blank ? '—' : spec.threadql,
+    baseline: blank ? '—' : spec.baseline,
+    ratio: blank ? '—' : spec.ratio,
     goal: spec.goal?.text ?? 'report',
     check: spec.notMeasured ? `not measured: ${spec.notMeasured}` : spec.format(value),
     met: judge(spec.goal, value, spec.alsoRequired ?? true),

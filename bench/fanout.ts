@@ -1,6 +1,6 @@
 import type { EventLoopDelay } from './child-control.js';
 import { profiled, row, type Bench, type FigureResult, type Row } from './context.js';
-import { atLeast, atMost, fmtInt, fmtMs, fmtPct, fmtPerSecond, fmtRatio, fmtUs, measured, per, ratio } from './stats.js';
+import { atLeast, atMost, fmtInt, fmtMs, fmtPct, fmtPerSecond, fmtRatio, fmtRatioOf, fmtUs, measured, per, ratio } from './stats.js';
 import { measuredRound, newKeys, p, relayRound, steadyText, ThreadqlClients, type MeasuredRound, type StreamStats } from './streams.js';
 
 /**
@@ -59,7 +59,7 @@ export async function measureFanout(bench: Bench): Promise<FigureResult> {
         metric: `${streams} streams at ${PACE_MS} ms: frames delivered`,
         threadql: `${fmtInt(tq.stats.delivered)} / ${fmtInt(tq.stats.expected)}`,
         baseline: `${fmtInt(base.stats.delivered)} / ${fmtInt(base.stats.expected)}`,
-        ratio: fmtRatio(ratio(delivered(tq.stats), delivered(base.stats))),
+        ratio: fmtRatioOf(delivered(tq.stats), delivered(base.stats)),
         goal: atLeast(1, '100 %'),
         value: delivered(tq.stats),
         format: fmtPct,

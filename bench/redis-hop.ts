@@ -71,6 +71,7 @@ export async function measureRedisHop(bench: Bench): Promise<FigureResult> {
       value: percentile(added, pct),
       format: fmtAdded,
       notMeasured: tooFewSamples(added.length, pct),
+      columnsFromValue: true,
     });
   return {
     rows: [hopRow(50), hopRow(95), hopRow(99)],

@@ -36,8 +36,11 @@ export function median(xs: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** a / b; NaN when either was not measured or the baseline is zero (no ratio exists). */
-export const ratio = (a: number, b: number) => (measured(a) && measured(b) && b !== 0 ? a / b : NaN);
+/**
+ * a / b; NaN when either was not measured, or the baseline is zero or below, or a is below
+ * zero (a difference that can be negative, such as a gap beyond the provider's, has no ratio).
+ */
+export const ratio = (a: number, b: number) => (measured(a) && measured(b) && b > 0 && a >= 0 ? a / b : NaN);
 
 /** A count per unit (frames per second, bytes per subscription); NaN over zero units. */
 export const per = (amount: number, units: number) => (measured(amount) && measured(units) && units > 0 ? amount / units : NaN);
@@ -67,3 +70,6 @@ export function judge(goal: Goal | null, value: number, alsoRequired = true): bo
   if (!goal) return null;
   return measured(value) && alsoRequired && goal.test(value);
 }
+
+/** The ratio column: "no samples" when a side was not measured, "—" when both were but no ratio exists (a zero baseline, a negative difference). */
+export const fmtRatioOf = (a: number, b: number) => (measured(a) && measured(b) && Number.isNaN(ratio(a, b)) ? '—' : fmtRatio(ratio(a, b)));

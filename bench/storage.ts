@@ -75,6 +75,7 @@ export async function measureStorage(bench: Bench): Promise<FigureResult> {
         value: busy.p99,
         format: fmtMs,
         notMeasured: steadyMissing,
+        columnsFromValue: true,
       }),
     ],
     workload: [

@@ -1,5 +1,5 @@
 import { profiled, row, type Bench, type FigureResult, type Row } from './context.js';
-import { atMost, fmtAdded, fmtMs, fmtRatio, mean, per, ratio, tooFewSamples } from './stats.js';
+import { atMost, fmtAdded, fmtMs, fmtRatioOf, mean, per, tooFewSamples } from './stats.js';
 import { analyse, merge, newKeys, p, recordWrites, relayRound, sdkRound, ThreadqlClients, type StreamStats } from './streams.js';
 
 /**
@@ -26,11 +26,12 @@ export async function measureTtft(bench: Bench): Promise<FigureResult> {
       metric: `time to first token, p${pct}, ${label}`,
       threadql: fmtMs(tq),
       baseline: fmtMs(base),
-      ratio: fmtRatio(ratio(tq, base)),
+      ratio: fmtRatioOf(tq, base),
       goal: goalMs === null ? null : atMost(goalMs, `added ≤ ${goalMs} ms`),
       value: tq - base,
       format: fmtAdded,
       notMeasured: tooFewSamples(Math.min(s.tq.ttft.length, s.sdk.ttft.length), pct),
+      columnsFromValue: true,
     });
   };
   const gapRow = (label: string, s: Comparison, goalMs: number | null): Row => {
@@ -41,11 +42,12 @@ export async function measureTtft(bench: Bench): Promise<FigureResult> {
       metric: `gap between chunks beyond the provider's gap, p99, ${label}`,
       threadql: fmtMs(tq),
       baseline: fmtMs(base),
-      ratio: fmtRatio(ratio(tq, base)),
+      ratio: fmtRatioOf(tq, base),
       goal: goalMs === null ? null : atMost(goalMs, `added ≤ ${goalMs} ms`),
       value: tq - base,
       format: fmtAdded,
       notMeasured: tooFewSamples(Math.min(s.tq.gapExcess.length, s.sdk.gapExcess.length), 99),
+      columnsFromValue: true,
     });
   };
   rows.push(

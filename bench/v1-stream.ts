@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { performance } from 'node:perf_hooks';
 import { profiled, row, type Bench, type FigureResult } from './context.js';
-import { atMost, fmtAdded, fmtMs, fmtRatio, ratio, tooFewSamples } from './stats.js';
+import { atMost, fmtAdded, fmtMs, fmtRatioOf, tooFewSamples } from './stats.js';
 import { analyse, merge, newKeys, p, recordWrites, ThreadqlClients, type Arrivals, type StreamStats } from './streams.js';
 
 /**
@@ -57,11 +57,12 @@ export async function measureV1Stream(bench: Bench): Promise<FigureResult> {
       metric: `time to first thread.message.delta via the SDK's runs.stream, p${pct}, 1 run (baseline: GraphQL threadEvents)`,
       threadql: fmtMs(a),
       baseline: fmtMs(b),
-      ratio: fmtRatio(ratio(a, b)),
+      ratio: fmtRatioOf(a, b),
       goal: goalMs === null ? null : atMost(goalMs, `added ≤ ${goalMs} ms`),
       value: a - b,
       format: fmtAdded,
       notMeasured: tooFewSamples(Math.min(v1.ttft.length, graphql.ttft.length), pct),
+      columnsFromValue: true,
     });
   };
   return {

@@ -14,6 +14,7 @@ import {
   fmtPct,
   fmtPerSecond,
   fmtRatio,
+  fmtRatioOf,
   fmtUs,
   judge,
   median,
@@ -45,6 +46,11 @@ describe('bench stats', () => {
     expect(ratio(1, NaN)).toBeNaN();
     expect(ratio(NaN, 2)).toBeNaN();
     expect(ratio(1, 2)).toBe(0.5);
+    expect(ratio(-6, 6)).toBeNaN();
+    expect(fmtRatioOf(1, 0)).toBe('—');
+    expect(fmtRatioOf(-6, 6)).toBe('—');
+    expect(fmtRatioOf(NaN, 6)).toBe(NO_SAMPLES);
+    expect(fmtRatioOf(3, 6)).toBe('0.50×');
     expect(per(10, 0)).toBeNaN();
     expect(per(0, 0)).toBeNaN();
     expect(per(10, 4)).toBe(2.5);
@@ -73,6 +79,10 @@ describe('bench stats', () => {
     expect(why.met).toBe(false);
     expect(goalRow(1).met).toBe(true);
     expect(goalRow(NaN, { goal: null }).met).toBeNull();
+    // A percentile of too few samples: its columns are not shown either.
+    const few = goalRow(3, { threadql: '3.00 ms', notMeasured: tooFewSamples(10, 99), columnsFromValue: true });
+    expect(few.threadql).toBe('—');
+    expect(few.met).toBe(false);
   });
 
   it('an event-loop window with no tick has no delay, not 0 ms', () => {
