@@ -4,7 +4,7 @@ import { startChild, type Child } from './children.js';
 import { JSON_HEADERS } from './clients.js';
 import { createBenchDatabase, postgresAdminUrl, type BenchDatabase } from './cluster-processes.js';
 import { MESSAGES_LAST_20, conversation, createThread, profiled, row, type Bench, type FigureResult, type Row } from './context.js';
-import { atLeast, fmtInt, fmtMs, fmtPerSecond, fmtRatio, fmtUs, per, percentile, ratio } from './stats.js';
+import { atLeast, fmtInt, fmtMs, fmtPerSecond, fmtRatio, fmtRatioOf, fmtUs, per, percentile, ratio } from './stats.js';
 
 /**
  * Figures 3 and 4: requests per second under load from autocannon (run in this process, one
@@ -21,7 +21,8 @@ interface Rate {
   /** CPU time the server process used meanwhile (ms); NaN when the baseline has no server. */
   cpuMs: number;
 }
-const rate = (r: Rate) => per(r.ok, r.seconds);
+/** Successful requests per second; none finished at all (neither correct nor failed) is no measurement, not 0/s. */
+const rate = (r: Rate) => (r.ok + r.failed > 0 ? per(r.ok, r.seconds) : NaN);
 
 async function cannon(server: Child<unknown>, options: Options): Promise<Rate> {
   const cpu0 = await server.call<number>('cpu');
@@ -172,11 +173,11 @@ function postgresRow(pg: Rate | undefined, base: Rate, why: string | undefined):
     metric: `completed runs/s on PostgreSQL, the same workload vs the same direct SDK calls/s`,
     threadql: pg ? fmtPerSecond(rate(pg)) + (pg.failed ? ` (${pg.failed} failed)` : '') : '—',
     baseline: fmtPerSecond(rate(base)),
-    ratio: fmtRatio(pgRatio),
+    ratio: pg ? fmtRatioOf(rate(pg), rate(base)) : '—',
     goal: null,
     value: pgRatio,
     format: fmtRatio,
-    notMeasured: pg ? undefined : why,
+    notMeasured: !pg ? why : pg.ok + pg.failed === 0 ? `no run finished within the ${fmtInt(pg.seconds)} s measured` : undefined,
   });
 }
 
