@@ -100,7 +100,8 @@ export async function measureClusterThroughput(bench: Bench): Promise<FigureResu
     await Promise.all(servers.map(stopServer));
     await cluster.cleanup();
   }
-  const runRate = (r: typeof one.runs) => per(r.ok, r.seconds);
+  // No request finished at all (neither completed nor failed): no rate was measured, not 0/s.
+  const runRate = (r: typeof one.runs) => (r.ok + r.failed > 0 ? per(r.ok, r.seconds) : NaN);
   const frameRate = (f: typeof one.frames) => per(f.frames, f.seconds);
   const runsRatio = ratio(runRate(two.runs), runRate(one.runs));
   const framesRatio = ratio(frameRate(two.frames), frameRate(one.frames));
