@@ -28,7 +28,15 @@ export async function measureMemory(bench: Bench): Promise<FigureResult> {
   const { url } = bench.threadql.ready;
   const threads = await pool(Array.from({ length: THREADS }), 20, () => createThread(url));
   const settleMs = bench.quick ? 200 : 500;
-  const sse = await growth(bench.threadql, n, settleMs, (i) => openSse(url, JSON.stringify({ query: THREAD_EVENTS, variables: { t: threads[i % THREADS] } }), () => {}));
+  // Counted only once threadql's gauge holds all n: an SSE stream that opens and is then refused
+  // (a cap, an error) sends its first bytes too.
+  const sse = await growth(
+    bench.threadql,
+    n,
+    settleMs,
+    (i) => openSse(url, JSON.stringify({ query: THREAD_EVENTS, variables: { t: threads[i % THREADS] } }), () => {}),
+    (open) => subscriptionsReach(bench.threadql, 'sse', open),
+  );
   // A second, fresh threadql child (its own SQLite file): after the SSE round the first one's
   // allocator holds freed pages the WebSocket round would reuse, and its RSS would hardly grow.
   const wsChild = await startChild<{ url: string }>('./threadql-child.ts', { ...bench.threadqlEnv, DATABASE_URL: `${bench.threadqlEnv.DATABASE_URL}.ws.db` });
@@ -67,7 +75,7 @@ export async function measureMemory(bench: Bench): Promise<FigureResult> {
         goal: atMost(30 * 1024, '≤ 30 KB'),
         value: perSse,
         format: fmtKb,
-        notMeasured: tooFew ?? shrank(sse),
+        notMeasured: tooFew ?? sse.missing ?? shrank(sse),
         columnsFromValue: true,
       }),
       row({
@@ -85,7 +93,7 @@ export async function measureMemory(bench: Bench): Promise<FigureResult> {
     ],
     workload: [
       (n < wanted ? `Only ${fmtInt(n)} of ${fmtInt(wanted)} subscriptions: the open files limit is ${openFilesLimit()} (raise it with \`ulimit -Hn\`). ` : '') +
-        `${fmtInt(n)} \`threadEvents(threadId)\` subscriptions over SSE on ${THREADS} threads (live only, no events), opened 200 at a time; each is counted once its first bytes arrived (the subscription is registered). Measured first, on a fresh server process, after 100 subscriptions opened and closed as a warm-up. ` +
+        `${fmtInt(n)} \`threadEvents(threadId)\` subscriptions over SSE on ${THREADS} threads (live only, no events), opened 200 at a time; each is counted once its first bytes arrived and threadql's open-subscriptions gauge holds all of them (MAX_SUBSCRIPTIONS_PER_OWNER is raised above the 1,000 default: open mode is one caller). Measured first, on a fresh server process, after 100 subscriptions opened and closed as a warm-up. ` +
         `RSS and heap read in the server process after two forced GCs (\`--expose-gc\`), before opening and ${settleMs} ms after the last one opened.`,
       `WebSocket: on a second fresh threadql child (same environment, its own SQLite file), the same ${fmtInt(n)} subscriptions on ${THREADS} threads, each its own socket (graphql-transport-ws: connection_init, acknowledged, then subscribe), opened 200 at a time after the same warm-up; the "after" reading waits until threadql's open-subscriptions gauge counts all of them (the server sends nothing when one is registered).`,
       `threadql per subscription over SSE: RSS ${fmtKb(perSse)}, JS heap ${fmtKb(per(sse.heapUsed, n))}, external ${fmtKb(per(sse.external, n))}; over WebSocket: RSS ${fmtKb(perWs)}, JS heap ${fmtKb(per(ws.heapUsed, n))}, external ${fmtKb(per(ws.external, n))}. ` +

@@ -74,6 +74,8 @@ async function runOnce(tmp: string, profileDir: string | null): Promise<RunInfo>
     RATE_LIMIT_REQUESTS: '1000000000',
     RATE_LIMIT_RUNS: '1000000000',
     MAX_THREAD_MESSAGES: '10000',
+    // Figure 5 holds 5,000 subscriptions of one caller (open mode): above the default cap of 1,000.
+    MAX_SUBSCRIPTIONS_PER_OWNER: '100000',
     MAX_BODY_BYTES: String(4 * 1024 * 1024),
   };
   const [threadql, baseline] = await Promise.all([

@@ -32,7 +32,10 @@ export async function measureStorage(bench: Bench): Promise<FigureResult> {
   const short = await countTransactions(bench, 5, 0);
   const bound = FIXED_TRANSACTIONS + Math.ceil(long.streamMs / FLUSH_INTERVAL_MS) + Math.ceil(1000 / MAX_PENDING_DELTAS);
 
-  const chunks = bench.quick ? 40 : 100;
+  // Replies long enough (4 s; 2 s in --quick) for all STREAMS to stream together after the 1 s
+  // ramp even when the first tokens come late on a loaded machine: without that steady part
+  // the figure measures nothing.
+  const chunks = bench.quick ? 100 : 200;
   const rampMs = bench.quick ? 500 : RAMP_MS;
   bench.provider.shape = { chunks, paceMs: 20 };
   const clients = await ThreadqlClients.open(bench, STREAMS);
