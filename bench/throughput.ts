@@ -167,17 +167,17 @@ export async function measureRunThroughput(bench: Bench): Promise<FigureResult> 
 }
 
 function postgresRow(pg: Rate | undefined, base: Rate, why: string | undefined): Row {
-  const pgRatio = pg ? ratio(rate(pg), rate(base)) : NaN;
+  const notMeasured = !pg ? why : pg.ok + pg.failed === 0 ? `no run finished within the ${fmtInt(pg.seconds)} s measured` : undefined;
   return row({
     figure: '4',
     metric: `completed runs/s on PostgreSQL, the same workload vs the same direct SDK calls/s`,
-    threadql: pg ? fmtPerSecond(rate(pg)) + (pg.failed ? ` (${pg.failed} failed)` : '') : '—',
+    threadql: pg && !notMeasured ? fmtPerSecond(rate(pg)) + (pg.failed ? ` (${pg.failed} failed)` : '') : '—',
     baseline: fmtPerSecond(rate(base)),
-    ratio: pg ? fmtRatioOf(rate(pg), rate(base)) : '—',
+    ratio: pg && !notMeasured ? fmtRatioOf(rate(pg), rate(base)) : '—',
     goal: null,
-    value: pgRatio,
+    value: pg ? ratio(rate(pg), rate(base)) : NaN,
     format: fmtRatio,
-    notMeasured: !pg ? why : pg.ok + pg.failed === 0 ? `no run finished within the ${fmtInt(pg.seconds)} s measured` : undefined,
+    notMeasured,
   });
 }
 
