@@ -22,6 +22,7 @@ import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
 import { threadEventTypeName } from './schema/events.js';
 import { useFastSubscriptionEvents } from './subscription-events/fast-events.js';
+import { useLeanEventStreams } from './subscription-events/sse-body.js';
 import { refuseServerOnlyFrames } from './ws-frames.js';
 import { useAssistantsApi } from './rest/index.js';
 
@@ -100,6 +101,7 @@ export function createApp(services: Services): App {
       useContractRequestCodes(),
       useSubscriptionGauge(services.metrics),
       useFastSubscriptionEvents(threadEventTypeName),
+      useLeanEventStreams(),
     ] as Plugin[],
   });
 

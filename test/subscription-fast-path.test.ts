@@ -9,6 +9,7 @@ import { schema } from '../src/schema/index.js';
 import type { MessageRow, RunRow } from '../src/store/types.js';
 import { useFastSubscriptionEvents } from '../src/subscription-events/fast-events.js';
 import { EventRelay } from '../src/subscription-events/relay.js';
+import { EventStreamBody, useLeanEventStreams } from '../src/subscription-events/sse-body.js';
 import { planEvents } from '../src/subscription-events/selection-plan.js';
 
 /**
@@ -179,7 +180,7 @@ function server(fast: boolean, events: unknown[], end: End) {
     logging: false,
     maskedErrors: { maskError: createErrorMasker(() => {}, { bodyLimit: 1 << 20 }) },
     context: () => ({ services: { events: { threadEvents: open, runEvents: open }, access: { trackSession: () => () => {} } }, owner: 'o', keyId: 'k' }),
-    plugins: [useDeferStream(), ...(fast ? [useFastSubscriptionEvents(threadEventTypeName)] : [])] as Plugin[],
+    plugins: [useDeferStream(), ...(fast ? [useFastSubscriptionEvents(threadEventTypeName), useLeanEventStreams()] : [])] as Plugin[],
   });
   return { yoga, streams };
 }
@@ -221,8 +222,11 @@ describe('subscription fast path', () => {
     it.each(['complete', 'revoked', 'crash'] as const)('SSE bytes are the executor\'s (stream ends: %s)', async (end) => {
       const slow = await sseFrames(false, query, vars, events, end);
       const handed = vi.spyOn(EventRelay.prototype, 'hand');
+      const lean = vi.spyOn(EventStreamBody.prototype, '_read');
       const fast = await sseFrames(true, query, vars, events, end);
       expect(fast).toEqual(slow);
+      // The lean SSE body wrote them (yoga's processor wrote the slow path's).
+      expect(lean).toHaveBeenCalled();
       // The executor answered what the plan does not cover, and the end; it projected the rest.
       expect(handed).toHaveBeenCalledTimes(executed === null ? 0 : executed + 1);
       if (executed === null) return;
