@@ -269,4 +269,17 @@ describe('subscription fast path', () => {
       expect(await result.next()).toEqual({ value: undefined, done: true });
     }
   });
+
+  it('next() calls made before the previous one settled are answered in order, as by the executor', async () => {
+    const answers: string[][] = [];
+    for (const fast of [false, true]) {
+      const { yoga } = server(fast, [...EVENTS, ...ODD_EVENTS], 'complete');
+      const { subscribe, contextFactory } = yoga.getEnveloped({ request: new Request('http://localhost/graphql') });
+      const result = (await subscribe({ schema, document: parse(OPERATIONS[0]!.query), variableValues: { t: T }, contextValue: await contextFactory() })) as AsyncIterableIterator<unknown>;
+      // Every event and the end (the executor's iterator leaves a call past the end unanswered; the fast path answers it done).
+      const steps = await Promise.all(Array.from({ length: EVENTS.length + ODD_EVENTS.length + 1 }, () => result.next()));
+      answers.push(steps.map((step) => JSON.stringify(step)));
+    }
+    expect(answers[1]).toEqual(answers[0]);
+  });
 });
