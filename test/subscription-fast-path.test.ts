@@ -185,7 +185,7 @@ function server(fast: boolean, events: unknown[], end: End) {
   return { yoga, streams };
 }
 
-/** The SSE body's frames, keep-alive comments left out (they follow the clock, not the events). */
+/** The SSE response's status and headers, then its frames, keep-alive comments left out (they follow the clock, not the events). */
 async function sseFrames(fast: boolean, query: string, variables: Record<string, unknown>, events: unknown[], end: End): Promise<string[]> {
   const { yoga } = server(fast, events, end);
   const res = await yoga.fetch('http://localhost/graphql', {
@@ -194,7 +194,8 @@ async function sseFrames(fast: boolean, query: string, variables: Record<string,
     body: JSON.stringify({ query, variables }),
   });
   const body = await res.text();
-  return body.split('\n\n').filter((frame) => frame !== ':' && frame !== '');
+  const head = `${res.status} ${JSON.stringify([...res.headers].sort())}`;
+  return [head, ...body.split('\n\n').filter((frame) => frame !== ':' && frame !== '')];
 }
 
 /** What graphql-ws sends: the enveloped subscribe's results, as JSON (src/app.ts calls it the same way). */
@@ -230,6 +231,7 @@ describe('subscription fast path', () => {
       // The executor answered what the plan does not cover, and the end; it projected the rest.
       expect(handed).toHaveBeenCalledTimes(executed === null ? 0 : executed + 1);
       if (executed === null) return;
+      expect(slow[0]).toMatch(/^200 .*text\/event-stream/);
       expect(slow.filter((f) => f.startsWith('event: next')).length).toBe(events.length + (end === 'complete' ? 0 : 1));
       if (end === 'revoked') expect(slow.at(-2)).toContain('"code":"UNAUTHENTICATED"');
       if (end === 'crash') expect(slow.at(-2)).toContain('Unexpected error.');
