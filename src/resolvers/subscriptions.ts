@@ -14,13 +14,15 @@ const SOCKET_HIGH_WATER_BYTES = 1 << 20;
  * stops reading would pile them up in the socket's buffer. Pulling waits instead; the stream's
  * own bounded buffer then takes over (it reads the stored log when the client is ready again).
  */
-function writableOf(ctx: Context): (() => Promise<void>) | undefined {
+function writableOf(ctx: Context): (() => Promise<void> | undefined) | undefined {
   const socket = ctx.socket;
   if (!socket) return undefined;
-  return async () => {
-    while (socket.readyState === socket.OPEN && socket.bufferedAmount > SOCKET_HIGH_WATER_BYTES) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+  const backedUp = () => socket.readyState === socket.OPEN && socket.bufferedAmount > SOCKET_HIGH_WATER_BYTES;
+  return () => {
+    if (!backedUp()) return undefined;
+    return (async () => {
+      while (backedUp()) await new Promise((resolve) => setTimeout(resolve, 25));
+    })();
   };
 }
 
