@@ -20,6 +20,9 @@ import { yogaLogger } from './ops/yoga-logger.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
 import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
+import { threadEventTypeName } from './schema/events.js';
+import { useFastSubscriptionEvents } from './subscription-events/fast-events.js';
+import { useLeanEventStreams } from './subscription-events/sse-body.js';
 import { refuseServerOnlyFrames } from './ws-frames.js';
 import { useAssistantsApi } from './rest/index.js';
 
@@ -97,6 +100,8 @@ export function createApp(services: Services): App {
       useMaskedIncrementalErrors(mask),
       useContractRequestCodes(),
       useSubscriptionGauge(services.metrics),
+      useFastSubscriptionEvents(threadEventTypeName),
+      useLeanEventStreams(),
     ] as Plugin[],
   });
 

@@ -1,8 +1,14 @@
-import type { MessageDeltaEvent, MessageEvent, RunStatusEvent } from '../services/events/types.js';
+import type { MessageDeltaEvent, MessageEvent, RunStatusEvent, ThreadEvent } from '../services/events/types.js';
 import { builder } from './builder.js';
 import { MessageRef, RunRef, ThreadEventRef } from './refs.js';
 
 const typeNames = { RUN_STATUS: 'RunStatusEvent', MESSAGE: 'MessageEvent', MESSAGE_DELTA: 'MessageDeltaEvent' } as const;
+
+/** The GraphQL type of an event: ThreadEvent's resolveType, and the fast path's (subscription-events/). */
+export function threadEventTypeName(event: unknown): string | undefined {
+  const kind = (event as { kind?: unknown } | null)?.kind;
+  return typeof kind === 'string' && Object.hasOwn(typeNames, kind) ? typeNames[kind as ThreadEvent['kind']] : undefined;
+}
 
 ThreadEventRef.implement({
   description: 'A change on a thread. seq is per thread and strictly increasing; replay with threadEvents(after:).',

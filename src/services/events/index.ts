@@ -6,8 +6,8 @@ import { LocalSubscriptionCaps, type SubscriptionCaps } from './subscription-cap
 import { isTerminalRunStatus, type ThreadEvent } from './types.js';
 
 export interface StreamOptions {
-  /** Resolves when the transport can take another event (backpressure). */
-  writable?: () => Promise<void>;
+  /** Resolves when the transport can take another event (backpressure); undefined: it can now. */
+  writable?: () => Promise<void> | undefined;
 }
 
 /**

@@ -42,8 +42,11 @@ export interface LogStreamOptions {
   accept?: (event: ThreadEvent) => boolean;
   /** The event after which the stream completes (runEvents: the terminal status). */
   isLast?: (event: ThreadEvent) => boolean;
-  /** Resolves when the transport can take another event (WebSocket: its send buffer drained). */
-  writable?: () => Promise<void>;
+  /**
+   * Resolves when the transport can take another event (WebSocket: its send buffer drained);
+   * undefined when it can now (no promise to await per event on a socket that keeps up).
+   */
+  writable?: () => Promise<void> | undefined;
 }
 
 /**
@@ -148,7 +151,8 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
       if (this.finished) return this.done();
       const event = this.takeNext();
       if (event) {
-        if (this.options.writable) await this.options.writable();
+        const drained = this.options.writable?.();
+        if (drained) await drained;
         if (this.closed) return this.done();
         this.delivered = Math.max(this.delivered, event.seq);
         if (this.options.isLast?.(event) || (this.ending && this.position >= this.endAt && !this.hasQueued())) this.finish();
