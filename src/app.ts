@@ -3,6 +3,7 @@ import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { useRequestBodyLimit } from './body-limit.js';
 import { AppError, ShuttingDownError, UnauthenticatedError } from './errors.js';
 import { createErrorMasker, toGraphQLError, useContractRequestCodes, useMaskedIncrementalErrors } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
@@ -65,8 +66,9 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
-    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything.
-    maxRequestBodySize: config.limits.bodyBytes,
+    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything
+    // (useRequestBodyLimit, last of the plugins, instead of yoga's costlier own).
+    maxRequestBodySize: false,
     maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
     // The self-contained GraphiQL (no CDN): a self-hosted server may have no internet access.
@@ -97,6 +99,7 @@ export function createApp(services: Services): App {
       useMaskedIncrementalErrors(mask),
       useContractRequestCodes(),
       useSubscriptionGauge(services.metrics),
+      useRequestBodyLimit(config.limits.bodyBytes),
     ] as Plugin[],
   });
 
