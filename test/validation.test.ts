@@ -245,7 +245,7 @@ describe('input validation', () => {
     });
     const post = (body: string, headers: Record<string, string> = {}) =>
       yoga.fetch('http://localhost/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-    for (const headers of [{ 'content-length': '100' }, {}]) {
+    for (const headers of [{ 'content-length': '100' }, {}] as Record<string, string>[]) {
       const res = await post(tooBig, headers);
       expect(res.status).toBe(413);
       expect(await res.json()).toEqual(TOO_LARGE);
