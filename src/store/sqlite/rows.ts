@@ -1,4 +1,4 @@
-import { getTableColumns, getTableName } from 'drizzle-orm';
+import { Column, getTableColumns, getTableName } from 'drizzle-orm';
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core';
 
 /**
@@ -23,6 +23,8 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 export function rowReader<T extends SQLiteTable>(table: T, without?: SQLiteColumn): RowReader<T['$inferSelect']> {
   const fields = Object.entries(getTableColumns(table) as Record<string, SQLiteColumn>).map(([key, column]) => ({
     key,
+    // Most columns (plain text, integers) keep the driver's value: no call for those.
+    decode: column.mapFromDriverValue === Column.prototype.mapFromDriverValue ? null : (value: unknown) => column.mapFromDriverValue(value),
     column,
     fixed: column === without,
   }));
@@ -39,7 +41,7 @@ export function rowReader<T extends SQLiteTable>(table: T, without?: SQLiteColum
           continue;
         }
         const value = values[i++];
-        row[field.key] = value === null ? null : field.column.mapFromDriverValue(value);
+        row[field.key] = value === null || field.decode === null ? value : field.decode(value);
       }
       return row as T['$inferSelect'];
     },
