@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, inArray, isNotNull, lt, ne, sql, type SQLWrapper } from 'drizzle-orm';
 import { eventFromRow } from '../../services/events/serialize.js';
 import type { AssistantStore, EventStore, KeyStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
 import { guarded } from './driver-errors.js';
-import { page, scopedPage } from './pages.js';
+import { page, preparedOn, scopedPage } from './pages.js';
 import type { Queries } from './queries.js';
 import { apiKeys, assistants, events, messages, runs, threads } from './tables.js';
 
@@ -22,12 +22,26 @@ type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
 
 function finders<T extends Table>(db: Queries, table: T) {
   type Row = T['$inferSelect'];
+  // On most requests (the thread of thread(id), a run, a message): named prepared statements.
+  const name = getTableName(table);
+  const byId = () =>
+    preparedOn(db, `tql_${name}_by_id`, (statement) =>
+      db.select().from(table as typeof threads).where(eq(table.id, sql.placeholder('id'))).limit(1).prepare(statement),
+    );
+  const byIdAndOwner = () =>
+    preparedOn(db, `tql_${name}_by_id_owner`, (statement) =>
+      db
+        .select()
+        .from(table as typeof threads)
+        .where(and(eq(table.id, sql.placeholder('id')), eq(table.owner, sql.placeholder('owner'))))
+        .limit(1)
+        .prepare(statement),
+    );
   return {
     find: (rowId: string, rowOwner?: string) =>
       guarded(async () => {
         if (!storable(rowId) || (rowOwner !== undefined && !storable(rowOwner))) return undefined;
-        const where = rowOwner === undefined ? eq(table.id, rowId) : and(eq(table.id, rowId), eq(table.owner, rowOwner));
-        const [row] = await db.select().from(table as typeof threads).where(where).limit(1);
+        const [row] = rowOwner === undefined ? await byId().execute({ id: rowId }) : await byIdAndOwner().execute({ id: rowId, owner: rowOwner });
         return row as Row | undefined;
       }),
     findMany: (ids: readonly string[]) =>
