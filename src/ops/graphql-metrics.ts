@@ -17,25 +17,17 @@ import { Counter, Histogram, type Registry } from 'prom-client';
  * Here the operation type is looked up once per document.
  */
 export function useGraphQLMetrics(registry: Registry): Plugin {
+  // One family per registry, however many apps share it (as the plugin kept them).
   const registers = [registry];
-  const requestDuration = new Histogram({
-    name: 'graphql_envelop_request_duration',
-    help: 'Time spent on running the GraphQL operation from parse to execute',
-    labelNames: ['operationType'],
-    registers,
-  });
-  const errors = new Counter({
-    name: 'graphql_envelop_error_result',
-    help: 'Counts the amount of errors reported from all phases',
-    labelNames: ['operationType', 'path', 'phase'],
-    registers,
-  });
-  const httpDuration = new Histogram({
-    name: 'graphql_yoga_http_duration',
-    help: 'Time spent on HTTP connection',
-    labelNames: ['operationType', 'method', 'statusCode'],
-    registers,
-  });
+  const requestDuration = once(registry, 'graphql_envelop_request_duration', (name) =>
+    new Histogram({ name, help: 'Time spent on running the GraphQL operation from parse to execute', labelNames: ['operationType'], registers }),
+  );
+  const errors = once(registry, 'graphql_envelop_error_result', (name) =>
+    new Counter({ name, help: 'Counts the amount of errors reported from all phases', labelNames: ['operationType', 'path', 'phase'], registers }),
+  );
+  const httpDuration = once(registry, 'graphql_yoga_http_duration', (name) =>
+    new Histogram({ name, help: 'Time spent on HTTP connection', labelNames: ['operationType', 'method', 'statusCode'], registers }),
+  );
   const typeOf = operationTypes();
   const startedAt = new WeakMap<Request, number>();
   // Requests whose document parsed, with its operation type (undefined: no such operation).
@@ -120,6 +112,10 @@ export function useGraphQLMetrics(registry: Registry): Plugin {
       httpDuration.observe({ method: request.method, statusCode: response.status, operationType: parsed.get(request) || 'unknown' }, sinceSeconds(start));
     },
   };
+}
+
+function once<M>(registry: Registry, name: string, create: (name: string) => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? create(name);
 }
 
 /** The type (query, mutation, subscription) of a document's operation, looked up once per document and name. */
