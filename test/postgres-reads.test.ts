@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../src/store/postgres/index.js';
 import { page } from '../src/store/postgres/pages.js';
-import { assistants, messages, runs, threads } from '../src/store/postgres/tables.js';
+import { apiKeys, assistants, messages, runs, threads } from '../src/store/postgres/tables.js';
 import type { PageWindow } from '../src/store/types.js';
 import { createTestDatabase, dropTestDatabases, onPostgres } from './test-database.js';
 
@@ -87,6 +87,22 @@ describe.skipIf(!onPostgres)('PostgreSQL prepared reads match the queries built 
       }
       expect(await nouns.find('no_such_id')).toBeUndefined();
     }
+  });
+
+  it('API keys: by id, by hash, and whether any exists, as a select gives them', async () => {
+    expect(await store.keys.any()).toBe(false);
+    await store.db.insert(apiKeys).values([
+      { id: 'key_live', owner: 'alice', hash: 'a'.repeat(64), prefix: 'tql_aaaaaa', createdAt: at(60), revokedAt: null },
+      { id: 'key_revoked', owner: 'bob', hash: 'b'.repeat(64), prefix: 'tql_bbbbbb', createdAt: at(61), revokedAt: at(62) },
+    ]);
+    expect(await store.keys.any()).toBe(true);
+    for (const id of ['key_live', 'key_revoked']) {
+      const [slow] = await store.db.select().from(apiKeys).where(eq(apiKeys.id, id));
+      expect(await store.keys.find(id)).toStrictEqual(slow);
+      expect(await store.keys.byHash(slow!.hash)).toStrictEqual(slow);
+    }
+    expect(await store.keys.find('key_none')).toBeUndefined();
+    expect(await store.keys.byHash('c'.repeat(64))).toBeUndefined();
   });
 
   it('pages, in every window shape and both orders, give the rows the query built at each call gives', async () => {

@@ -205,10 +205,19 @@ export function keyStore(db: Queries): KeyStore {
   return {
     insert: (row) => guarded(async () => first(await db.insert(apiKeys).values(row).returning())!),
     list: () => guarded(() => db.select().from(apiKeys).orderBy(desc(apiKeys.pos))),
-    find: (keyId) => guarded(async () => (storable(keyId) ? first(await db.select().from(apiKeys).where(eq(apiKeys.id, keyId))) : undefined)),
-    byHash: (hash) => guarded(async () => first(await db.select().from(apiKeys).where(eq(apiKeys.hash, hash)))),
+    find: (keyId) =>
+      guarded(async () =>
+        storable(keyId)
+          ? first(await preparedOn(db, 'tql_api_keys_by_id', (name) => db.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder('id'))).prepare(name)).execute({ id: keyId }))
+          : undefined,
+      ),
+    // Asked on every request with a key (and, in open mode, `any` on every request): prepared.
+    byHash: (hash) =>
+      guarded(async () =>
+        first(await preparedOn(db, 'tql_api_keys_by_hash', (name) => db.select().from(apiKeys).where(eq(apiKeys.hash, sql.placeholder('hash'))).prepare(name)).execute({ hash })),
+      ),
     revoke: (keyId, at) => guarded(async () => void (await db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, keyId), sql`${apiKeys.revokedAt} is null`)))),
-    any: () => guarded(async () => (await db.select({ id: apiKeys.id }).from(apiKeys).limit(1)).length > 0),
+    any: () => guarded(async () => (await preparedOn(db, 'tql_api_keys_any', (name) => db.select({ id: apiKeys.id }).from(apiKeys).limit(1).prepare(name)).execute({})).length > 0),
     revokedAmong: (ids) =>
       guarded(async () =>
         ids.length === 0 ? [] : (await db.select({ id: apiKeys.id }).from(apiKeys).where(and(inArray(apiKeys.id, [...ids]), isNotNull(apiKeys.revokedAt)))).map((r) => r.id),
