@@ -4,6 +4,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useRequestBodyLimit } from './body-limit.js';
+import { useJitQueries } from './jit.js';
 import { AppError, ShuttingDownError, UnauthenticatedError } from './errors.js';
 import { createErrorMasker, toGraphQLError, useContractRequestCodes, useMaskedIncrementalErrors } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
@@ -34,8 +35,11 @@ export interface App {
   beginStop(): void;
 }
 
-/** Builds the GraphQL server; it never listens (server.ts and tests do). */
-export function createApp(services: Services): App {
+/**
+ * Builds the GraphQL server; it never listens (server.ts and tests do). `jit: false` runs every
+ * operation on the standard executor (the tests compare both).
+ */
+export function createApp(services: Services, options: { jit?: boolean } = {}): App {
   const { config, access, logger } = services;
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
   // Masked errors, and the log lines of their causes, name their request (x-request-id).
@@ -95,6 +99,7 @@ export function createApp(services: Services): App {
       useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
+      ...(options.jit === false ? [] : [useJitQueries()]),
       useDeferStream(),
       useMaskedIncrementalErrors(mask),
       useContractRequestCodes(),
