@@ -1,5 +1,5 @@
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import { GraphQLError, getOperationAST, getVariableValues, visit, type ASTNode, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 
 /**
@@ -14,28 +14,33 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
  *    (its message and HTTP 400), so such a request never reaches the compiled query.
  */
 export function useJitQueries(): Plugin {
-  const eligible = new WeakMap<DocumentNode, Map<string, boolean>>();
-  const isEligible = (document: DocumentNode, operationName: string | null | undefined): boolean => {
+  // Per document and operation name: its compiled query, or null where the standard executor answers.
+  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
+  const compiledFor = (schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): CompiledQuery | null => {
     const name = operationName ?? '';
-    let byName = eligible.get(document);
-    if (!byName) eligible.set(document, (byName = new Map()));
-    let answer = byName.get(name);
-    if (answer === undefined) {
+    let byName = compiled.get(document);
+    if (!byName) compiled.set(document, (byName = new Map()));
+    let query = byName.get(name);
+    if (query === undefined) {
       const operation = getOperationAST(document, operationName || undefined);
-      answer = operation?.operation === 'query' && !usesIncrementalDelivery(document);
+      query = null;
+      if (operation?.operation === 'query' && !usesIncrementalDelivery(document)) {
+        // A document graphql-jit cannot compile is left to the standard executor.
+        const result = compileQuery(schema, document, operationName || undefined);
+        if (isCompiledQuery(result)) query = result;
+      }
       // Callers choose names: a few per document are kept, the rest decided each time.
-      if (byName.size < 16) byName.set(name, answer);
+      if (byName.size < 16) byName.set(name, query);
     }
-    return answer;
+    return query;
   };
-  const jit = useGraphQlJit() as Plugin & { onExecute: NonNullable<Plugin['onExecute']> };
   return {
-    onExecute(payload) {
-      const { args } = payload;
-      if (!isEligible(args.document, args.operationName)) return;
+    onExecute({ args, setExecuteFn }) {
+      const query = compiledFor(args.schema, args.document, args.operationName);
+      if (!query) return;
       const operation = getOperationAST(args.document, args.operationName || undefined)!;
       if (operation.variableDefinitions?.length && !variablesCoerce(args.schema, operation.variableDefinitions, args.variableValues)) return;
-      jit.onExecute(payload);
+      setExecuteFn((execution) => query.query(execution.rootValue, execution.contextValue, execution.variableValues));
       return {
         onExecuteDone({ result, setResult }) {
           if (!isAsyncIterable(result) && result.errors?.length) setResult(asStandardResult(result, args.document));
