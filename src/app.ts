@@ -3,6 +3,8 @@ import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { useRequestBodyLimit } from './body-limit.js';
+import { useJitQueries } from './jit.js';
 import { AppError, ShuttingDownError, UnauthenticatedError } from './errors.js';
 import { createErrorMasker, toGraphQLError, useContractRequestCodes, useMaskedIncrementalErrors } from './graphql-errors.js';
 import { useServer } from 'graphql-ws/use/ws';
@@ -36,8 +38,11 @@ export interface App {
   beginStop(): void;
 }
 
-/** Builds the GraphQL server; it never listens (server.ts and tests do). */
-export function createApp(services: Services): App {
+/**
+ * Builds the GraphQL server; it never listens (server.ts and tests do). `jit: false` runs every
+ * operation on the standard executor (the tests compare both).
+ */
+export function createApp(services: Services, options: { jit?: boolean } = {}): App {
   const { config, access, logger } = services;
   const logUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error (masked in the response)');
   // Masked errors, and the log lines of their causes, name their request (x-request-id).
@@ -68,8 +73,9 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
-    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything.
-    maxRequestBodySize: config.limits.bodyBytes,
+    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything
+    // (useRequestBodyLimit, last of the plugins, instead of yoga's costlier own).
+    maxRequestBodySize: false,
     maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
     // The self-contained GraphiQL (no CDN): a self-hosted server may have no internet access.
@@ -96,10 +102,12 @@ export function createApp(services: Services): App {
       useStrictUrlParams(),
       ...queryLimitPlugins(config.queryLimits),
       ...productionPlugins(config),
+      ...(options.jit === false ? [] : [useJitQueries()]),
       useDeferStream(),
       useMaskedIncrementalErrors(mask),
       useContractRequestCodes(),
       useSubscriptionGauge(services.metrics),
+      useRequestBodyLimit(config.limits.bodyBytes),
       useFastSubscriptionEvents(threadEventTypeName),
       useLeanEventStreams(),
     ] as Plugin[],

@@ -82,6 +82,10 @@ describe('operations: metrics, request ids and logs', () => {
     expect(grew('threadql_db_transaction_seconds_count', 'outcome="commit"')).toBeGreaterThan(0);
     expect(after).toMatch(/graphql_envelop_request_duration_count\{[^}]*operationType="mutation"[^}]*\} [1-9]/);
     expect(after).toContain('graphql_yoga_http_duration_bucket');
+    // Only the GraphQL families the README names: each other one would be work on every request.
+    const graphqlFamilies = new Set([...after.matchAll(/^# TYPE (graphql_\w+) /gm)].map((m) => m[1]));
+    expect([...graphqlFamilies].sort()).toEqual(['graphql_envelop_error_result', 'graphql_envelop_request_duration', 'graphql_yoga_http_duration'].filter((f) => graphqlFamilies.has(f)));
+    expect(graphqlFamilies.has('graphql_envelop_request_duration') && graphqlFamilies.has('graphql_yoga_http_duration')).toBe(true);
   });
 
   it('counts provider errors by code', async () => {

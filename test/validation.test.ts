@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { codeOf, postMultipart, removeTempDirs, startTestServer, startThread, subscribeSse, subscribeWs, waitUntil, within, type GqlResult, type TestServer } from './helpers.js';
 import { CREATE_THREAD, RUN_EVENTS, SEND } from './operations.js';
@@ -231,6 +232,38 @@ describe('input validation', () => {
     expect(res.status).toBe(413);
     expect(JSON.parse(res.text)).toEqual(TOO_LARGE);
     expect(await counts()).toEqual(before);
+  });
+
+  it('a body that did not come over node:http is counted, whatever its Content-Length says', async () => {
+    // Over node:http the declared length is all that is checked (Node's parser delivers exactly
+    // that many bytes); a Request handed to yoga.fetch has no such guarantee.
+    const { yoga } = createApp(server.services);
+    const before = await counts();
+    const tooBig = JSON.stringify({
+      query: `mutation { createThread(input: { title: "understated" }) { thread { id } } }`,
+      variables: { pad: 'p'.repeat(MIB + 10) },
+    });
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      yoga.fetch('http://localhost/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    for (const headers of [{ 'content-length': '100' }, {}] as Record<string, string>[]) {
+      const res = await post(tooBig, headers);
+      expect(res.status).toBe(413);
+      expect(await res.json()).toEqual(TOO_LARGE);
+    }
+    expect(await counts()).toEqual(before);
+    const fits = await post(JSON.stringify({ query: `mutation { createThread(input: { title: "counted, fits" }) { thread { id } } }` }));
+    expect(fits.status).toBe(200);
+    expect((await fits.json()).data.createThread.thread.id).toMatch(/^thread_/);
+  });
+
+  it('a Content-Length that is not one non-negative integer is refused (400)', async () => {
+    // node:http refuses such a request itself; a Request handed to yoga.fetch reaches the check.
+    const { yoga } = createApp(server.services);
+    for (const declared of ['2, 2', '-1', 'abc']) {
+      const res = await yoga.fetch('http://localhost/graphql', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': declared }, body: '{}' });
+      expect(res.status, declared).toBe(400);
+      expect((await res.json()).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    }
   });
 
   it('a WebSocket frame over MAX_BODY_BYTES closes that socket (1009); other sockets go on being served', async () => {

@@ -1,4 +1,4 @@
-import { useReadinessCheck, type Plugin } from 'graphql-yoga';
+import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { ShuttingDownError } from '../errors.js';
 import { httpHeadersOf, httpStatusOf } from '../graphql-errors.js';
@@ -56,14 +56,15 @@ export function useOpsEndpoints(options: OpsOptions): Plugin[] {
   };
 
   return [
-    useReadinessCheck({
-      endpoint: '/ready',
-      check: async () => {
+    // yoga's useReadinessCheck tests a URLPattern against every request's URL; the path is enough.
+    {
+      async onRequest({ url, endResponse }) {
+        if (url.pathname !== '/ready') return;
         const result = await checks();
         const ready = Object.values(result).every((c) => c === 'ok');
-        return json(ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable', checks: result });
+        endResponse(json(ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable', checks: result }));
       },
-    }),
+    },
     {
       onRequest({ endResponse }) {
         if (!lifecycle.stopping) return;

@@ -1,30 +1,19 @@
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { AccessControl } from '../auth/access.js';
 import { AppError } from '../errors.js';
 import { httpHeadersOf, httpStatusOf } from '../graphql-errors.js';
+import { useGraphQLMetrics } from './graphql-metrics.js';
 import type { Metrics } from './metrics.js';
 
 /**
  * `GET /metrics`: Prometheus text, protected like the API itself — open while the server is
  * open (no keys yet, loopback), else it needs a live API key (`Authorization: Bearer tql_…`,
  * Prometheus' `authorization` scrape setting). Scrapes do not count against rate limits.
- * The same registry gets yoga's GraphQL timings (@graphql-yoga/plugin-prometheus).
+ * The same registry gets yoga's GraphQL timings (graphql-metrics.ts).
  */
 export function useMetricsEndpoint(metrics: Metrics, access: AccessControl): Plugin[] {
   return [
-    usePrometheus({
-      registry: metrics.registry,
-      endpoint: false,
-      // Operation names and URLs come from callers: as labels they would let anyone grow the series without bound.
-      labels: { operationName: false, url: false },
-      // Few series on purpose: each one is work on every request. Parse and validate are cached by yoga.
-      metrics: {
-        graphql_envelop_request_duration: true,
-        graphql_envelop_error_result: true,
-        graphql_yoga_http_duration: true,
-      },
-    }) as Plugin,
+    useGraphQLMetrics(metrics.registry),
     {
       async onRequest({ request, url, endResponse }) {
         if (url.pathname !== '/metrics' || request.method !== 'GET') return;

@@ -19,6 +19,8 @@ export interface RequestInfo {
   logger: Logger;
   /** performance.now() when it began. */
   startedAt: number;
+  /** The URL's path, for the log line. */
+  path?: string;
 }
 
 /** Letters, digits and `._:-` only, at most 128: safe to echo and to put in a log line. */
@@ -37,6 +39,11 @@ export class RequestIds {
   readonly #causes = new Map<object, { cause: unknown; timer: NodeJS.Timeout }>();
 
   constructor(private readonly logger: Logger) {}
+
+  /** Whether the per-request line is written at all (LOG_LEVEL above info: skip building it). */
+  get logsRequests(): boolean {
+    return this.logger.isLevelEnabled('info');
+  }
 
   /** The request's id and logger, chosen the first time it is asked for. */
   of(request: Request): RequestInfo {
@@ -93,8 +100,23 @@ export class RequestIds {
   }
 
   #info(header: string | string[] | null | undefined): RequestInfo {
-    const id = requestIdOf(header);
-    return { id, logger: this.logger.child({ reqId: id }), startedAt: performance.now() };
+    return new Info(requestIdOf(header), this.logger);
+  }
+}
+
+/** The request's logger is made when something logs (a pino child per request is not free). */
+class Info implements RequestInfo {
+  readonly startedAt = performance.now();
+  path?: string;
+  #logger: Logger | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly parent: Logger,
+  ) {}
+
+  get logger(): Logger {
+    return (this.#logger ??= this.parent.child({ reqId: this.id }));
   }
 }
 
@@ -135,8 +157,10 @@ function mapResults<T>(source: AsyncIterator<T>, map: (result: T) => T): AsyncIt
  */
 export function useRequestIds(ids: RequestIds): Plugin {
   return {
-    onRequest({ request }) {
-      ids.of(request);
+    onRequest({ request, url }) {
+      const info = ids.of(request);
+      // yoga parses the URL for its routes anyway; the log line reuses its path.
+      if (ids.logsRequests) info.path = url.pathname;
     },
     onResultProcess({ request, result, setResult }) {
       setResult(ids.nameInResult(result, ids.of(request)));
@@ -144,10 +168,11 @@ export function useRequestIds(ids: RequestIds): Plugin {
     onResponse({ request, response }) {
       const info = ids.of(request);
       response.headers.set('x-request-id', info.id);
+      if (!ids.logsRequests) return;
       info.logger.info(
         {
           method: request.method,
-          path: new URL(request.url, 'http://localhost').pathname,
+          path: info.path ?? new URL(request.url, 'http://localhost').pathname,
           status: response.status,
           ms: Math.round((performance.now() - info.startedAt) * 10) / 10,
           stream: response.headers.get('content-type')?.startsWith('text/event-stream') || undefined,

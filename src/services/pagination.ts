@@ -33,6 +33,15 @@ function pageSize(value: number | null | undefined, field: string): number | nul
   return value;
 }
 
+/** An edge of a connection; its cursor is encoded when it is read (most pages are asked for without them). */
+class Edge<T extends { pos: number }> {
+  constructor(readonly node: T) {}
+
+  get cursor(): string {
+    return encodeCursor(this.node.pos);
+  }
+}
+
 /** Reads a window of rows (a store's `page`). */
 export type PageReader<T> = (window: PageWindow) => Promise<T[]>;
 
@@ -65,7 +74,7 @@ export async function paginate<T extends { pos: number }>(args: ConnectionArgs, 
     rows = rows.slice(0, limit);
     hasPreviousPage = afterPos !== null && (await anyRow({ after: null, before: afterPos + step }));
   }
-  const edges = rows.map((node) => ({ cursor: encodeCursor(node.pos), node }));
+  const edges = rows.map((node) => new Edge(node));
   return {
     edges,
     pageInfo: {

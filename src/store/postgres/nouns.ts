@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, inArray, isNotNull, lt, ne, sql, type SQLWrapper } from 'drizzle-orm';
 import { eventFromRow } from '../../services/events/serialize.js';
 import type { AssistantStore, EventStore, KeyStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
 import { guarded } from './driver-errors.js';
-import { page, scopedPage } from './pages.js';
+import { page, preparedOn, scopedPage } from './pages.js';
 import type { Queries } from './queries.js';
 import { apiKeys, assistants, events, messages, runs, threads } from './tables.js';
 
@@ -22,12 +22,26 @@ type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
 
 function finders<T extends Table>(db: Queries, table: T) {
   type Row = T['$inferSelect'];
+  // On most requests (the thread of thread(id), a run, a message): named prepared statements.
+  const name = getTableName(table);
+  const byId = () =>
+    preparedOn(db, `tql_${name}_by_id`, (statement) =>
+      db.select().from(table as typeof threads).where(eq(table.id, sql.placeholder('id'))).limit(1).prepare(statement),
+    );
+  const byIdAndOwner = () =>
+    preparedOn(db, `tql_${name}_by_id_owner`, (statement) =>
+      db
+        .select()
+        .from(table as typeof threads)
+        .where(and(eq(table.id, sql.placeholder('id')), eq(table.owner, sql.placeholder('owner'))))
+        .limit(1)
+        .prepare(statement),
+    );
   return {
     find: (rowId: string, rowOwner?: string) =>
       guarded(async () => {
         if (!storable(rowId) || (rowOwner !== undefined && !storable(rowOwner))) return undefined;
-        const where = rowOwner === undefined ? eq(table.id, rowId) : and(eq(table.id, rowId), eq(table.owner, rowOwner));
-        const [row] = await db.select().from(table as typeof threads).where(where).limit(1);
+        const [row] = rowOwner === undefined ? await byId().execute({ id: rowId }) : await byIdAndOwner().execute({ id: rowId, owner: rowOwner });
         return row as Row | undefined;
       }),
     findMany: (ids: readonly string[]) =>
@@ -191,10 +205,19 @@ export function keyStore(db: Queries): KeyStore {
   return {
     insert: (row) => guarded(async () => first(await db.insert(apiKeys).values(row).returning())!),
     list: () => guarded(() => db.select().from(apiKeys).orderBy(desc(apiKeys.pos))),
-    find: (keyId) => guarded(async () => (storable(keyId) ? first(await db.select().from(apiKeys).where(eq(apiKeys.id, keyId))) : undefined)),
-    byHash: (hash) => guarded(async () => first(await db.select().from(apiKeys).where(eq(apiKeys.hash, hash)))),
+    find: (keyId) =>
+      guarded(async () =>
+        storable(keyId)
+          ? first(await preparedOn(db, 'tql_api_keys_by_id', (name) => db.select().from(apiKeys).where(eq(apiKeys.id, sql.placeholder('id'))).prepare(name)).execute({ id: keyId }))
+          : undefined,
+      ),
+    // Asked on every request with a key (and, in open mode, `any` on every request): prepared.
+    byHash: (hash) =>
+      guarded(async () =>
+        first(await preparedOn(db, 'tql_api_keys_by_hash', (name) => db.select().from(apiKeys).where(eq(apiKeys.hash, sql.placeholder('hash'))).prepare(name)).execute({ hash })),
+      ),
     revoke: (keyId, at) => guarded(async () => void (await db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, keyId), sql`${apiKeys.revokedAt} is null`)))),
-    any: () => guarded(async () => (await db.select({ id: apiKeys.id }).from(apiKeys).limit(1)).length > 0),
+    any: () => guarded(async () => (await preparedOn(db, 'tql_api_keys_any', (name) => db.select({ id: apiKeys.id }).from(apiKeys).limit(1).prepare(name)).execute({})).length > 0),
     revokedAmong: (ids) =>
       guarded(async () =>
         ids.length === 0 ? [] : (await db.select({ id: apiKeys.id }).from(apiKeys).where(and(inArray(apiKeys.id, [...ids]), isNotNull(apiKeys.revokedAt)))).map((r) => r.id),

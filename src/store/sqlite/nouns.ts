@@ -4,6 +4,7 @@ import type { AssistantStore, EventStore, KeyStore, LeaseStore, MessageStore, Ru
 import type { Db } from './client.js';
 import { filteredPage, scopedPage } from './pages.js';
 import { prepared } from './prepared.js';
+import { rowReader } from './rows.js';
 import { apiKeys, assistants, events, messages, runs, threads } from './tables.js';
 
 /**
@@ -12,23 +13,22 @@ import { apiKeys, assistants, events, messages, runs, threads } from './tables.j
  */
 export type Runner = <T>(call: () => T) => Promise<T>;
 
-const id = sql.placeholder('id');
-const owner = sql.placeholder('owner');
-
 type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
 
 function finders<T extends Table>(db: Db, table: T, name: string) {
   type Row = T['$inferSelect'];
+  // On most requests (the thread of thread(id), a run, a message): raw statements, decoded by rows.ts.
+  const reader = rowReader(table);
+  const lookup = (key: string, where: string) =>
+    prepared(db, `${name}.raw.${key}`, () => db.$client.prepare(`select ${reader.columns} from ${reader.table} where ${where}`).raw());
   return {
     find(rowId: string, rowOwner?: string): Row | undefined {
-      if (rowOwner === undefined) {
-        const q = prepared(db, `${name}.byId`, () => db.select().from(table as typeof threads).where(eq(table.id, id)).prepare());
-        return q.get({ id: rowId }) as Row | undefined;
-      }
-      const q = prepared(db, `${name}.byIdAndOwner`, () =>
-        db.select().from(table as typeof threads).where(and(eq(table.id, id), eq(table.owner, owner))).prepare(),
-      );
-      return q.get({ id: rowId, owner: rowOwner }) as Row | undefined;
+      const values = (
+        rowOwner === undefined
+          ? lookup('byId', `"${table.id.name}" = ?`).get(rowId)
+          : lookup('byIdAndOwner', `"${table.id.name}" = ? and "${table.owner.name}" = ?`).get(rowId, rowOwner)
+      ) as unknown[] | undefined;
+      return values === undefined ? undefined : reader.read(values);
     },
     findMany(ids: readonly string[]): Row[] {
       if (ids.length === 0) return [];

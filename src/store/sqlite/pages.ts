@@ -3,6 +3,7 @@ import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { PageWindow } from '../types.js';
 import type { Db } from './client.js';
 import { prepared } from './prepared.js';
+import { rowReader } from './rows.js';
 import { assistants, messages, runs, threads } from './tables.js';
 
 /** Windows of rows ordered by their integer `pos` (what cursors encode), for the connections. */
@@ -20,8 +21,10 @@ function windowOrder(table: PagedTable, newestFirst: boolean, fromEnd: boolean):
 }
 
 /**
- * Rows of one parent (a thread's messages, an owner's assistants…): prepared queries, one per
- * window shape, since these connections are on every screen.
+ * Rows of one parent (a thread's messages, an owner's assistants…): prepared statements, one
+ * per window shape, since these connections are on every screen. Read raw and decoded by
+ * rows.ts rather than through Drizzle's mapping; the scope column is not read back (it is the
+ * value asked for).
  */
 export function scopedPage<T extends PagedTable>(
   db: Db,
@@ -30,22 +33,26 @@ export function scopedPage<T extends PagedTable>(
   w: PageWindow,
   newestFirst = false,
 ): T['$inferSelect'][] {
-  const key = `page:${getTableName(table)}.${scope.column.name}:${newestFirst}:${w.after !== null}:${w.before !== null}:${w.fromEnd}`;
-  const query = prepared(db, key, () =>
-    db
-      .select()
-      .from(table as typeof threads)
-      .where(
-        and(
-          eq(scope.column, sql.placeholder('scope')),
-          ...windowConditions(table, newestFirst, w.after === null ? undefined : sql.placeholder('after'), w.before === null ? undefined : sql.placeholder('before')),
-        ),
-      )
-      .orderBy(windowOrder(table, newestFirst, w.fromEnd))
-      .limit(sql.placeholder('limit'))
-      .prepare(),
-  );
-  return query.all({ scope: scope.value, after: w.after, before: w.before, limit: w.limit }) as T['$inferSelect'][];
+  const key = `page.raw:${getTableName(table)}.${scope.column.name}:${newestFirst}:${w.after !== null}:${w.before !== null}:${w.fromEnd}`;
+  const { reader, statement } = prepared(db, key, () => {
+    const reader = rowReader(table, scope.column);
+    // Later / earlier in display order, as windowConditions cuts them.
+    const later = newestFirst ? '<' : '>';
+    const earlier = newestFirst ? '>' : '<';
+    const pos = `"${table.pos.name}"`;
+    const where = [`"${scope.column.name}" = ?`];
+    if (w.after !== null) where.push(`${pos} ${later} ?`);
+    if (w.before !== null) where.push(`${pos} ${earlier} ?`);
+    const order = newestFirst !== w.fromEnd ? 'desc' : 'asc';
+    const sql = `select ${reader.columns} from ${reader.table} where ${where.join(' and ')} order by ${pos} ${order} limit ?`;
+    return { reader, statement: db.$client.prepare(sql).raw() };
+  });
+  const params: unknown[] = [scope.value];
+  if (w.after !== null) params.push(w.after);
+  if (w.before !== null) params.push(w.before);
+  params.push(w.limit);
+  const rows = statement.all(...params) as unknown[][];
+  return rows.map((values) => reader.read(values, scope.value));
 }
 
 /** Rows matching any filter, built per call (filters vary, e.g. by metadata). */
