@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Store, StoreTx } from '../types.js';
+import { startCheckpoints } from './checkpoints.js';
 import { closeDb, createDb, type Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { lockDatabase } from './instance-lock.js';
@@ -29,6 +30,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     throw error;
   }
   let open: Promise<void> | null = null;
+  const checkpoints = startCheckpoints(db, url, () => open === null && !db.$client.inTransaction);
   const tx = sqliteTx(db);
   // Prepared, like every other statement (the bench counts transactions by their BEGIN).
   const begin = db.$client.prepare('begin immediate');
@@ -79,6 +81,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     ping: () => run(() => void db.get(sql`select 1`)),
     async close() {
       while (open) await open;
+      await checkpoints?.stop();
       closeDb(db);
       lock?.release();
     },
