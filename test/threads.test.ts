@@ -76,6 +76,17 @@ describe('threads', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('a sent message moves the thread updatedAt to the time it was written (set with the thread seqs)', async () => {
+    const { thread } = await createThread({ title: 'Touched' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const sent = await server.gql(`mutation ($id: ID!) { sendMessage(input: { threadId: $id, content: "hi" }) { message { createdAt } reply { status } } }`, { id: thread.id });
+    expect(sent.errors).toBeUndefined();
+    const read = await server.gql(`query ($id: ID!) { thread(id: $id) { createdAt updatedAt } }`, { id: thread.id });
+    expect(read.data.thread.createdAt).toBe(thread.createdAt);
+    expect(read.data.thread.updatedAt).toBe(sent.data.sendMessage.message.createdAt);
+    expect(Date.parse(read.data.thread.updatedAt)).toBeGreaterThan(Date.parse(thread.updatedAt));
+  });
+
   it('updateThread changes the title and replaces the metadata; omitted fields keep their value', async () => {
     const { thread } = await createThread({ title: 'Old title', metadata: { a: '1', b: '2' } });
     const UPDATE = `mutation ($input: UpdateThreadInput!) { updateThread(input: $input) { thread { id title metadata createdAt updatedAt } } }`;

@@ -74,7 +74,7 @@ export class MessageService {
     try {
       return await this.log.commit(thread.id, async (tx) => {
         const written = await writeMessages(tx, thread, [{ role: v.role, content: v.content, metadata: v.metadata, idempotencyKey: key }], null, new Date());
-        return { result: written.messages[0]!, events: written.events };
+        return { result: written.messages[0]!, events: written.events, touchedAt: written.touchedAt };
       });
     } catch (error) {
       if (error instanceof DuplicateIdempotencyKeyError) return (await this.store.messages.byIdempotencyKey(thread.id, key!))!;
@@ -150,7 +150,7 @@ export class MessageService {
         // Decided here, not by the read above: a send that raced another one to an idle thread
         // finds it busy (its run executing, or started by the database) and is refused.
         if (!started && onActiveRun === 'REJECT' && this.runs.isAccepting()) throw new ThreadBusyError(thread.id, '');
-        return { result: { message: written.messages[0]!, run: queued.run, started }, events, acquire: started !== null };
+        return { result: { message: written.messages[0]!, run: queued.run, started }, events, acquire: started !== null, touchedAt: written.touchedAt };
       });
     } catch (error) {
       // Another request stored this key first (a concurrent retry): answer with its message and run.

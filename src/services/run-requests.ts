@@ -100,7 +100,7 @@ export class RunRequestService {
         // A run that raced another to an idle thread finds it busy and is refused.
         if (!started && this.engine.isAccepting()) throw new ThreadBusyError(thread.id, '');
         // As MessageService.send: a run started here takes the thread's lease in this commit.
-        return { result: { run: queued.run, started }, events, acquire: started !== null };
+        return { result: { run: queued.run, started }, events, acquire: started !== null, touchedAt: written.touchedAt };
       });
     } catch (error) {
       if (error instanceof DuplicateIdempotencyKeyError) return (await this.repeated(owner, v.idempotencyKey, thread.id, prefix))!;

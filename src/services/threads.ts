@@ -111,6 +111,7 @@ export class ThreadService {
         run = queued.run;
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
       }
+      // No touchedAt: the thread row was inserted with updatedAt = now.
       return { result: { run, started }, events, acquire: started !== null };
     }, { creating: true });
     if (started) this.runs.launch(threadId, started);

@@ -25,6 +25,8 @@ export interface CommitOutput<T> {
   acquire?: boolean;
   /** The writer's lease had expired: its window is closed and the lease cleared (the reaper). */
   takeover?: boolean;
+  /** New messages were written: the thread's updatedAt, set with its seqs. */
+  touchedAt?: Date;
 }
 
 export interface CommitOptions {
@@ -108,13 +110,15 @@ export class EventLog {
         let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number; foreign: boolean };
         try {
           committed = await this.store.transaction(async (tx) => {
-            const locked = await tx.lockThread(threadId, { skipLocked: options.skipLocked });
+            // A thread being created has no row to lock yet (its insert locks it).
+            const locked = options.creating ? undefined : await tx.lockThread(threadId, { skipLocked: options.skipLocked });
             if (locked === 'locked') throw new ThreadLockedError(threadId);
             if (!locked && !options.creating) throw new NotFoundError('thread', threadId);
             const lease = this.heldLease(state, locked);
             fenced = state.lease !== null && !lease;
             if (options.asWriter && !lease) throw new LeaseLostError(threadId);
-            if (lease) await storeDeltas(tx, batch);
+            // The deltas' text first (the write may end their message); their rows go with the write's events.
+            if (lease) await appendDeltaText(tx, batch);
             const out = await write(tx, locked);
             const row = locked ?? (await tx.lockThread(threadId));
             if (!row || row === 'locked') throw new NotFoundError('thread', threadId);
@@ -125,9 +129,10 @@ export class EventLog {
               release: lease !== undefined && options.release,
             });
             const stored = out.events.map((e, i) => ({ ...e, seq: plan.first + i, threadId }) as ThreadEvent);
-            if (stored.length > 0) await tx.insertEvents(stored, new Date());
+            const rows: ThreadEvent[] = lease && batch.length > 0 ? [...batch, ...stored] : stored;
+            if (rows.length > 0) await tx.insertEvents(rows, new Date());
             leasedAt = performance.now();
-            await tx.setThreadSeqs(threadId, plan.changes);
+            await tx.setThreadSeqs(threadId, out.touchedAt ? { ...plan.changes, touchedAt: out.touchedAt } : plan.changes);
             const foreign = !lease && row.writer !== null && !out.takeover && stored.length > 0;
             return { result: out.result, stored, plan, hwBefore: row.hw, foreign };
           });
@@ -467,6 +472,12 @@ function markStored(state: ThreadState, batch: MessageDeltaEvent[]): void {
 async function storeDeltas(tx: StoreTx, batch: MessageDeltaEvent[]): Promise<void> {
   if (batch.length === 0) return;
   await tx.insertEvents(batch, new Date());
+  await appendDeltaText(tx, batch);
+}
+
+/** Appends the deltas' text to their messages: one statement per message, not per delta. */
+async function appendDeltaText(tx: StoreTx, batch: MessageDeltaEvent[]): Promise<void> {
+  if (batch.length === 0) return;
   const textByMessage = new Map<string, string>();
   for (const event of batch) textByMessage.set(event.messageId, (textByMessage.get(event.messageId) ?? '') + event.delta);
   for (const [messageId, text] of textByMessage) await tx.appendMessageText(messageId, text);

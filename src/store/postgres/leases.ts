@@ -95,6 +95,7 @@ export function seqTx(tx: Queries): Pick<StoreTx, 'lockThread' | 'setThreadSeqs'
             writer: c.writer,
             writerEpoch: c.writerEpoch,
             ...(c.leaseMs === undefined ? {} : { leaseUntil: c.leaseMs === null ? null : sql`clock_timestamp() + ${c.leaseMs} * interval '1 millisecond'` }),
+            ...(c.touchedAt ? { updatedAt: c.touchedAt } : {}),
           })
           .where(eq(threads.id, threadId));
       }),

@@ -25,7 +25,6 @@ function addUsage(usage: UsageDelta): Partial<Record<keyof UsageDelta, SQL>> {
 export function pgTx(tx: Queries): StoreTx {
   return {
     insertThread: (row) => guarded(async () => first(await tx.insert(threads).values(row).returning())!),
-    touchThread: (threadId, at) => guarded(async () => void (await tx.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId)))),
     insertMessage: (row) => guarded(async () => first(await tx.insert(messages).values(row).returning())!),
     appendMessageText: (messageId, text) =>
       guarded(async () => void (await tx.update(messages).set({ content: sql`${messages.content} || ${text}` }).where(eq(messages.id, messageId)))),
@@ -36,11 +35,10 @@ export function pgTx(tx: Queries): StoreTx {
     insertRun: (row) => guarded(async () => first(await tx.insert(runs).values(row).returning())!),
     startRun: (runId, at) =>
       guarded(async () => {
-        // The thread row's lock orders racing starts: the second one's statement, run after the
+        // The thread row is locked already (the caller's lockThread, or its insert in this
+        // transaction), which orders racing starts: the second one's statement, run after the
         // first commits, sees its IN_PROGRESS run and starts nothing (rather than hitting the
         // partial unique index, which would abort the whole transaction).
-        const locked = await tx.execute(sql`select t.id from ${threads} t join ${runs} r on r.thread_id = t.id where r.id = ${runId} for update of t`);
-        if (locked.rows.length === 0) return null;
         // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS (or waiting).
         const started = await tx
           .update(runs)
