@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql, type SQLWrapper } from 'drizzle-orm';
 import { eventFromRow } from '../../services/events/serialize.js';
 import type { AssistantStore, EventStore, KeyStore, LeaseStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
 import type { Db } from './client.js';
@@ -14,6 +14,11 @@ export type Runner = <T>(call: () => T) => Promise<T>;
 
 const id = sql.placeholder('id');
 const owner = sql.placeholder('owner');
+/**
+ * A list of ids as one parameter (a JSON array): one prepared statement serves every length,
+ * where `in (?, ?, …)` would build and prepare a new query for each call.
+ */
+const idList = (column: SQLWrapper) => sql`${column} in (select value from json_each(${sql.placeholder('ids')}))`;
 
 type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
 
@@ -33,7 +38,8 @@ function finders<T extends Table>(db: Db, table: T, name: string) {
     findMany(ids: readonly string[]): Row[] {
       if (ids.length === 0) return [];
       if (ids.length === 1) return [this.find(ids[0]!)].filter((r): r is Row => r !== undefined);
-      return db.select().from(table as typeof threads).where(inArray(table.id, [...ids])).all() as Row[];
+      const q = prepared(db, `${name}.byIds`, () => db.select().from(table as typeof threads).where(idList(table.id)).prepare());
+      return q.all({ ids: JSON.stringify(ids) }) as Row[];
     },
   };
 }
@@ -135,7 +141,9 @@ function byRun(db: Db, runIds: readonly string[], role: 'USER' | 'ASSISTANT') {
     );
     return q.all({ runId: runIds[0]! });
   }
-  return db.select().from(messages).where(and(inArray(messages.runId, [...runIds]), eq(messages.role, role))).all();
+  // Every run's history reads its earlier runs' replies this way, a page at a time.
+  const q = prepared(db, `messages.byRuns:${role}`, () => db.select().from(messages).where(and(idList(messages.runId), eq(messages.role, role))).prepare());
+  return q.all({ ids: JSON.stringify(runIds) });
 }
 
 export function runStore(db: Db, run: Runner): RunStore {
