@@ -36,6 +36,35 @@ describe.skipIf(onPostgres)('WAL checkpoints off the commit path (SQLite)', () =
     await reopened.close();
   });
 
+  it('a WAL past its cap under back-to-back commits restarts: the store waits while the worker checkpoints it whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'threadql-wal-'));
+    dirs.push(dir);
+    const file = join(dir, 'busy.db');
+    const store = createSqliteStore(file);
+    const sqlite = store.db.$client;
+    sqlite.exec('create table filler (id integer primary key, body text not null)');
+    const insert = sqlite.prepare('insert into filler (body) values (?)');
+    const started = Date.now();
+    let pages = 0;
+    // Three writers, each transaction open across a turn of the event loop (as a commit awaiting
+    // its work is): some transaction always writes, so the WAL never restarts by itself.
+    const writer = async () => {
+      while (Date.now() - started < 2500) {
+        await store.transaction(async () => {
+          insert.run('x'.repeat(40_000));
+          await new Promise((resolve) => setImmediate(resolve));
+        });
+        pages += 10;
+      }
+    };
+    await Promise.all([writer(), writer(), writer()]);
+    // { busy, log, checkpointed }: the WAL's frames now. Never restarted, it would hold every page written.
+    const { log } = (sqlite.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!;
+    expect(pages).toBeGreaterThan(10_000);
+    expect(log).toBeLessThan(pages / 2);
+    await store.close();
+  });
+
   it('an in-memory database has no WAL and no worker', async () => {
     const store = createSqliteStore(':memory:');
     expect(store.db.$client.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);

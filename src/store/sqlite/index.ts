@@ -30,7 +30,6 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     throw error;
   }
   let open: Promise<void> | null = null;
-  const checkpoints = startCheckpoints(db, url, () => open === null && !db.$client.inTransaction);
   const tx = sqliteTx(db);
   // Prepared, like every other statement (the bench counts transactions by their BEGIN).
   const begin = db.$client.prepare('begin immediate');
@@ -42,11 +41,23 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     return guarded(call);
   };
 
-  async function transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  /** Runs `work` while no other operation of the store runs (they wait for `open`). */
+  async function exclusive<T>(work: () => Promise<T>): Promise<T> {
     while (open) await open;
     let release!: () => void;
     open = new Promise<void>((resolve) => (release = resolve));
     try {
+      return await work();
+    } finally {
+      open = null;
+      release();
+    }
+  }
+
+  const checkpoints = startCheckpoints(db, url, exclusive);
+
+  const transaction = <T>(work: (tx: StoreTx) => Promise<T>): Promise<T> =>
+    exclusive(async () => {
       guarded(() => begin.run());
       try {
         const result = await work(tx);
@@ -61,11 +72,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
         }
         throw error;
       }
-    } finally {
-      open = null;
-      release();
-    }
-  }
+    });
 
   return {
     kind: 'sqlite',
