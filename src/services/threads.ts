@@ -83,7 +83,7 @@ export class ThreadService {
 
     const threadId = newId('Thread');
     const now = new Date();
-    const { run, started } = await this.log.commit(threadId, async (tx) => {
+    const { thread, run, started } = await this.log.commit(threadId, async (tx) => {
       const thread = await tx.insertThread({
         id: threadId,
         owner,
@@ -112,12 +112,13 @@ export class ThreadService {
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
       }
       // No touchedAt: the thread row was inserted with updatedAt = now.
-      return { result: { run, started }, events, acquire: started !== null };
+      return { result: { thread, run, started }, events, acquire: started !== null };
     }, { creating: true });
     if (started) this.runs.launch(threadId, started);
-    // Read back after the commit and the start: lastEventSeq and the run's status are current.
-    const [thread, current] = await Promise.all([this.store.threads.find(threadId), run ? this.store.runs.find(run.id) : undefined]);
-    return { thread: thread!, run: current ?? started ?? run };
+    // The rows as this commit left them, not read back: the commit changed only the thread's seq
+    // columns, which Thread.lastEventSeq reads when asked; the run is as it started (launch has
+    // not run any of it yet).
+    return { thread, run: started ?? run };
   }
 
   /** Changes the title, truncation strategy and/or metadata; fields left out keep their value. */

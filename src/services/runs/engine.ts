@@ -178,6 +178,9 @@ export class RunEngine {
       waiters.push(resolve);
       this.endWaiters.set(runId, waiters);
     });
+    // Executing here: its end notifies the waiters (launch removes it from `active` and notifies
+    // in one step, so it has not ended yet); no read needed (every sendMessage with `reply` asks).
+    if (this.isExecuting(runId)) return waiting;
     const run = await this.deps.store.runs.find(runId);
     if (!run || isTerminalRunStatus(run.status) || run.status === 'REQUIRES_ACTION') this.notifyEnded(runId, run ?? null);
     else if (!this.accepting && run.status === 'QUEUED') this.notifyEnded(runId, null);
