@@ -161,7 +161,7 @@ export class MessageService {
       }
       throw error;
     }
-    if (out.started) this.runs.launch(thread.id, out.started);
+    if (out.started) this.runs.launch(thread.id, out.started, { thread, assistant, starter: out.message });
     return { message: out.message, run: out.started ?? out.run };
   }
 

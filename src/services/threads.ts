@@ -83,7 +83,7 @@ export class ThreadService {
 
     const threadId = newId('Thread');
     const now = new Date();
-    const { thread, run, started } = await this.log.commit(threadId, async (tx) => {
+    const { thread, run, started, starter, written } = await this.log.commit(threadId, async (tx) => {
       const thread = await tx.insertThread({
         id: threadId,
         owner,
@@ -105,6 +105,8 @@ export class ThreadService {
       const events: NewThreadEvent[] = written.events;
       let run: RunRow | null = null;
       let started: RunRow | null = null;
+      // The run's user message: the last one, when it is the user's (written with the run's id).
+      const starter = runId && messages.at(-1)?.role === 'USER' ? written.messages.at(-1)! : null;
       if (runId) {
         const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now, runOptions.extras);
         events.push(...queued.events);
@@ -112,9 +114,10 @@ export class ThreadService {
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
       }
       // No touchedAt: the thread row was inserted with updatedAt = now.
-      return { result: { thread, run, started }, events, acquire: started !== null };
+      return { result: { thread, run, started, starter, written: written.messages }, events, acquire: started !== null };
     }, { creating: true });
-    if (started) this.runs.launch(threadId, started);
+    // This commit wrote the whole thread: the run's history needs no read.
+    if (started) this.runs.launch(threadId, started, { thread, assistant, starter, wholeThread: written });
     // The rows as this commit left them, not read back: the commit changed only the thread's seq
     // columns, which Thread.lastEventSeq reads when asked; the run is as it started (launch has
     // not run any of it yet).

@@ -6,6 +6,7 @@ import type { RunRow, StoreTx, ToolRound } from '../../store/types.js';
 import { LeaseLostError, ThreadLockedError } from '../events/event-log.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
+import type { KnownRows } from './history.js';
 import { watchRun } from './watch-run.js';
 import { AS_EXECUTOR, finishRun, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
 
@@ -306,10 +307,13 @@ export class RunEngine {
     await this.deps.events.pubsub.sendControl({ type: 'wake' }).catch(() => undefined);
   }
 
-  /** Executes a started run, detached; when its end is stored, the thread's next QUEUED run starts. */
-  launch(threadId: string, started: RunRow): void {
+  /**
+   * Executes a started run, detached; when its end is stored, the thread's next QUEUED run
+   * starts. `known`: the rows the request that started it holds (see history.ts).
+   */
+  launch(threadId: string, started: RunRow, known?: KnownRows): void {
     const controller = new AbortController();
-    const done = executeRun(this.deps, started, controller.signal)
+    const done = executeRun(this.deps, started, controller.signal, known)
       .then((outcome) => this.storeEnd(started, outcome))
       .catch((err: unknown) => {
         this.deps.logger.error({ err, runId: started.id }, 'run could not be finished');
