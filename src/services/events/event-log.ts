@@ -58,6 +58,8 @@ export class ThreadLockedError extends Error {
 
 /** Flush when this many deltas of one thread wait. */
 const FLUSH_AT_DELTAS = 128;
+/** Threads stored in one flush transaction (about a millisecond or two of SQLite work). */
+const FLUSH_THREADS_PER_TX = 24;
 const MAX_FLUSH_BACKOFF_MS = 5000;
 /** A lease not confirmed by the database for this share of its TTL stops publishing (self-fence). */
 const SELF_FENCE_SHARE = 0.6;
@@ -338,11 +340,30 @@ export class EventLog {
     else this.flushWithin(this.options.intervalMs);
   }
 
+  /**
+   * Stores the threads' pending deltas, FLUSH_THREADS_PER_TX threads per transaction, the event
+   * loop turning between two: on SQLite a transaction runs start to end without yielding, so
+   * one for hundreds of streams would hold every socket for its whole length.
+   */
   private async storeBatches(states: ThreadState[], evenEmpty = false): Promise<void> {
     // Rows locked in one order by every transaction that locks several: no deadlock with the lease renewal.
+    const ordered = states.filter((s) => s.lease).sort((x, y) => (x.threadId < y.threadId ? -1 : 1));
+    let failure: { error: unknown } | null = null;
+    for (let i = 0; i < ordered.length; i += FLUSH_THREADS_PER_TX) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      try {
+        await this.storeGroup(ordered.slice(i, i + FLUSH_THREADS_PER_TX), evenEmpty);
+      } catch (error) {
+        // The other groups are stored all the same; the first failure is reported.
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
+  }
+
+  private async storeGroup(states: ThreadState[], evenEmpty: boolean): Promise<void> {
     const batches = states
       .filter((s) => s.lease)
-      .sort((x, y) => (x.threadId < y.threadId ? -1 : 1))
       .map((s) => ({ state: s, batch: s.takePending() }))
       .filter((b) => b.batch.length > 0 || evenEmpty);
     if (batches.length === 0) return;
