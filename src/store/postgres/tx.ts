@@ -1,9 +1,11 @@
 import { and, eq, inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import type pg from 'pg';
 import { eventPayload } from '../../services/events/serialize.js';
+import type { ThreadEvent } from '../../services/events/types.js';
 import type { StoreTx, UsageDelta } from '../types.js';
 import { guarded } from './driver-errors.js';
 import type { Queries } from './queries.js';
-import { seqTx } from './leases.js';
+import { seqTx, seqUpdate } from './leases.js';
 import { events, messages, runs, threads } from './tables.js';
 
 const first = <T>(rows: T[]): T | undefined => rows[0];
@@ -21,8 +23,27 @@ function addUsage(usage: UsageDelta): Partial<Record<keyof UsageDelta, SQL>> {
   return set;
 }
 
-/** The writes of one open transaction (`tx` is Drizzle's transaction on one pooled connection). */
-export function pgTx(tx: Queries): StoreTx {
+/** The writes of one open transaction, and what it still holds back for its last statements. */
+export interface PgTx extends StoreTx {
+  /** Inserts the events still held back (before COMMIT). */
+  storeHeld(): Promise<void>;
+}
+
+/**
+ * The writes of one open transaction (`tx` is Drizzle on the transaction's pooled connection,
+ * `client`). Every statement is a round trip: the events a transaction inserts are held back
+ * and sent with its next sequencer update, which the event log always writes after them, in
+ * one statement (`with stored as (insert …) update threads …`); any left are inserted before
+ * COMMIT. Nothing in a transaction reads the events it writes, so only the round trips change.
+ */
+export function pgTx(tx: Queries, client: pg.PoolClient): PgTx {
+  let held: (typeof events.$inferInsert)[] = [];
+  const seqs = seqTx(tx);
+  const takeHeld = () => {
+    const rows = held;
+    held = [];
+    return rows;
+  };
   return {
     insertThread: (row) => guarded(async () => first(await tx.insert(threads).values(row).returning())!),
     insertMessage: (row) => guarded(async () => first(await tx.insert(messages).values(row).returning())!),
@@ -83,20 +104,34 @@ export function pgTx(tx: Queries): StoreTx {
           .returning();
         return first(resumed) ?? null;
       }),
-    ...seqTx(tx),
-    insertEvents: (stored, at) =>
+    lockThread: seqs.lockThread,
+    setThreadSeqs: (threadId, changes) =>
       guarded(async () => {
-        if (stored.length === 0) return;
-        await tx.insert(events).values(
-          stored.map((event) => ({
-            threadId: event.threadId,
-            seq: event.seq,
-            type: event.kind,
-            messageId: event.kind === 'MESSAGE_DELTA' ? event.messageId : null,
-            payload: eventPayload(event),
-            createdAt: at,
-          })),
-        );
+        const update = seqUpdate(tx, threadId, changes);
+        if (held.length === 0) return void (await update);
+        const insert = tx.insert(events).values(takeHeld()).toSQL();
+        const set = update.toSQL();
+        // The update's $1… follow the insert's parameters.
+        const shifted = set.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + insert.params.length}`);
+        await client.query(`with stored as (${insert.sql}) ${shifted}`, [...insert.params, ...set.params]);
       }),
+    insertEvents: async (stored, at) => {
+      for (const event of stored) held.push(eventRow(event, at));
+    },
+    storeHeld: () =>
+      guarded(async () => {
+        if (held.length > 0) await tx.insert(events).values(takeHeld());
+      }),
+  };
+}
+
+function eventRow(event: ThreadEvent, at: Date): typeof events.$inferInsert {
+  return {
+    threadId: event.threadId,
+    seq: event.seq,
+    type: event.kind,
+    messageId: event.kind === 'MESSAGE_DELTA' ? event.messageId : null,
+    payload: eventPayload(event),
+    createdAt: at,
   };
 }
