@@ -177,8 +177,11 @@ export class MessageService {
 
   /** The reply of a run once it has ended (null when it produced none, or will not end here). */
   async replyWhenEnded(runId: string): Promise<MessageRow | null> {
-    const ended = await this.runs.waitForEnd(runId);
-    return ended?.replyMessageId ? ((await this.store.messages.find(ended.replyMessageId)) ?? null) : null;
+    const { run: ended, reply } = await this.runs.waitForEndWithReply(runId);
+    if (!ended?.replyMessageId) return null;
+    // The row the run's final transaction wrote, when it ended here; read otherwise.
+    if (reply?.id === ended.replyMessageId) return reply;
+    return (await this.store.messages.find(ended.replyMessageId)) ?? null;
   }
 
   /** A thread's messages addressed by ids (the Assistants API's lists); `runId`: the messages that run wrote. */
