@@ -15,9 +15,12 @@ import { removeTempDirs, tempDatabaseFile } from './helpers.js';
  */
 describe('run input from the starting request (fast path) = run input read from the store', () => {
   const sent: Omit<LlmRequest, 'signal'>[] = [];
+  /** A request whose last message is "hold" waits for this before its first output. */
+  let gate: Promise<void> = Promise.resolve();
   const llm: LlmProvider = {
     async *stream({ signal: _, ...request }) {
       sent.push(request);
+      if (request.messages.at(-1)?.content === 'hold') await gate;
       yield { type: 'delta', text: `answer ${sent.length}` };
       yield { type: 'done', finishReason: 'stop', usage: null };
     },
@@ -85,5 +88,28 @@ describe('run input from the starting request (fast path) = run input read from 
     expect(sent[4]!.messages.length).toBe(5);
     expect(sent.map((r) => r.instructions)).toContain('Own instructions.');
     expect(sent.at(-1)!.messages.map((m) => m.content)).toEqual(['nine', 'ten']);
+  });
+
+  it('a queued run whose predecessor replied after its own message: the reply read from the store, placed after its question', async () => {
+    let open!: () => void;
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const created = await gql(`mutation { createThread(input: { messages: [{ role: USER, content: "hold" }] }) { thread { id } run { id } } }`);
+    const threadId = created.createThread.thread.id as string;
+    // Queued while the first run has written nothing: its reply row comes after this message.
+    const queued = gql(`mutation ($t: ID!) { sendMessage(input: { threadId: $t, content: "next", onActiveRun: ENQUEUE }) { run { id } reply { status } } }`, { t: threadId });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const before = sent.length;
+    open();
+    await queued;
+    const request = sent[before]!;
+    expect(request.messages.map((m) => [m.role, m.content])).toEqual([
+      ['user', 'hold'],
+      ['assistant', `answer ${before}`],
+      ['user', 'next'],
+    ]);
+    const { store } = server.services;
+    const stored = await store.messages.newestFirst(threadId, null, 10);
+    // Stored order: hold, next, then the first run's reply.
+    expect(stored.map((m) => m.content).reverse()).toEqual(['hold', 'next', `answer ${before}`, `answer ${before + 1}`]);
   });
 });

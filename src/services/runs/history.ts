@@ -77,8 +77,12 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
     // Replies whose starter is not on this page may belong to runs started without a message of
     // their own (the Assistants API's runs.create): those answers stay where they were written.
     const unplaced = page.filter((m) => m.role === 'ASSISTANT' && m.runId && m.runId !== run.id && !starters.includes(m.runId)).map((m) => m.runId!);
+    // A run's one reply was written after its user message: usually on this page, read with it;
+    // only the others (on a newer page, or after this run's own message) are read.
+    const repliesHere = page.filter((m) => m.role === 'ASSISTANT' && m.runId && starters.includes(m.runId));
+    const repliesElsewhere = starters.filter((id) => !repliesHere.some((m) => m.runId === id));
     const [replyRows, runRows, unplacedStarters] = await Promise.all([
-      store.messages.repliesOf(starters),
+      repliesElsewhere.length > 0 ? store.messages.repliesOf(repliesElsewhere).then((rows) => [...repliesHere, ...rows]) : repliesHere,
       starters.length + unplaced.length > 0 ? store.runs.findMany([...starters, ...unplaced]) : [],
       unplaced.length > 0 ? store.messages.startersOf(unplaced) : [],
     ]);
