@@ -8,7 +8,10 @@ import { conversationOf, NO_RATE_LIMIT, ok, startWithFakeProvider, stopWithFakeP
  */
 
 const CREATE_THREAD = /* GraphQL */ `
-  mutation CreateThread($input: CreateThreadInput!) { createThread(input: $input) { thread { id } reply { status } } }
+  mutation CreateThread($input: CreateThreadInput!) { createThread(input: $input) { thread { id } run { id } } }
+`;
+const SEND = /* GraphQL */ `
+  mutation ($t: ID!, $c: String!) { sendMessage(input: { threadId: $t, content: $c }) { reply { status } } }
 `;
 const MESSAGES = 400;
 
@@ -35,10 +38,14 @@ describe('history read in pages', () => {
   afterAll(() => stopWithFakeProvider(server, fake));
 
   async function run(truncationStrategy: Record<string, unknown>) {
-    rowsRead = 0;
     const messages = longThread();
-    const data = await ok(server, CREATE_THREAD, { input: { messages, truncationStrategy } });
-    expect(data.createThread.reply.status).toBe('COMPLETED');
+    // The thread first (ending with ASSISTANT: no run), then the last user message: the run
+    // reads its history from the store (createThread's own run is given the thread it wrote).
+    const created = await ok(server, CREATE_THREAD, { input: { messages: messages.slice(0, -1), truncationStrategy } });
+    expect(created.createThread.run).toBeNull();
+    rowsRead = 0;
+    const data = await ok(server, SEND, { t: created.createThread.thread.id, c: messages.at(-1)!.content });
+    expect(data.sendMessage.reply.status).toBe('COMPLETED');
     return { sent: conversationOf(fake.requests.at(-1)!).filter((t) => t.role !== 'system'), messages, rowsRead };
   }
 

@@ -26,13 +26,15 @@ describe.skipIf(!onPostgres)('PostgreSQL: a COMMIT with no answer', () => {
   });
 
   it('is CommitUnknownError; one refused with a SQLSTATE is not', async () => {
+    // Any update of the thread row: the trigger below refuses it at COMMIT.
+    const probeSeqs = { hw: 0, windowEnd: 0, foreignSeq: 0, writer: null, writerEpoch: 0, touchedAt: new Date() };
     // Refused at COMMIT by the server (a deferred constraint trigger): rolled back, a definite answer.
     await store.db.$client.query(`
       insert into threads (id, owner, metadata, created_at, updated_at) values ('thread_probe', 'owner_probe', '{}', now(), now());
       create function refuse_at_commit() returns trigger language plpgsql as $$ begin raise exception 'refused at commit'; end $$;
       create constraint trigger refuse_at_commit after update on threads deferrable initially deferred
         for each row execute function refuse_at_commit();`);
-    const refused = await store.transaction((tx) => tx.touchThread('thread_probe', new Date())).then(
+    const refused = await store.transaction((tx) => tx.setThreadSeqs('thread_probe', probeSeqs)).then(
       () => null,
       (e: unknown) => e,
     );
@@ -41,7 +43,7 @@ describe.skipIf(!onPostgres)('PostgreSQL: a COMMIT with no answer', () => {
     await store.db.$client.query('drop trigger refuse_at_commit on threads');
 
     const lost = store.transaction(async (tx) => {
-      await tx.touchThread('thread_probe', new Date());
+      await tx.setThreadSeqs('thread_probe', probeSeqs);
       // The connection dies after the work, before COMMIT's answer can come.
       await proxy.cut();
       return 1;

@@ -76,6 +76,28 @@ describe('threads', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('a sent message moves the thread updatedAt to the time it was written (set with the thread seqs)', async () => {
+    const { thread } = await createThread({ title: 'Touched' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const sent = await server.gql(`mutation ($id: ID!) { sendMessage(input: { threadId: $id, content: "hi" }) { message { createdAt } reply { status } } }`, { id: thread.id });
+    expect(sent.errors).toBeUndefined();
+    const read = await server.gql(`query ($id: ID!) { thread(id: $id) { createdAt updatedAt } }`, { id: thread.id });
+    expect(read.data.thread.createdAt).toBe(thread.createdAt);
+    expect(read.data.thread.updatedAt).toBe(sent.data.sendMessage.message.createdAt);
+    expect(Date.parse(read.data.thread.updatedAt)).toBeGreaterThan(Date.parse(thread.updatedAt));
+  });
+
+  it('the reply a mutation returns when its run ended here (the row its final transaction wrote) is the stored message, field for field', async () => {
+    const FIELDS = 'id role content status refusal createdAt metadata run { id status }';
+    fake.setDefault({ chunks: ['One ', 'two ', 'three.'] });
+    const sent = await server.gql(`mutation { createThread(input: { messages: [{ role: USER, content: "count" }] }) { reply { ${FIELDS} } } }`);
+    expect(sent.errors).toBeUndefined();
+    const reply = sent.data.createThread.reply;
+    expect(reply).toMatchObject({ role: 'ASSISTANT', content: 'One two three.', status: 'COMPLETED', run: { status: 'COMPLETED' } });
+    const read = await server.gql(`query ($id: ID!) { node(id: $id) { ... on Message { ${FIELDS} } } }`, { id: reply.id });
+    expect(read.data.node).toEqual(reply);
+  });
+
   it('updateThread changes the title and replaces the metadata; omitted fields keep their value', async () => {
     const { thread } = await createThread({ title: 'Old title', metadata: { a: '1', b: '2' } });
     const UPDATE = `mutation ($input: UpdateThreadInput!) { updateThread(input: $input) { thread { id title metadata createdAt updatedAt } } }`;

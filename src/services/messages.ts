@@ -74,7 +74,7 @@ export class MessageService {
     try {
       return await this.log.commit(thread.id, async (tx) => {
         const written = await writeMessages(tx, thread, [{ role: v.role, content: v.content, metadata: v.metadata, idempotencyKey: key }], null, new Date());
-        return { result: written.messages[0]!, events: written.events };
+        return { result: written.messages[0]!, events: written.events, touchedAt: written.touchedAt };
       });
     } catch (error) {
       if (error instanceof DuplicateIdempotencyKeyError) return (await this.store.messages.byIdempotencyKey(thread.id, key!))!;
@@ -150,7 +150,7 @@ export class MessageService {
         // Decided here, not by the read above: a send that raced another one to an idle thread
         // finds it busy (its run executing, or started by the database) and is refused.
         if (!started && onActiveRun === 'REJECT' && this.runs.isAccepting()) throw new ThreadBusyError(thread.id, '');
-        return { result: { message: written.messages[0]!, run: queued.run, started }, events, acquire: started !== null };
+        return { result: { message: written.messages[0]!, run: queued.run, started }, events, acquire: started !== null, touchedAt: written.touchedAt };
       });
     } catch (error) {
       // Another request stored this key first (a concurrent retry): answer with its message and run.
@@ -161,7 +161,7 @@ export class MessageService {
       }
       throw error;
     }
-    if (out.started) this.runs.launch(thread.id, out.started);
+    if (out.started) this.runs.launch(thread.id, out.started, { thread, assistant, starter: out.message });
     return { message: out.message, run: out.started ?? out.run };
   }
 
@@ -177,8 +177,11 @@ export class MessageService {
 
   /** The reply of a run once it has ended (null when it produced none, or will not end here). */
   async replyWhenEnded(runId: string): Promise<MessageRow | null> {
-    const ended = await this.runs.waitForEnd(runId);
-    return ended?.replyMessageId ? ((await this.store.messages.find(ended.replyMessageId)) ?? null) : null;
+    const { run: ended, reply } = await this.runs.waitForEndWithReply(runId);
+    if (!ended?.replyMessageId) return null;
+    // The row the run's final transaction wrote, when it ended here; read otherwise.
+    if (reply?.id === ended.replyMessageId) return reply;
+    return (await this.store.messages.find(ended.replyMessageId)) ?? null;
   }
 
   /** A thread's messages addressed by ids (the Assistants API's lists); `runId`: the messages that run wrote. */

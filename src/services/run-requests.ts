@@ -86,7 +86,7 @@ export class RunRequestService {
     await beforeNewRun();
     const messages = v.additionalMessages ?? [];
     const now = new Date();
-    let out: { run: RunRow; started: RunRow | null };
+    let out: { run: RunRow; started: RunRow | null; starter: MessageRow | null };
     try {
       out = await this.log.commit(thread.id, async (tx) => {
         const runId = newRunId();
@@ -100,7 +100,8 @@ export class RunRequestService {
         // A run that raced another to an idle thread finds it busy and is refused.
         if (!started && this.engine.isAccepting()) throw new ThreadBusyError(thread.id, '');
         // As MessageService.send: a run started here takes the thread's lease in this commit.
-        return { result: { run: queued.run, started }, events, acquire: started !== null };
+        const starter = messages.at(-1)?.role === 'USER' ? written.messages.at(-1)! : null;
+        return { result: { run: queued.run, started, starter }, events, acquire: started !== null, touchedAt: written.touchedAt };
       });
     } catch (error) {
       if (error instanceof DuplicateIdempotencyKeyError) return (await this.repeated(owner, v.idempotencyKey, thread.id, prefix))!;
@@ -111,7 +112,7 @@ export class RunRequestService {
       }
       throw error;
     }
-    if (out.started) this.engine.launch(thread.id, out.started);
+    if (out.started) this.engine.launch(thread.id, out.started, { thread, assistant, starter: out.starter });
     return out.started ?? out.run;
   }
 

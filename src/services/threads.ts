@@ -83,7 +83,7 @@ export class ThreadService {
 
     const threadId = newId('Thread');
     const now = new Date();
-    const { run, started } = await this.log.commit(threadId, async (tx) => {
+    const { thread, run, started, starter, written } = await this.log.commit(threadId, async (tx) => {
       const thread = await tx.insertThread({
         id: threadId,
         owner,
@@ -105,18 +105,23 @@ export class ThreadService {
       const events: NewThreadEvent[] = written.events;
       let run: RunRow | null = null;
       let started: RunRow | null = null;
+      // The run's user message: the last one, when it is the user's (written with the run's id).
+      const starter = runId && messages.at(-1)?.role === 'USER' ? written.messages.at(-1)! : null;
       if (runId) {
         const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now, runOptions.extras);
         events.push(...queued.events);
         run = queued.run;
         if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
       }
-      return { result: { run, started }, events, acquire: started !== null };
+      // No touchedAt: the thread row was inserted with updatedAt = now.
+      return { result: { thread, run, started, starter, written: written.messages }, events, acquire: started !== null };
     }, { creating: true });
-    if (started) this.runs.launch(threadId, started);
-    // Read back after the commit and the start: lastEventSeq and the run's status are current.
-    const [thread, current] = await Promise.all([this.store.threads.find(threadId), run ? this.store.runs.find(run.id) : undefined]);
-    return { thread: thread!, run: current ?? started ?? run };
+    // This commit wrote the whole thread: the run's history needs no read.
+    if (started) this.runs.launch(threadId, started, { thread, assistant, starter, wholeThread: written });
+    // The rows as this commit left them, not read back: the commit changed only the thread's seq
+    // columns, which Thread.lastEventSeq reads when asked; the run is as it started (launch has
+    // not run any of it yet).
+    return { thread, run: started ?? run };
   }
 
   /** Changes the title, truncation strategy and/or metadata; fields left out keep their value. */

@@ -167,7 +167,10 @@ export interface ThreadSeqState {
   leaseExpired: boolean;
 }
 
-/** The new sequencer and lease of a thread; `leaseMs`: lease_until = now + leaseMs, null clears it, undefined keeps it. */
+/**
+ * The new sequencer and lease of a thread; `leaseMs`: lease_until = now + leaseMs, null clears
+ * it, undefined keeps it. `touchedAt`: the thread's updatedAt (new messages), in the same statement.
+ */
 export interface ThreadSeqChanges {
   hw: number;
   windowEnd: number;
@@ -175,6 +178,7 @@ export interface ThreadSeqChanges {
   writer: string | null;
   writerEpoch: number;
   leaseMs?: number | null;
+  touchedAt?: Date;
 }
 
 export type NewMessageRow = Omit<MessageRow, 'pos'>;
@@ -200,12 +204,15 @@ export interface RunEnd extends UsageDelta {
 /** The writes, available inside a transaction only. */
 export interface StoreTx {
   insertThread(row: NewThreadRow): Promise<ThreadRow>;
-  touchThread(threadId: string, at: Date): Promise<void>;
   insertMessage(row: NewMessageRow): Promise<MessageRow>;
   appendMessageText(messageId: string, text: string): Promise<void>;
   setMessageStatus(messageId: string, status: MessageStatus, refusal?: string | null): Promise<MessageRow | undefined>;
   insertRun(row: NewRunRow): Promise<RunRow>;
-  /** QUEUED → IN_PROGRESS; null when the run is no longer QUEUED or its thread already has an IN_PROGRESS run. */
+  /**
+   * QUEUED → IN_PROGRESS; null when the run is no longer QUEUED or its thread already has an
+   * IN_PROGRESS run. Called with the thread's row locked (lockThread, or inserted by this
+   * transaction): that lock orders racing starts.
+   */
   startRun(runId: string, at: Date): Promise<RunRow | null>;
   setRunReply(runId: string, messageId: string): Promise<RunRow>;
   /** Ends the run if its status is one of `from`; null otherwise (the end was already stored). */

@@ -25,6 +25,8 @@ export interface CommitOutput<T> {
   acquire?: boolean;
   /** The writer's lease had expired: its window is closed and the lease cleared (the reaper). */
   takeover?: boolean;
+  /** New messages were written: the thread's updatedAt, set with its seqs. */
+  touchedAt?: Date;
 }
 
 export interface CommitOptions {
@@ -56,6 +58,8 @@ export class ThreadLockedError extends Error {
 
 /** Flush when this many deltas of one thread wait. */
 const FLUSH_AT_DELTAS = 128;
+/** Threads stored in one flush transaction (about a millisecond or two of SQLite work). */
+const FLUSH_THREADS_PER_TX = 24;
 const MAX_FLUSH_BACKOFF_MS = 5000;
 /** A lease not confirmed by the database for this share of its TTL stops publishing (self-fence). */
 const SELF_FENCE_SHARE = 0.6;
@@ -108,13 +112,15 @@ export class EventLog {
         let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number; foreign: boolean };
         try {
           committed = await this.store.transaction(async (tx) => {
-            const locked = await tx.lockThread(threadId, { skipLocked: options.skipLocked });
+            // A thread being created has no row to lock yet (its insert locks it).
+            const locked = options.creating ? undefined : await tx.lockThread(threadId, { skipLocked: options.skipLocked });
             if (locked === 'locked') throw new ThreadLockedError(threadId);
             if (!locked && !options.creating) throw new NotFoundError('thread', threadId);
             const lease = this.heldLease(state, locked);
             fenced = state.lease !== null && !lease;
             if (options.asWriter && !lease) throw new LeaseLostError(threadId);
-            if (lease) await storeDeltas(tx, batch);
+            // The deltas' text first (the write may end their message); their rows go with the write's events.
+            if (lease) await appendDeltaText(tx, batch);
             const out = await write(tx, locked);
             const row = locked ?? (await tx.lockThread(threadId));
             if (!row || row === 'locked') throw new NotFoundError('thread', threadId);
@@ -125,9 +131,10 @@ export class EventLog {
               release: lease !== undefined && options.release,
             });
             const stored = out.events.map((e, i) => ({ ...e, seq: plan.first + i, threadId }) as ThreadEvent);
-            if (stored.length > 0) await tx.insertEvents(stored, new Date());
+            const rows: ThreadEvent[] = lease && batch.length > 0 ? [...batch, ...stored] : stored;
+            if (rows.length > 0) await tx.insertEvents(rows, new Date());
             leasedAt = performance.now();
-            await tx.setThreadSeqs(threadId, plan.changes);
+            await tx.setThreadSeqs(threadId, out.touchedAt ? { ...plan.changes, touchedAt: out.touchedAt } : plan.changes);
             const foreign = !lease && row.writer !== null && !out.takeover && stored.length > 0;
             return { result: out.result, stored, plan, hwBefore: row.hw, foreign };
           });
@@ -333,11 +340,30 @@ export class EventLog {
     else this.flushWithin(this.options.intervalMs);
   }
 
+  /**
+   * Stores the threads' pending deltas, FLUSH_THREADS_PER_TX threads per transaction, the event
+   * loop turning between two: on SQLite a transaction runs start to end without yielding, so
+   * one for hundreds of streams would hold every socket for its whole length.
+   */
   private async storeBatches(states: ThreadState[], evenEmpty = false): Promise<void> {
     // Rows locked in one order by every transaction that locks several: no deadlock with the lease renewal.
+    const ordered = states.filter((s) => s.lease).sort((x, y) => (x.threadId < y.threadId ? -1 : 1));
+    let failure: { error: unknown } | null = null;
+    for (let i = 0; i < ordered.length; i += FLUSH_THREADS_PER_TX) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      try {
+        await this.storeGroup(ordered.slice(i, i + FLUSH_THREADS_PER_TX), evenEmpty);
+      } catch (error) {
+        // The other groups are stored all the same; the first failure is reported.
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
+  }
+
+  private async storeGroup(states: ThreadState[], evenEmpty: boolean): Promise<void> {
     const batches = states
       .filter((s) => s.lease)
-      .sort((x, y) => (x.threadId < y.threadId ? -1 : 1))
       .map((s) => ({ state: s, batch: s.takePending() }))
       .filter((b) => b.batch.length > 0 || evenEmpty);
     if (batches.length === 0) return;
@@ -467,6 +493,12 @@ function markStored(state: ThreadState, batch: MessageDeltaEvent[]): void {
 async function storeDeltas(tx: StoreTx, batch: MessageDeltaEvent[]): Promise<void> {
   if (batch.length === 0) return;
   await tx.insertEvents(batch, new Date());
+  await appendDeltaText(tx, batch);
+}
+
+/** Appends the deltas' text to their messages: one statement per message, not per delta. */
+async function appendDeltaText(tx: StoreTx, batch: MessageDeltaEvent[]): Promise<void> {
+  if (batch.length === 0) return;
   const textByMessage = new Map<string, string>();
   for (const event of batch) textByMessage.set(event.messageId, (textByMessage.get(event.messageId) ?? '') + event.delta);
   for (const [messageId, text] of textByMessage) await tx.appendMessageText(messageId, text);

@@ -2,12 +2,13 @@ import { BadUserInputError, NotFoundError } from '../../errors.js';
 import { paginate, type ConnectionArgs } from '../pagination.js';
 import { parseInput, text } from '../validation.js';
 import { StorageError } from '../../store/errors.js';
-import type { RunRow, StoreTx, ToolRound } from '../../store/types.js';
+import type { MessageRow, RunRow, StoreTx, ToolRound } from '../../store/types.js';
 import { LeaseLostError, ThreadLockedError } from '../events/event-log.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
+import type { KnownRows } from './history.js';
 import { watchRun } from './watch-run.js';
-import { AS_EXECUTOR, finishRun, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
+import { AS_EXECUTOR, finishRun, finishRunWithReply, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
 
 export interface RunEngineDeps extends ExecuteDeps {
   /** The model name used when neither input nor assistant names one; `offline` forces `offline`. */
@@ -48,7 +49,7 @@ const LAUNCH_GRACE_MS = 1000;
  */
 export class RunEngine {
   private readonly active = new Map<string, ActiveRun>();
-  private readonly endWaiters = new Map<string, Array<(run: RunRow | null) => void>>();
+  private readonly endWaiters = new Map<string, Array<(ended: RunEnded) => void>>();
   /** Threads being deleted: nothing new starts on them. */
   private readonly closing = new Set<string>();
   private accepting = true;
@@ -173,11 +174,22 @@ export class RunEngine {
    * (REQUIRES_ACTION: its client must act); null if neither will happen here (deleted, shutdown).
    */
   async waitForEnd(runId: string): Promise<RunRow | null> {
-    const waiting = new Promise<RunRow | null>((resolve) => {
+    return (await this.waitForEndWithReply(runId)).run;
+  }
+
+  /**
+   * waitForEnd, with the run's reply when its end was stored here (the row that transaction
+   * wrote; undefined otherwise: read it).
+   */
+  async waitForEndWithReply(runId: string): Promise<RunEnded> {
+    const waiting = new Promise<RunEnded>((resolve) => {
       const waiters = this.endWaiters.get(runId) ?? [];
       waiters.push(resolve);
       this.endWaiters.set(runId, waiters);
     });
+    // Executing here: its end notifies the waiters (launch removes it from `active` and notifies
+    // in one step, so it has not ended yet); no read needed (every sendMessage with `reply` asks).
+    if (this.isExecuting(runId)) return waiting;
     const run = await this.deps.store.runs.find(runId);
     if (!run || isTerminalRunStatus(run.status) || run.status === 'REQUIRES_ACTION') this.notifyEnded(runId, run ?? null);
     else if (!this.accepting && run.status === 'QUEUED') this.notifyEnded(runId, null);
@@ -303,11 +315,15 @@ export class RunEngine {
     await this.deps.events.pubsub.sendControl({ type: 'wake' }).catch(() => undefined);
   }
 
-  /** Executes a started run, detached; when its end is stored, the thread's next QUEUED run starts. */
-  launch(threadId: string, started: RunRow): void {
+  /**
+   * Executes a started run, detached; when its end is stored, the thread's next QUEUED run
+   * starts. `known`: the rows the request that started it holds (see history.ts).
+   */
+  launch(threadId: string, started: RunRow, known?: KnownRows): void {
     const controller = new AbortController();
-    const done = executeRun(this.deps, started, controller.signal)
-      .then((outcome) => this.storeEnd(started, outcome))
+    let reply: MessageRow | undefined;
+    const done = executeRun(this.deps, started, controller.signal, known)
+      .then((outcome) => this.storeEnd(started, outcome, (stored) => (reply = stored)))
       .catch((err: unknown) => {
         this.deps.logger.error({ err, runId: started.id }, 'run could not be finished');
         return null;
@@ -322,7 +338,7 @@ export class RunEngine {
         return;
       }
       // Waiters hear of it even when the end could not be stored (null): nobody waits forever.
-      this.notifyEnded(started.id, ended);
+      this.notifyEnded(started.id, ended, ended?.replyMessageId === reply?.id ? reply : undefined);
       if (ended?.status === 'REQUIRES_ACTION') this.scheduleExpiry(ended);
       else void this.startNext(threadId);
     });
@@ -332,13 +348,16 @@ export class RunEngine {
    * Stores how the leg ended (the run's end, or its wait for tool outputs), retrying refused
    * writes with backoff; idempotent by the status it expects.
    */
-  private async storeEnd(run: RunRow, outcome: LegOutcome): Promise<RunRow | null> {
+  private async storeEnd(run: RunRow, outcome: LegOutcome, onReply: (reply: MessageRow | undefined) => void): Promise<RunRow | null> {
     // Let the last delta's socket write go out before the final transaction and its events.
     await new Promise((resolve) => setImmediate(resolve));
     const ended = await this.retrying(`store the end of run ${run.id}`, () =>
       outcome.status === 'REQUIRES_ACTION'
         ? storeToolCalls(this.deps.events, run, outcome, new Date(Date.now() + this.deps.toolOutputsTimeoutMs))
-        : finishRun(this.deps.events, run, outcome, ['IN_PROGRESS'], AS_EXECUTOR),
+        : finishRunWithReply(this.deps.events, run, outcome, ['IN_PROGRESS'], AS_EXECUTOR).then((out) => {
+            onReply(out?.reply);
+            return out?.run ?? null;
+          }),
     );
     if (ended === undefined) {
       // Refused for good (not a passing outage, not a lost lease): stop renewing the lease, so it
@@ -432,12 +451,18 @@ export class RunEngine {
     this.expiries.delete(runId);
   }
 
-  private notifyEnded(runId: string, result: RunRow | null): void {
+  private notifyEnded(runId: string, result: RunRow | null, reply?: MessageRow): void {
     const waiters = this.endWaiters.get(runId);
     if (!waiters) return;
     this.endWaiters.delete(runId);
-    for (const resolve of waiters) resolve(result);
+    for (const resolve of waiters) resolve({ run: result, reply });
   }
+}
+
+/** How a wait for a run's end ends: the run (null: it will not end here) and, when known, its reply as stored. */
+export interface RunEnded {
+  run: RunRow | null;
+  reply?: MessageRow;
 }
 
 /** Whether a submission gives exactly these outputs to the round's calls (a retried submission). */

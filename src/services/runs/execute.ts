@@ -3,7 +3,7 @@ import { StorageError } from '../../store/errors.js';
 import type { RunRow, Store, ToolChoice } from '../../store/types.js';
 import { LeaseLostError, type EventLog } from '../events/event-log.js';
 import { ProviderError, type FinishReason, type LlmProvider, type LlmToolCall, type LlmStreamEvent, type LlmToolChoice, type LlmUsage } from '../../llm/types.js';
-import { buildRunInput } from './history.js';
+import { buildRunInput, type KnownRows } from './history.js';
 import { createReply, type LegOutcome, type RunOutcome } from './run-writes.js';
 
 /**
@@ -25,7 +25,7 @@ export interface ExecuteDeps {
  * Streams one started (IN_PROGRESS) run's reply from the provider into an assistant message,
  * publishing every delta, and says how the run ends. Never throws; the engine stores the end.
  */
-export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal): Promise<LegOutcome> {
+export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, known?: KnownRows): Promise<LegOutcome> {
   const internal = new AbortController();
   const both = AbortSignal.any([signal, internal.signal]);
   // Filled as a refusal streams; stored with the end of the run, whichever way it ends.
@@ -33,7 +33,7 @@ export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSi
   const withRefusal = (outcome: LegOutcome): LegOutcome =>
     refusal.text !== '' && outcome.status !== 'REQUIRES_ACTION' ? { ...outcome, refusal: refusal.text } : outcome;
   try {
-    return withRefusal(await streamReply(deps, run, both, internal, refusal));
+    return withRefusal(await streamReply(deps, run, both, internal, refusal, known));
   } catch (err) {
     return withRefusal(failureOutcome(deps, run, signal, err));
   } finally {
@@ -61,13 +61,14 @@ async function streamReply(
   signal: AbortSignal,
   internal: AbortController,
   refusal: { text: string },
+  known: KnownRows | undefined,
 ): Promise<LegOutcome> {
   // A run resumed after tool outputs goes on writing the reply it started.
   let replyId: string | null = run.replyMessageId;
   let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
   const calls: LlmToolCall[] = [];
   let text = '';
-  const input = await buildRunInput(deps.store, run, deps.maxInputTokens);
+  const input = await buildRunInput(deps.store, run, deps.maxInputTokens, known);
   // The Assistants API's max_prompt_tokens: a turn that cannot fit ends the run, unsent.
   if (run.maxPromptTokens != null && input.overBudget) return { status: 'INCOMPLETE', incompleteReason: 'max_prompt_tokens' };
   const { overBudget: _, ...prompt } = input;

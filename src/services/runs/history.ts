@@ -1,5 +1,5 @@
 import type { LlmMessage } from '../../llm/types.js';
-import type { MessageRow, RunRow, Store } from '../../store/types.js';
+import type { AssistantRow, MessageRow, RunRow, Store, ThreadRow } from '../../store/types.js';
 import { approximateTokens } from './truncation.js';
 
 export interface RunInput {
@@ -14,6 +14,19 @@ export interface RunInput {
 const HISTORY_PAGE = 50;
 
 /**
+ * Rows the request that started a run wrote or read in the same moment, so its first leg
+ * need not read them again: its thread, its assistant, the user message it answers (null: it
+ * has none), and, when that request created the thread, every message of it (oldest first).
+ * Without them (a queued run, a resumed one) everything is read from the store.
+ */
+export interface KnownRows {
+  thread: ThreadRow;
+  assistant: AssistantRow | undefined;
+  starter: MessageRow | null;
+  wholeThread?: MessageRow[];
+}
+
+/**
  * What the provider receives for a run: the instructions (the run's own, else the assistant's)
  * and the thread's completed messages, newest kept first within the thread's truncation
  * strategy (else the assistant's, else AUTO within the default token budget). The thread is
@@ -23,11 +36,10 @@ const HISTORY_PAGE = 50;
  * can sit before an earlier run's reply. The conversation puts each run's reply right after the
  * user message that started it, and leaves out user messages sent after this run's own.
  */
-export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTokens: number): Promise<RunInput> {
-  const [assistant, thread] = await Promise.all([
-    run.assistantId ? store.assistants.find(run.assistantId) : undefined,
-    store.threads.find(run.threadId),
-  ]);
+export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTokens: number, known?: KnownRows): Promise<RunInput> {
+  const [assistant, thread] = known
+    ? [known.assistant, known.thread]
+    : await Promise.all([run.assistantId ? store.assistants.find(run.assistantId) : undefined, store.threads.find(run.threadId)]);
   const instructions = run.instructions ?? assistant?.instructions ?? null;
   const strategy = run.truncation ?? thread?.truncation ?? assistant?.truncation ?? { type: 'AUTO' as const };
   const maxMessages = strategy.type === 'LAST_MESSAGES' && strategy.lastMessages != null ? Math.max(1, strategy.lastMessages) : Infinity;
@@ -50,19 +62,27 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
   };
 
   keep(roundsOf(run), true);
-  const own = await ownUserMessage(store, run);
+  const own = known ? (known.starter ?? undefined) : await ownUserMessage(store, run);
   if (own) keep([toLlmMessage(own)], true);
   let before = own ? own.pos : null;
+  const newestFirstPage = (beforePos: number | null) =>
+    known?.wholeThread
+      ? Promise.resolve(newestFirstOf(known.wholeThread, beforePos, HISTORY_PAGE))
+      : store.messages.newestFirst(run.threadId, beforePos, HISTORY_PAGE);
   for (;;) {
-    const page = await store.messages.newestFirst(run.threadId, before, HISTORY_PAGE);
+    const page = await newestFirstPage(before);
     if (page.length === 0) break;
     before = page.at(-1)!.pos;
     const starters = page.filter((m) => m.role === 'USER' && m.runId && m.runId !== run.id).map((m) => m.runId!);
     // Replies whose starter is not on this page may belong to runs started without a message of
     // their own (the Assistants API's runs.create): those answers stay where they were written.
     const unplaced = page.filter((m) => m.role === 'ASSISTANT' && m.runId && m.runId !== run.id && !starters.includes(m.runId)).map((m) => m.runId!);
+    // A run's one reply was written after its user message: usually on this page, read with it;
+    // only the others (on a newer page, or after this run's own message) are read.
+    const repliesHere = page.filter((m) => m.role === 'ASSISTANT' && m.runId && starters.includes(m.runId));
+    const repliesElsewhere = starters.filter((id) => !repliesHere.some((m) => m.runId === id));
     const [replyRows, runRows, unplacedStarters] = await Promise.all([
-      store.messages.repliesOf(starters),
+      repliesElsewhere.length > 0 ? store.messages.repliesOf(repliesElsewhere).then((rows) => [...repliesHere, ...rows]) : repliesHere,
       starters.length + unplaced.length > 0 ? store.runs.findMany([...starters, ...unplaced]) : [],
       unplaced.length > 0 ? store.messages.startersOf(unplaced) : [],
     ]);
@@ -87,6 +107,14 @@ export async function buildRunInput(store: Store, run: RunRow, defaultMaxInputTo
     if (full || page.length < HISTORY_PAGE) break;
   }
   return { instructions, temperature: run.temperature ?? assistant?.temperature ?? null, messages: newestFirst.reverse(), overBudget: budget < 0 };
+}
+
+/** What MessageStore.newestFirst returns, from a thread's messages held in memory (oldest first). */
+function newestFirstOf(messages: MessageRow[], beforePos: number | null, limit: number): MessageRow[] {
+  return messages
+    .filter((m) => beforePos === null || m.pos < beforePos)
+    .reverse()
+    .slice(0, limit);
 }
 
 /** The user message that started this run (the conversation ends there). */

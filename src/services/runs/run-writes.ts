@@ -1,5 +1,5 @@
 import { newId, newToolCallId } from '../../ids.js';
-import type { FunctionTool, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
+import type { FunctionTool, MessageRow, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
 import type { CommitOptions, EventLog } from '../events/event-log.js';
 import type { NewThreadEvent } from '../events/types.js';
 import type { LlmToolCall, LlmUsage } from '../../llm/types.js';
@@ -109,13 +109,24 @@ export function createReply(log: EventLog, run: RunRow) {
  * Ends a run whose status is one of `from` (idempotent: a retried end that already landed
  * changes nothing and returns null). Its reply becomes COMPLETED or INCOMPLETE.
  */
-export function finishRun(
+export async function finishRun(
   log: EventLog,
   run: Pick<RunRow, 'id' | 'threadId'>,
   outcome: RunOutcome,
   from: readonly RunStatus[],
   options: CommitOptions = {},
 ): Promise<RunRow | null> {
+  return (await finishRunWithReply(log, run, outcome, from, options))?.run ?? null;
+}
+
+/** finishRun, with the reply as the same transaction stored it (undefined: the run has none). */
+export function finishRunWithReply(
+  log: EventLog,
+  run: Pick<RunRow, 'id' | 'threadId'>,
+  outcome: RunOutcome,
+  from: readonly RunStatus[],
+  options: CommitOptions = {},
+): Promise<{ run: RunRow; reply: MessageRow | undefined } | null> {
   return log.commit(run.threadId, async (tx) => {
     const ended = await tx.endRun(
       run.id,
@@ -132,7 +143,9 @@ export function finishRun(
       from,
     );
     if (!ended) return { result: null, events: [] };
-    return { result: ended, events: [...(await endReply(tx, ended, outcome.refusal ?? null)), { kind: 'RUN_STATUS', run: ended }] };
+    const replyEvents = await endReply(tx, ended, outcome.refusal ?? null);
+    const reply = replyEvents.flatMap((e) => (e.kind === 'MESSAGE' ? [e.message] : []))[0];
+    return { result: { run: ended, reply }, events: [...replyEvents, { kind: 'RUN_STATUS', run: ended }] };
   }, options);
 }
 

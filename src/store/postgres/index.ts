@@ -65,7 +65,9 @@ async function transaction<T>(db: PgDb, work: (tx: StoreTx) => Promise<T>): Prom
       throw (broken = error);
     });
     try {
-      const result = await work(pgTx(drizzle(client) as unknown as Queries));
+      const tx = pgTx(drizzle(client) as unknown as Queries, client);
+      const result = await work(tx);
+      await tx.storeHeld();
       await client.query('commit').catch((error: Error) => {
         broken = error;
         // The server answered (an error with a SQLSTATE): it rolled back. No answer: it may have committed.

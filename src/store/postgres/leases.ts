@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
-import type { LeaseStore, StoreTx, ThreadSeqState } from '../types.js';
+import type { LeaseStore, StoreTx, ThreadSeqChanges, ThreadSeqState } from '../types.js';
 import { guarded } from './driver-errors.js';
 import type { Queries } from './queries.js';
 import { runs, threads } from './tables.js';
@@ -86,17 +86,23 @@ export function seqTx(tx: Queries): Pick<StoreTx, 'lockThread' | 'setThreadSeqs'
       }),
     setThreadSeqs: (threadId, c) =>
       guarded(async () => {
-        await tx
-          .update(threads)
-          .set({
-            lastEventSeq: c.hw,
-            windowEnd: c.windowEnd,
-            foreignSeq: c.foreignSeq,
-            writer: c.writer,
-            writerEpoch: c.writerEpoch,
-            ...(c.leaseMs === undefined ? {} : { leaseUntil: c.leaseMs === null ? null : sql`clock_timestamp() + ${c.leaseMs} * interval '1 millisecond'` }),
-          })
-          .where(eq(threads.id, threadId));
+        await seqUpdate(tx, threadId, c);
       }),
   };
+}
+
+/** The update of a thread's sequencer and lease (a query to run, or to put in a larger statement). */
+export function seqUpdate(tx: Queries, threadId: string, c: ThreadSeqChanges) {
+  return tx
+    .update(threads)
+    .set({
+      lastEventSeq: c.hw,
+      windowEnd: c.windowEnd,
+      foreignSeq: c.foreignSeq,
+      writer: c.writer,
+      writerEpoch: c.writerEpoch,
+      ...(c.leaseMs === undefined ? {} : { leaseUntil: c.leaseMs === null ? null : sql`clock_timestamp() + ${c.leaseMs} * interval '1 millisecond'` }),
+      ...(c.touchedAt ? { updatedAt: c.touchedAt } : {}),
+    })
+    .where(eq(threads.id, threadId));
 }

@@ -1,9 +1,11 @@
 import { and, eq, inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import type pg from 'pg';
 import { eventPayload } from '../../services/events/serialize.js';
+import type { ThreadEvent } from '../../services/events/types.js';
 import type { StoreTx, UsageDelta } from '../types.js';
 import { guarded } from './driver-errors.js';
 import type { Queries } from './queries.js';
-import { seqTx } from './leases.js';
+import { seqTx, seqUpdate } from './leases.js';
 import { events, messages, runs, threads } from './tables.js';
 
 const first = <T>(rows: T[]): T | undefined => rows[0];
@@ -21,11 +23,29 @@ function addUsage(usage: UsageDelta): Partial<Record<keyof UsageDelta, SQL>> {
   return set;
 }
 
-/** The writes of one open transaction (`tx` is Drizzle's transaction on one pooled connection). */
-export function pgTx(tx: Queries): StoreTx {
+/** The writes of one open transaction, and what it still holds back for its last statements. */
+export interface PgTx extends StoreTx {
+  /** Inserts the events still held back (before COMMIT). */
+  storeHeld(): Promise<void>;
+}
+
+/**
+ * The writes of one open transaction (`tx` is Drizzle on the transaction's pooled connection,
+ * `client`). Every statement is a round trip: the events a transaction inserts are held back
+ * and sent with its next sequencer update, which the event log always writes after them, in
+ * one statement (`with stored as (insert …) update threads …`); any left are inserted before
+ * COMMIT. Nothing in a transaction reads the events it writes, so only the round trips change.
+ */
+export function pgTx(tx: Queries, client: pg.PoolClient): PgTx {
+  let held: (typeof events.$inferInsert)[] = [];
+  const seqs = seqTx(tx);
+  const takeHeld = () => {
+    const rows = held;
+    held = [];
+    return rows;
+  };
   return {
     insertThread: (row) => guarded(async () => first(await tx.insert(threads).values(row).returning())!),
-    touchThread: (threadId, at) => guarded(async () => void (await tx.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId)))),
     insertMessage: (row) => guarded(async () => first(await tx.insert(messages).values(row).returning())!),
     appendMessageText: (messageId, text) =>
       guarded(async () => void (await tx.update(messages).set({ content: sql`${messages.content} || ${text}` }).where(eq(messages.id, messageId)))),
@@ -36,11 +56,10 @@ export function pgTx(tx: Queries): StoreTx {
     insertRun: (row) => guarded(async () => first(await tx.insert(runs).values(row).returning())!),
     startRun: (runId, at) =>
       guarded(async () => {
-        // The thread row's lock orders racing starts: the second one's statement, run after the
+        // The thread row is locked already (the caller's lockThread, or its insert in this
+        // transaction), which orders racing starts: the second one's statement, run after the
         // first commits, sees its IN_PROGRESS run and starts nothing (rather than hitting the
         // partial unique index, which would abort the whole transaction).
-        const locked = await tx.execute(sql`select t.id from ${threads} t join ${runs} r on r.thread_id = t.id where r.id = ${runId} for update of t`);
-        if (locked.rows.length === 0) return null;
         // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS (or waiting).
         const started = await tx
           .update(runs)
@@ -85,20 +104,34 @@ export function pgTx(tx: Queries): StoreTx {
           .returning();
         return first(resumed) ?? null;
       }),
-    ...seqTx(tx),
-    insertEvents: (stored, at) =>
+    lockThread: seqs.lockThread,
+    setThreadSeqs: (threadId, changes) =>
       guarded(async () => {
-        if (stored.length === 0) return;
-        await tx.insert(events).values(
-          stored.map((event) => ({
-            threadId: event.threadId,
-            seq: event.seq,
-            type: event.kind,
-            messageId: event.kind === 'MESSAGE_DELTA' ? event.messageId : null,
-            payload: eventPayload(event),
-            createdAt: at,
-          })),
-        );
+        const update = seqUpdate(tx, threadId, changes);
+        if (held.length === 0) return void (await update);
+        const insert = tx.insert(events).values(takeHeld()).toSQL();
+        const set = update.toSQL();
+        // The update's $1… follow the insert's parameters.
+        const shifted = set.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + insert.params.length}`);
+        await client.query(`with stored as (${insert.sql}) ${shifted}`, [...insert.params, ...set.params]);
       }),
+    insertEvents: async (stored, at) => {
+      for (const event of stored) held.push(eventRow(event, at));
+    },
+    storeHeld: () =>
+      guarded(async () => {
+        if (held.length > 0) await tx.insert(events).values(takeHeld());
+      }),
+  };
+}
+
+function eventRow(event: ThreadEvent, at: Date): typeof events.$inferInsert {
+  return {
+    threadId: event.threadId,
+    seq: event.seq,
+    type: event.kind,
+    messageId: event.kind === 'MESSAGE_DELTA' ? event.messageId : null,
+    payload: eventPayload(event),
+    createdAt: at,
   };
 }

@@ -16,6 +16,8 @@ const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), 'migra
  * WAL with synchronous=NORMAL: a committed transaction survives a crash of the process
  * (kill -9) because it is in the WAL file; a power loss or OS crash may lose the last
  * transactions committed before it, never corrupt the file. See README "Durability".
+ * The store checkpoints the WAL from a worker thread (checkpoints.ts), not inside commits;
+ * that moves work off the event loop and changes nothing of the above.
  */
 export function createDb(url: string): Db {
   if (url !== ':memory:') mkdirSync(dirname(resolve(url)), { recursive: true });

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Store, StoreTx } from '../types.js';
+import { startCheckpoints } from './checkpoints.js';
 import { closeDb, createDb, type Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { lockDatabase } from './instance-lock.js';
@@ -40,11 +41,23 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     return guarded(call);
   };
 
-  async function transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  /** Runs `work` while no other operation of the store runs (they wait for `open`). */
+  async function exclusive<T>(work: () => Promise<T>): Promise<T> {
     while (open) await open;
     let release!: () => void;
     open = new Promise<void>((resolve) => (release = resolve));
     try {
+      return await work();
+    } finally {
+      open = null;
+      release();
+    }
+  }
+
+  const checkpoints = startCheckpoints(db, url, exclusive);
+
+  const transaction = <T>(work: (tx: StoreTx) => Promise<T>): Promise<T> =>
+    exclusive(async () => {
       guarded(() => begin.run());
       try {
         const result = await work(tx);
@@ -59,11 +72,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
         }
         throw error;
       }
-    } finally {
-      open = null;
-      release();
-    }
-  }
+    });
 
   return {
     kind: 'sqlite',
@@ -79,6 +88,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     ping: () => run(() => void db.get(sql`select 1`)),
     async close() {
       while (open) await open;
+      await checkpoints?.stop();
       closeDb(db);
       lock?.release();
     },

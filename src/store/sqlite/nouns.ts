@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, lt, ne, sql, type SQLWrapper } from 'drizzle-orm';
 import { eventFromRow } from '../../services/events/serialize.js';
 import type { AssistantStore, EventStore, KeyStore, LeaseStore, MessageStore, RunStore, ThreadStore, Usage } from '../types.js';
 import type { Db } from './client.js';
@@ -12,6 +12,12 @@ import { apiKeys, assistants, events, messages, runs, threads } from './tables.j
  * call; `run` (from index.ts) waits for an open transaction and translates driver errors.
  */
 export type Runner = <T>(call: () => T) => Promise<T>;
+
+/**
+ * A list of ids as one parameter (a JSON array): one prepared statement serves every length,
+ * where `in (?, ?, …)` would build and prepare a new query for each call.
+ */
+const idList = (column: SQLWrapper) => sql`${column} in (select value from json_each(${sql.placeholder('ids')}))`;
 
 type Table = typeof assistants | typeof threads | typeof messages | typeof runs;
 
@@ -33,7 +39,9 @@ function finders<T extends Table>(db: Db, table: T, name: string) {
     findMany(ids: readonly string[]): Row[] {
       if (ids.length === 0) return [];
       if (ids.length === 1) return [this.find(ids[0]!)].filter((r): r is Row => r !== undefined);
-      return db.select().from(table as typeof threads).where(inArray(table.id, [...ids])).all() as Row[];
+      // The ids as one JSON parameter, as in idList above.
+      const rows = lookup('byIds', `"${table.id.name}" in (select value from json_each(?))`).all(JSON.stringify(ids)) as unknown[][];
+      return rows.map((values) => reader.read(values));
     },
   };
 }
@@ -135,7 +143,9 @@ function byRun(db: Db, runIds: readonly string[], role: 'USER' | 'ASSISTANT') {
     );
     return q.all({ runId: runIds[0]! });
   }
-  return db.select().from(messages).where(and(inArray(messages.runId, [...runIds]), eq(messages.role, role))).all();
+  // Every run's history reads its earlier runs' replies this way, a page at a time.
+  const q = prepared(db, `messages.byRuns:${role}`, () => db.select().from(messages).where(and(idList(messages.runId), eq(messages.role, role))).prepare());
+  return q.all({ ids: JSON.stringify(runIds) });
 }
 
 export function runStore(db: Db, run: Runner): RunStore {

@@ -142,6 +142,8 @@ export const messages = sqliteTable(
   },
   (t) => [
     index('messages_thread_idx').on(t.threadId, t.pos),
+    // Every run reads its own user message (and history its earlier runs' replies) by run: without it, a scan of all messages.
+    index('messages_run_idx').on(t.runId),
     uniqueIndex('messages_idempotency_idx').on(t.threadId, t.idempotencyKey),
   ],
 );

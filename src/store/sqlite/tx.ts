@@ -46,13 +46,17 @@ export function sqliteTx(db: Db): StoreTx {
          (writer is not null and coalesce(lease_until, 0) < ?) as leaseExpired from threads where id = ?`,
     ),
   );
+  // updated_at: the time new messages were written (touchedAt), else unchanged.
   const writeSeqs = prepared(db, 'threads.setSeqs', () =>
     db.$client.prepare(
-      'update threads set last_event_seq = ?, window_end = ?, foreign_seq = ?, writer = ?, writer_epoch = ?, lease_until = ? where id = ?',
+      `update threads set last_event_seq = ?, window_end = ?, foreign_seq = ?, writer = ?, writer_epoch = ?, lease_until = ?,
+         updated_at = coalesce(?, updated_at) where id = ?`,
     ),
   );
   const writeSeqsKeepLease = prepared(db, 'threads.setSeqsKeepLease', () =>
-    db.$client.prepare('update threads set last_event_seq = ?, window_end = ?, foreign_seq = ?, writer = ?, writer_epoch = ? where id = ?'),
+    db.$client.prepare(
+      'update threads set last_event_seq = ?, window_end = ?, foreign_seq = ?, writer = ?, writer_epoch = ?, updated_at = coalesce(?, updated_at) where id = ?',
+    ),
   );
   const appendText = prepared(db, 'messages.append', () =>
     db
@@ -61,21 +65,25 @@ export function sqliteTx(db: Db): StoreTx {
       .where(eq(messages.id, sql.placeholder('messageId')))
       .prepare(),
   );
+  // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS; one statement, the row returned.
   const start = prepared(db, 'runs.start', () =>
-    db.$client.prepare(
-      // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS.
-      `update runs set status = 'IN_PROGRESS', started_at = ? where id = ? and status = 'QUEUED'
-         and not exists (select 1 from runs r where r.thread_id = runs.thread_id
-           and (r.status in ('IN_PROGRESS', 'REQUIRES_ACTION') or (r.status = 'QUEUED' and r.pos < runs.pos))) returning id`,
-    ),
+    db
+      .update(runs)
+      .set({ status: 'IN_PROGRESS', startedAt: param('at') })
+      .where(
+        and(
+          eq(runs.id, sql.placeholder('id')),
+          eq(runs.status, 'QUEUED'),
+          sql`not exists (select 1 from runs r where r.thread_id = ${runs.threadId}
+            and (r.status in ('IN_PROGRESS', 'REQUIRES_ACTION') or (r.status = 'QUEUED' and r.pos < ${runs.pos})))`,
+        ),
+      )
+      .returning()
+      .prepare(),
   );
-  const findRun = prepared(db, 'run.byId', () => db.select().from(runs).where(eq(runs.id, sql.placeholder('id'))).prepare());
   const insertThread = preparedInsert(db, threads);
   const insertMessage = preparedInsert(db, messages);
   const insertRun = preparedInsert(db, runs);
-  const touch = prepared(db, 'threads.touch', () =>
-    db.update(threads).set({ updatedAt: param('at') }).where(eq(threads.id, sql.placeholder('id'))).prepare(),
-  );
   const setStatus = prepared(db, 'messages.setStatus', () =>
     db.update(messages).set({ status: param('status') }).where(eq(messages.id, sql.placeholder('id'))).returning().prepare(),
   );
@@ -126,17 +134,12 @@ export function sqliteTx(db: Db): StoreTx {
       guarded(() => requireAction.get({ id: runId, rounds: JSON.stringify(rounds), expiresAt: expiresAt.getTime(), ...usage }) ?? null),
     resumeRun: async (runId, rounds) => guarded(() => resume.get({ id: runId, rounds: JSON.stringify(rounds) }) ?? null),
     insertThread: async (row) => guarded(() => insertThread(row)),
-    touchThread: async (threadId, at) => guarded(() => void touch.run({ id: threadId, at: at.getTime() })),
     insertMessage: async (row) => guarded(() => insertMessage(row)),
     appendMessageText: async (messageId, text) => guarded(() => void appendText.run({ messageId, text })),
     setMessageStatus: async (messageId, status, refusal) =>
       guarded(() => (refusal === undefined ? setStatus.get({ id: messageId, status }) : setStatusAndRefusal.get({ id: messageId, status, refusal }))),
     insertRun: async (row) => guarded(() => insertRun(row)),
-    startRun: async (runId, at) =>
-      guarded(() => {
-        const started = start.get(at.getTime(), runId) as { id: string } | undefined;
-        return started ? (findRun.get({ id: runId }) ?? null) : null;
-      }),
+    startRun: async (runId, at) => guarded(() => start.get({ id: runId, at: at.getTime() }) ?? null),
     setRunReply: async (runId, messageId) => guarded(() => setReply.get({ id: runId, messageId })!),
     endRun: async (runId, end, from) =>
       guarded(() => endFrom(from).get({ ...end, id: runId, completedAt: end.completedAt.getTime() }) ?? null),
@@ -148,8 +151,9 @@ export function sqliteTx(db: Db): StoreTx {
       }),
     setThreadSeqs: async (threadId, c) =>
       guarded(() => {
-        if (c.leaseMs === undefined) writeSeqsKeepLease.run(c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, threadId);
-        else writeSeqs.run(c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, c.leaseMs === null ? null : Date.now() + c.leaseMs, threadId);
+        const touchedAt = c.touchedAt?.getTime() ?? null;
+        if (c.leaseMs === undefined) writeSeqsKeepLease.run(c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, touchedAt, threadId);
+        else writeSeqs.run(c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, c.leaseMs === null ? null : Date.now() + c.leaseMs, touchedAt, threadId);
       }),
     insertEvents: async (events, at) =>
       guarded(() => {

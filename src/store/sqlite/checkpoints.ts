@@ -1,0 +1,127 @@
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Db } from './client.js';
+
+/**
+ * WAL checkpoints off the commit path. SQLite's automatic checkpoint runs inside the COMMIT
+ * that crosses 1,000 WAL pages: that commit copies the pages into the database file and fsyncs
+ * it, on the event loop (milliseconds, a stall for every stream). Here the main connection
+ * never checkpoints (wal_autocheckpoint = 0); a worker thread with its own connection runs a
+ * PASSIVE checkpoint on a timer, which copies what is committed without blocking writers or
+ * readers. Durability is unchanged: a transaction is durable against a process crash once its
+ * COMMIT is in the WAL file (synchronous = NORMAL), whoever checkpoints it later; a checkpoint
+ * fsyncs the database file before the WAL may be overwritten, whichever connection runs it.
+ *
+ * The WAL restarts from its beginning only when a write begins with every frame checkpointed.
+ * Under a steady stream of commits that moment may never come while the worker copies, and the
+ * file grows. Past MAX_WAL_FRAMES the store therefore holds its operations (`hold`: they wait,
+ * as behind a transaction; the event loop does not) while the worker checkpoints once with no
+ * writer, so the next write restarts the WAL. If the worker fails, the main connection
+ * checkpoints automatically again, as SQLite does by default.
+ */
+
+const CHECKPOINT_EVERY_MS = 200;
+/** About 16 MB of 4 KB pages; SQLite's own automatic checkpoint runs every 1,000. */
+const MAX_WAL_FRAMES = 4000;
+const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+/** A held store is released after this long even if the worker has not answered. */
+const HOLD_AT_MOST_MS = 2000;
+const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * The worker: plain CommonJS (eval), so that it runs the same under tsx, vitest and dist/.
+ * It reports a WAL past the cap ('long'), and answers 'drained' to each 'drain' (a checkpoint
+ * while the main connection writes nothing).
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { fileMustExist: true });
+db.pragma('busy_timeout = 0');
+db.pragma('synchronous = NORMAL');
+const checkpoint = db.prepare('pragma wal_checkpoint(PASSIVE)');
+// { busy, log, checkpointed }: log is the WAL's length in frames (0 once it restarted).
+const run = () => {
+  try {
+    return checkpoint.get();
+  } catch (error) {
+    return null; // busy or a full disk: the next tick tries again
+  }
+};
+let reported = false;
+const timer = setInterval(() => {
+  const result = run();
+  const long = result !== null && result.log > workerData.maxFrames;
+  if (long && !reported) parentPort.postMessage('long');
+  reported = long;
+}, workerData.everyMs);
+parentPort.on('message', (message) => {
+  if (message === 'drain') {
+    run();
+    reported = false;
+    parentPort.postMessage('drained');
+    return;
+  }
+  if (message !== 'stop') return;
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
+export interface Checkpointer {
+  /** Stops the worker and closes its connection (before the main connection closes). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts checkpointing `db` (a WAL file database) from a worker thread; null for a database
+ * without a WAL file (`:memory:`). `hold` runs `work` while no other operation of the store
+ * runs (the store's transaction queue).
+ */
+export function startCheckpoints(db: Db, url: string, hold: (work: () => Promise<void>) => Promise<void>): Checkpointer | null {
+  if (url === ':memory:' || String(db.$client.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') return null;
+  const sqlite = db.$client;
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: resolve(url), everyMs: CHECKPOINT_EVERY_MS, maxFrames: MAX_WAL_FRAMES } });
+  worker.unref();
+  sqlite.pragma('wal_autocheckpoint = 0');
+  // A burst may grow the file past the cap before it restarts: truncated back at the restart, not kept for good.
+  sqlite.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
+  let stopped = false;
+  let drained: (() => void) | null = null;
+  const fallBack = () => {
+    drained?.();
+    if (!stopped && sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
+  };
+  worker.on('error', fallBack);
+  worker.on('exit', fallBack);
+  worker.on('message', (message: string) => {
+    if (message === 'drained') return drained?.();
+    if (message !== 'long' || stopped || drained) return;
+    void hold(async () => {
+      if (stopped) return;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((done) => {
+        drained = done;
+        timer = setTimeout(done, HOLD_AT_MOST_MS);
+        worker.postMessage('drain');
+      });
+      clearTimeout(timer);
+      drained = null;
+    });
+  });
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+      worker.postMessage('stop');
+      // A worker stuck in a checkpoint is ended: an interrupted checkpoint is harmless to SQLite.
+      const timer = setTimeout(() => void worker.terminate(), 2000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

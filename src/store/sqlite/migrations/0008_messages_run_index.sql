@@ -1,0 +1,1 @@
+CREATE INDEX `messages_run_idx` ON `messages` (`run_id`);
