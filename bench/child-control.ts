@@ -29,7 +29,8 @@ export function startEld(): () => EventLoopDelay {
   return () => {
     h.disable();
     // Samples are the time between two ticks of a RESOLUTION_MS timer: the delay is the excess.
-    const ms = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+    // No sample (a window shorter than one tick): the histogram answers 0, which was not measured.
+    const ms = (ns: number) => (h.count === 0 ? NaN : Math.max(0, ns / 1e6 - RESOLUTION_MS));
     return { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), samples: h.count };
   };
 }

@@ -2,6 +2,7 @@ import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { text } from 'node:stream/consumers';
 import { createParser } from 'eventsource-parser';
+import WebSocket from 'ws';
 
 /**
  * The bench's clients. The SSE client follows test/helpers.ts `subscribeSse` (eventsource-parser
@@ -92,3 +93,33 @@ export async function pool<T, R>(items: T[], limit: number, fn: (item: T, index:
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface WsSubscription {
+  /** Resolves once the server acknowledged the connection and the subscribe frame is sent. */
+  ready: Promise<void>;
+  close(): void;
+}
+
+/**
+ * One WebSocket (graphql-transport-ws, as graphql-ws speaks it) carrying one subscription, on
+ * `ws` directly: a graphql-ws client per socket would weigh on the bench process as the SSE
+ * client above avoids doing. The server sends nothing when a subscription is registered, so
+ * `ready` only means it was asked; figure 5 waits on the server's own gauge for the rest.
+ */
+export function openWsSubscription(httpUrl: string, query: string, variables: Record<string, unknown>): WsSubscription {
+  const socket = new WebSocket(httpUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  const ready = new Promise<void>((resolve, reject) => {
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: {} })));
+    socket.on('message', (raw) => {
+      const message = JSON.parse(String(raw)) as { type: string };
+      if (message.type === 'connection_ack') {
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables } }));
+        resolve();
+      } else if (message.type === 'ping') socket.send(JSON.stringify({ type: 'pong' }));
+    });
+    socket.on('error', reject);
+    socket.on('close', (code, reason) => reject(new Error(`WebSocket closed (${code}) before it was acknowledged: ${String(reason)}`)));
+  });
+  ready.catch(() => {});
+  return { ready, close: () => socket.terminate() };
+}

@@ -8,6 +8,7 @@ import type { Bench } from './context.js';
 /**
  * Several threadql processes for the cluster figures (10 and 11): one fresh PostgreSQL database
  * and one Redis key prefix per figure, removed afterwards, and the environment of each instance.
+ * Figure 4's PostgreSQL row takes its fresh database from here too (createBenchDatabase).
  */
 
 const run = promisify(execFile);
@@ -55,15 +56,35 @@ export interface ClusterSetup {
   cleanup(): Promise<void>;
 }
 
+/** The PostgreSQL server the bench creates its databases on (an admin connection). */
+export const postgresAdminUrl = () => process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface BenchDatabase {
+  url: string;
+  /** Drops it (the connections still open on it included). */
+  drop(): Promise<void>;
+}
+
+/** A fresh PostgreSQL database `tql_bench_<name>_<pid>_<random>`; throws when PostgreSQL is unreachable. */
+export async function createBenchDatabase(name: string, tag = `${process.pid}_${randomBytes(3).toString('hex')}`): Promise<BenchDatabase> {
+  const adminUrl = postgresAdminUrl();
+  const database = `tql_bench_${name}_${tag}`;
+  await run('psql', [adminUrl, '-X', '-q', '-c', `create database ${database}`]);
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await run('psql', [adminUrl, '-X', '-q', '-c', `drop database if exists ${database} with (force)`]).catch(() => {});
+    },
+  };
+}
+
 export async function setUpCluster(bench: Bench, name: string, extraEnv: Record<string, string> = {}): Promise<ClusterSetup> {
-  const postgresUrl = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const database = `tql_bench_${name}_${tag}`;
   const prefix = `tqlbench:${tag}:`;
-  await run('psql', [postgresUrl, '-X', '-q', '-c', `create database ${database}`]);
-  const dbUrl = new URL(postgresUrl);
-  dbUrl.pathname = `/${database}`;
+  const database = await createBenchDatabase(name, tag);
   return {
     env: (id) => ({
       PATH: process.env.PATH ?? '',
@@ -73,7 +94,7 @@ export async function setUpCluster(bench: Bench, name: string, extraEnv: Record<
       LOG_LEVEL: 'info',
       HOST: '127.0.0.1',
       PORT: '0',
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       REDIS_URL: redisUrl,
       REDIS_PREFIX: prefix,
       INSTANCE_ID: id,
@@ -85,7 +106,7 @@ export async function setUpCluster(bench: Bench, name: string, extraEnv: Record<
       ...extraEnv,
     }),
     async cleanup() {
-      await run('psql', [postgresUrl, '-X', '-q', '-c', `drop database if exists ${database} with (force)`]).catch(() => {});
+      await database.drop();
       await run('redis-cli', ['-u', redisUrl, '--scan', '--pattern', `${prefix}*`]).then(async ({ stdout }) => {
         const keys = stdout.split('\n').filter(Boolean);
         if (keys.length > 0) await run('redis-cli', ['-u', redisUrl, 'del', ...keys]);

@@ -3,6 +3,7 @@ import type OpenAI from 'openai';
 import type { Child } from './children.js';
 import { gql } from './clients.js';
 import type { BenchProvider } from './provider.js';
+import { judge, type Goal } from './stats.js';
 
 /** What every figure receives from bench/run.ts, and what it hands back for BENCHMARKS.md. */
 
@@ -15,6 +16,8 @@ export interface Bench {
   sdk: OpenAI;
   /** Set with --profile: CPU profiles of threadql per phase are written here. */
   profileDir: string | null;
+  /** threadql's environment (a figure that starts its own threadql child starts from it). */
+  threadqlEnv: Record<string, string>;
 }
 
 export interface Row {
@@ -28,6 +31,48 @@ export interface Row {
   check: string;
   /** null: reported, no goal. */
   met: boolean | null;
+  /** The number `check` shows (NaN: not measured) and its format: for the median of several runs. */
+  value: number;
+  format: (x: number) => string;
+}
+
+export interface RowSpec {
+  figure: string;
+  metric: string;
+  threadql: string;
+  baseline: string;
+  ratio: string;
+  /** null: reported, no goal. */
+  goal: Goal | null;
+  value: number;
+  format: (x: number) => string;
+  /** A further condition of the goal (no failed request…). */
+  alsoRequired?: boolean;
+  /** Why the value was not measured (printed instead of it; a goal is then not met). */
+  notMeasured?: string;
+  /**
+   * The threadql, baseline and ratio columns come from the same samples as the value (a
+   * percentile of too few samples): when it was not measured they are not either, and print "—".
+   */
+  columnsFromValue?: boolean;
+}
+
+/** A results row whose check column and verdict come from its measured value alone. */
+export function row(spec: RowSpec): Row {
+  const value = spec.notMeasured ? NaN : spec.value;
+  const blank = Boolean(spec.notMeasured && spec.columnsFromValue);
+  return {
+    figure: spec.figure,
+    metric: spec.metric,
+    threadql: blank ? '—' : spec.threadql,
+    baseline: blank ? '—' : spec.baseline,
+    ratio: blank ? '—' : spec.ratio,
+    goal: spec.goal?.text ?? 'report',
+    check: spec.notMeasured ? `not measured: ${spec.notMeasured}` : spec.format(value),
+    met: judge(spec.goal, value, spec.alsoRequired ?? true),
+    value,
+    format: spec.format,
+  };
 }
 
 export interface FigureResult {

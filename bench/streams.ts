@@ -175,7 +175,7 @@ export interface StreamStats {
   gapExcess: number[];
   /** The client's gap between two deltas. */
   gaps: number[];
-  /** First provider write → last arrival. */
+  /** First provider write → last arrival; NaN when there is no such window. */
   windowMs: number;
 }
 
@@ -198,7 +198,8 @@ export function analyse(arrivals: Arrivals, writes: Map<string, number[]>, chunk
       }
     }
   }
-  s.windowMs = last - first;
+  // No frame, or all at one instant: a window of zero length has no rate.
+  s.windowMs = last > first ? last - first : NaN;
   return s;
 }
 
@@ -272,7 +273,7 @@ export async function measuredRound(
     eld,
     steadyEld: await steadyEld,
     benchEld,
-    steady: steady[1] > 0 ? steady : null,
+    steady: steady[1] > steady[0] && steady[0] > 0 ? steady : null,
     cpuMs,
   };
 }

@@ -9,10 +9,7 @@ import { serveControl } from './child-control.js';
  */
 
 const server = await startServer(loadConfig());
-const { store } = server.services;
-// The transaction counter below wraps better-sqlite3; a PostgreSQL bench needs its own counter.
-if (store.kind !== 'sqlite') throw new Error('bench/threadql-child.ts counts SQLite transactions: run the bench with a SQLite DATABASE_URL');
-const sqlite = store.db.$client;
+const { store, metrics } = server.services;
 
 /**
  * Counts SQLite write transactions by wrapping the Statement methods of better-sqlite3 (the
@@ -23,11 +20,14 @@ const sqlite = store.db.$client;
  * not transactions and are not counted.
  */
 type Method = 'run' | 'get' | 'all' | 'iterate';
-const statementProto = Object.getPrototypeOf(sqlite.prepare('select 1')) as Record<Method, (...args: unknown[]) => unknown>;
+// The counter wraps better-sqlite3: on PostgreSQL (figure 4's second child) there is nothing to wrap, and txStart says so.
+const statementProto =
+  store.kind === 'sqlite' ? (Object.getPrototypeOf(store.db.$client.prepare('select 1')) as Record<Method, (...args: unknown[]) => unknown>) : null;
 const originals = new Map<Method, (...args: unknown[]) => unknown>();
 const counts = { explicit: 0, implicit: 0 };
 
 function startCounting(): void {
+  if (!statementProto) throw new Error(`transactions are counted on SQLite only (this child runs on ${store.kind})`);
   if (originals.size > 0) return;
   counts.explicit = 0;
   counts.implicit = 0;
@@ -43,14 +43,21 @@ function startCounting(): void {
 }
 
 function stopCounting(): typeof counts {
-  for (const [method, original] of originals) statementProto[method] = original;
+  for (const [method, original] of originals) statementProto![method] = original;
   originals.clear();
   return { ...counts };
+}
+
+/** Open subscriptions by transport, from threadql's own gauge (figure 5 waits on it for WebSocket ones). */
+async function openSubscriptions(): Promise<Record<string, number>> {
+  const gauge = await metrics.registry.getSingleMetric('threadql_open_subscriptions')!.get();
+  return Object.fromEntries(gauge.values.map((v) => [String(v.labels.transport), v.value]));
 }
 
 serveControl({
   txStart: startCounting,
   txStop: stopCounting,
+  openSubscriptions,
   async stop() {
     await server.stop(0);
     setImmediate(() => process.exit(0));

@@ -1,5 +1,5 @@
-import { profiled, type Bench, type FigureResult, type Row } from './context.js';
-import { fmtMs, fmtRatio, mean } from './stats.js';
+import { profiled, row, type Bench, type FigureResult, type Row } from './context.js';
+import { atMost, fmtAdded, fmtMs, fmtRatioOf, mean, per, tooFewSamples } from './stats.js';
 import { analyse, merge, newKeys, p, recordWrites, relayRound, sdkRound, ThreadqlClients, type StreamStats } from './streams.js';
 
 /**
@@ -18,37 +18,44 @@ export async function measureTtft(bench: Bench): Promise<FigureResult> {
   const fifty = await compare(bench, 50, bench.quick ? 2 : 6);
 
   const rows: Row[] = [];
-  const ttftRow = (label: string, s: Comparison, pct: number, goal: number | null): Row => {
+  const ttftRow = (label: string, s: Comparison, pct: number, goalMs: number | null): Row => {
     const tq = p(s.tq.ttft, pct);
     const base = p(s.sdk.ttft, pct);
-    const added = tq - base;
-    return {
+    return row({
       figure: '1',
       metric: `time to first token, p${pct}, ${label}`,
       threadql: fmtMs(tq),
       baseline: fmtMs(base),
-      ratio: fmtRatio(tq / base),
-      goal: goal === null ? 'report' : `added ≤ ${goal} ms`,
-      check: `added ${fmtMs(added)}`,
-      met: goal === null ? null : added <= goal,
-    };
+      ratio: fmtRatioOf(tq, base),
+      goal: goalMs === null ? null : atMost(goalMs, `added ≤ ${goalMs} ms`),
+      value: tq - base,
+      format: fmtAdded,
+      notMeasured: tooFewSamples(Math.min(s.tq.ttft.length, s.sdk.ttft.length), pct),
+      columnsFromValue: true,
+    });
   };
-  const gapRow = (label: string, s: Comparison, goal: number | null): Row => {
+  const gapRow = (label: string, s: Comparison, goalMs: number | null): Row => {
     const tq = p(s.tq.gapExcess, 99);
     const base = p(s.sdk.gapExcess, 99);
-    const added = tq - base;
-    return {
+    return row({
       figure: '2',
       metric: `gap between chunks beyond the provider's gap, p99, ${label}`,
       threadql: fmtMs(tq),
       baseline: fmtMs(base),
-      ratio: fmtRatio(tq / base),
-      goal: goal === null ? 'report' : `added ≤ ${goal} ms`,
-      check: `added ${fmtMs(added)}`,
-      met: goal === null ? null : added <= goal,
-    };
+      ratio: fmtRatioOf(tq, base),
+      goal: goalMs === null ? null : atMost(goalMs, `added ≤ ${goalMs} ms`),
+      value: tq - base,
+      format: fmtAdded,
+      notMeasured: tooFewSamples(Math.min(s.tq.gapExcess.length, s.sdk.gapExcess.length), 99),
+      columnsFromValue: true,
+    });
   };
-  rows.push(ttftRow('1 run', one, 50, 2), ttftRow('1 run', one, 99, 8), ttftRow('50 concurrent runs', fifty, 50, null), ttftRow('50 concurrent runs', fifty, 99, null));
+  rows.push(
+    ttftRow('1 run', one, 50, 1),
+    ttftRow('1 run', one, 99, 4),
+    ttftRow('50 concurrent runs', fifty, 50, 20),
+    ttftRow('50 concurrent runs', fifty, 99, null),
+  );
   rows.push(gapRow('1 run', one, 2), gapRow('50 concurrent runs', fifty, null));
 
   return {
@@ -101,5 +108,5 @@ async function compare(bench: Bench, concurrency: number, rounds: number): Promi
   });
   clients.close();
   bench.provider.onChunk = null;
-  return { tq: merge(tq), sdk: merge(sdk), relay: merge(relay), cpuPerRun: cpuMs / (rounds * concurrency) };
+  return { tq: merge(tq), sdk: merge(sdk), relay: merge(relay), cpuPerRun: per(cpuMs, rounds * concurrency) };
 }
