@@ -18,6 +18,7 @@ import { useMetricsEndpoint, useSubscriptionGauge } from './ops/metrics-endpoint
 import { RequestIds, useRequestIds } from './ops/request-id.js';
 import { yogaLogger } from './ops/yoga-logger.js';
 import { productionPlugins, queryLimitPlugins } from './protections.js';
+import { useRequestBodyLimit } from './request-body-limit.js';
 import { useStrictUrlParams } from './request-params.js';
 import { schema } from './schema/index.js';
 import { threadEventTypeName } from './schema/events.js';
@@ -68,8 +69,9 @@ export function createApp(services: Services): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
-    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything.
-    maxRequestBodySize: config.limits.bodyBytes,
+    // Declared (Content-Length) and chunked bodies alike: 413 before GraphQL parses anything
+    // (useRequestBodyLimit below; yoga's own limit holds ~10 KB per open SSE subscription).
+    maxRequestBodySize: false,
     maskedErrors: { maskError: mask },
     graphiql: config.graphiql ? { title: 'threadql', defaultQuery: exampleOperation } : false,
     // The self-contained GraphiQL (no CDN): a self-hosted server may have no internet access.
@@ -102,6 +104,8 @@ export function createApp(services: Services): App {
       useSubscriptionGauge(services.metrics),
       useFastSubscriptionEvents(threadEventTypeName),
       useLeanEventStreams(),
+      // Last: it wraps whichever request parser the plugins above chose.
+      useRequestBodyLimit(config.limits.bodyBytes),
     ] as Plugin[],
   });
 
