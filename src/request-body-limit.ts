@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
@@ -22,8 +23,8 @@ export function useRequestBodyLimit(limit: number): Plugin {
       if (requestParser == null || request.body == null) return;
       const parse = requestParser;
       setRequestParser(async (req) => {
-        // The ponyfill's ReadableStream (yoga's fetch API) is async-iterable over Node's stream.
-        const body = await readAtMost(req.body as unknown as AsyncIterable<Uint8Array>, limit);
+        // The ponyfill's ReadableStream (yoga's fetch API): async-iterable, over Node's stream (`readable`).
+        const body = await readAtMost(req.body as unknown as AsyncIterable<Uint8Array> & { readable?: Readable }, limit);
         return parse(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, signal: req.signal, body: body as unknown as BodyInit }));
       });
     },
@@ -31,12 +32,12 @@ export function useRequestBodyLimit(limit: number): Plugin {
 }
 
 /**
- * The whole body, or REQUEST_ENTITY_TOO_LARGE as soon as it passes `limit`. The rest is not
- * read, and the stream is left as it is (not destroyed): destroying a node request destroys
- * its socket, and the 413 would never be sent. node:http discards what is left once the
- * response is written.
+ * The whole body, or REQUEST_ENTITY_TOO_LARGE as soon as it passes `limit`. The rest is then
+ * read and dropped as it comes (as yoga's pipeline did): destroying a node request destroys
+ * its socket, so the 413 would never be sent; leaving it unread would stall the connection
+ * for the client's next request on it.
  */
-async function readAtMost(body: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
+async function readAtMost(body: AsyncIterable<Uint8Array> & { readable?: Readable }, limit: number): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
   const reader = body[Symbol.asyncIterator]();
@@ -44,7 +45,11 @@ async function readAtMost(body: AsyncIterable<Uint8Array>, limit: number): Promi
     const step = await reader.next();
     if (step.done) return Buffer.concat(chunks, bytes);
     bytes += step.value.byteLength;
-    if (bytes > limit) throw tooLarge();
+    if (bytes > limit) {
+      if (body.readable) body.readable.resume();
+      else void reader.return?.();
+      throw tooLarge();
+    }
     chunks.push(step.value);
   }
 }
