@@ -68,11 +68,12 @@ export class RequestIds {
 
   /** The result (or each result of a stream) with its masked errors naming the request, their causes logged. */
   nameInResult<T>(result: T, info: RequestInfo): T {
-    if (isAsyncIterable(result)) return mapResults(result[Symbol.asyncIterator](), (r) => this.#name(r, info)) as T;
-    return this.#name(result, info);
+    if (isAsyncIterable(result)) return new NamedResults(result[Symbol.asyncIterator](), this, info) as T;
+    return this.name(result, info);
   }
 
-  #name<T>(result: T, info: RequestInfo): T {
+  /** One result (of a stream) with its masked errors naming the request. */
+  name<T>(result: T, info: RequestInfo): T {
     if (!result || typeof result !== 'object') return result;
     const r = result as { errors?: readonly unknown[]; incremental?: readonly { errors?: readonly unknown[] }[] };
     // Checked first: most results (every event of a stream) have no errors and need nothing built.
@@ -99,55 +100,76 @@ export class RequestIds {
     logger.error({ err: entry.cause }, 'unexpected error (masked in the response)');
   }
 
+  /** The request line, through the root logger with the id: the same line as its child's, without a child per request. */
+  logRequest(info: RequestInfo, fields: Record<string, unknown>): void {
+    this.logger.info({ reqId: info.id, ...fields }, 'request');
+  }
+
   #info(header: string | string[] | null | undefined): RequestInfo {
-    return new Info(requestIdOf(header), this.logger);
+    return new LazyRequestInfo(requestIdOf(header), this.logger);
   }
 }
 
-/** The request's logger is made when something logs (a pino child per request is not free). */
-class Info implements RequestInfo {
+/** The request's child logger is built when something logs with it (most requests never do: an open stream holds its info as long as it lasts). */
+class LazyRequestInfo implements RequestInfo {
   readonly startedAt = performance.now();
   path?: string;
   #logger: Logger | undefined;
 
   constructor(
     readonly id: string,
-    private readonly parent: Logger,
+    private readonly root: Logger,
   ) {}
 
   get logger(): Logger {
-    return (this.#logger ??= this.parent.child({ reqId: this.id }));
+    return (this.#logger ??= this.root.child({ reqId: this.id }));
   }
 }
 
 /**
- * Each result of a stream mapped, with return() passed straight on (a client leaving ends the
+ * Each result of a stream named, with return() passed straight on (a client leaving ends the
  * source at once). Leaner than yoga's mapAsyncIterator, which wraps every result in several
- * promise-likes: this runs for every event of every subscription. A map that throws ends the
- * source, then rejects, as mapAsyncIterator does.
+ * promise-likes: this runs for every event of every subscription, and an open stream holds it
+ * (one object, no closures). A naming that throws ends the source, then rejects, as
+ * mapAsyncIterator does.
  */
-function mapResults<T>(source: AsyncIterator<T>, map: (result: T) => T): AsyncIterableIterator<T> {
-  const mapped = (step: IteratorResult<T>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+class NamedResults<T> implements AsyncIterableIterator<T> {
+  constructor(
+    private readonly source: AsyncIterator<T>,
+    private readonly ids: RequestIds,
+    private readonly info: RequestInfo,
+  ) {}
+
+  next(): Promise<IteratorResult<T>> {
+    return this.source.next().then((step) => this.mapped(step));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    return this.source.return?.() ?? Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(error: unknown): Promise<IteratorResult<T>> {
+    if (this.source.throw) return this.source.throw(error).then((step) => this.mapped(step));
+    return this.endThenReject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private mapped(step: IteratorResult<T>): IteratorResult<T> | Promise<IteratorResult<T>> {
     if (step.done) return step;
     try {
-      return { value: map(step.value), done: false };
+      return { value: this.ids.name(step.value, this.info), done: false };
     } catch (error) {
-      const rethrow = () => Promise.reject(error);
-      return source.return ? source.return().then(rethrow, rethrow) : rethrow();
+      return this.endThenReject(error);
     }
-  };
-  return {
-    next: () => source.next().then(mapped),
-    return: () => source.return?.() ?? Promise.resolve({ value: undefined, done: true }),
-    throw: (error: unknown) => {
-      if (source.throw) return source.throw(error).then(mapped);
-      const rethrow = () => Promise.reject(error);
-      return source.return ? source.return().then(rethrow, rethrow) : rethrow();
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  }
+
+  private endThenReject(error: unknown): Promise<IteratorResult<T>> {
+    const rethrow = () => Promise.reject(error);
+    return this.source.return ? this.source.return().then(rethrow, rethrow) : rethrow();
+  }
 }
 
 /**
@@ -169,7 +191,8 @@ export function useRequestIds(ids: RequestIds): Plugin {
       const info = ids.of(request);
       response.headers.set('x-request-id', info.id);
       if (!ids.logsRequests) return;
-      info.logger.info(
+      ids.logRequest(
+        info,
         {
           method: request.method,
           path: info.path ?? new URL(request.url, 'http://localhost').pathname,
@@ -177,7 +200,6 @@ export function useRequestIds(ids: RequestIds): Plugin {
           ms: Math.round((performance.now() - info.startedAt) * 10) / 10,
           stream: response.headers.get('content-type')?.startsWith('text/event-stream') || undefined,
         },
-        'request',
       );
     },
   };

@@ -23,15 +23,44 @@ function byId<T extends { id: string }>(findMany: (ids: readonly string[]) => Pr
   }, { cache: false });
 }
 
+/**
+ * Each loader is built the first time a resolver asks for it: most operations use none or one
+ * of them, and a subscription's context lives as long as its stream (thousands of idle ones
+ * would each hold five unused loaders and their closures).
+ */
 export function createLoaders(store: Lookups): Loaders {
-  return {
-    assistant: byId((ids) => store.assistants.findMany(ids)),
-    thread: byId((ids) => store.threads.findMany(ids)),
-    message: byId((ids) => store.messages.findMany(ids)),
-    run: byId((ids) => store.runs.findMany(ids)),
-    usage: new DataLoader(async (ids) => {
-      const totals = await store.threads.usage(ids);
+  return new LazyLoaders(store);
+}
+
+class LazyLoaders implements Loaders {
+  #assistant?: Loaders['assistant'];
+  #thread?: Loaders['thread'];
+  #message?: Loaders['message'];
+  #run?: Loaders['run'];
+  #usage?: Loaders['usage'];
+
+  constructor(private readonly store: Lookups) {}
+
+  get assistant() {
+    return (this.#assistant ??= byId((ids) => this.store.assistants.findMany(ids)));
+  }
+
+  get thread() {
+    return (this.#thread ??= byId((ids) => this.store.threads.findMany(ids)));
+  }
+
+  get message() {
+    return (this.#message ??= byId((ids) => this.store.messages.findMany(ids)));
+  }
+
+  get run() {
+    return (this.#run ??= byId((ids) => this.store.runs.findMany(ids)));
+  }
+
+  get usage() {
+    return (this.#usage ??= new DataLoader(async (ids) => {
+      const totals = await this.store.threads.usage(ids);
       return ids.map((id) => totals.get(id) ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0 });
-    }, { cache: false }),
-  };
+    }, { cache: false }));
+  }
 }

@@ -1,4 +1,5 @@
-import type { PubSub, Subscription } from './pubsub.js';
+import { IdleChecks, type IdleWaiter } from './idle-checks.js';
+import type { PubSub, Subscription, ThreadListener } from './pubsub.js';
 import type { ThreadEvent } from './types.js';
 
 /** Live events one subscriber may have waiting (held or queued); past it the subscriber reads the stored log instead. */
@@ -18,6 +19,11 @@ export const GAP_WAIT_MS = 100;
  * and of its stored notice) that no later event or notice would reveal.
  */
 export const IDLE_CHECK_MS = 5000;
+
+/** Every stream's idle wait, on one timer. */
+const idleChecks = new IdleChecks(IDLE_CHECK_MS);
+/** No held event: shared, never written (a Map's table is ~200 bytes per idle stream otherwise). */
+const NOTHING_HELD: ReadonlyMap<number, ThreadEvent> = new Map();
 
 /** Where a stream reads from: the bus for live events, the store for the rest. */
 export interface LogSource {
@@ -60,15 +66,18 @@ export interface LogStreamOptions {
  * high-water mark, whose missing seqs are gaps for good. resync() (Redis reconnected) and a
  * slow subscriber (its buffer overflows) catch up the same way. Memory per subscriber stays
  * bounded however slow it reads: at most one page and one live buffer.
+ *
+ * An idle stream holds little: it is its own bus listener and idle-check waiter (no closures
+ * per stream), holds no Map while no event is held, and builds `drained` only when asked.
  */
-export class LogStream implements AsyncIterableIterator<ThreadEvent> {
+export class LogStream implements AsyncIterableIterator<ThreadEvent>, ThreadListener, IdleWaiter {
   private readonly preface: ThreadEvent[];
   /** From a catch-up (stored pages), to send before `live`. */
   private page: ThreadEvent[] = [];
   /** Live events in order, to send. */
   private live: ThreadEvent[] = [];
-  /** Live events past a gap, by seq. */
-  private readonly held = new Map<number, ThreadEvent>();
+  /** Live events past a gap, by seq (written through hold(): NOTHING_HELD is shared). */
+  private held: Map<number, ThreadEvent> = NOTHING_HELD as Map<number, ThreadEvent>;
   /** The stored log must be read before live events can be used. */
   private behind: boolean;
   /** Every seq of the thread <= position is accounted for (queued, sent, filtered out, or a gap). */
@@ -88,9 +97,13 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   private failure: unknown = null;
   private readonly subscription: Subscription;
   private readonly cleanups: (() => void)[] = [];
-  private markDrained!: () => void;
-  /** Resolves once the consumer has read the end (or went away). */
-  readonly drained = new Promise<void>((resolve) => (this.markDrained = resolve));
+  private isDrained = false;
+  private drainedPromise: Promise<void> | null = null;
+  private resolveDrained: (() => void) | null = null;
+  idlePrev: IdleWaiter | null = null;
+  idleNext: IdleWaiter | null = null;
+  idleDue = 0;
+  idleQueued = false;
 
   constructor(
     private readonly source: LogSource,
@@ -100,14 +113,18 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
     this.behind = options.replay;
     this.position = options.after;
     this.delivered = options.after;
-    this.subscription = source.pubsub.subscribe(options.threadId, {
-      event: (event) => this.onLive(event),
-      stored: (through) => this.onStored(through),
-      resync: () => this.catchUpSoon(),
-    });
+    this.subscription = source.pubsub.subscribe(options.threadId, this);
     this.cleanups.push(() => this.subscription.unsubscribe());
     // Events published before the subscription took effect (another instance's) are read once it has.
     if (!options.replay) void this.subscription.ready.then(() => this.catchUpSoon());
+  }
+
+  /** Resolves once the consumer has read the end (or went away). */
+  get drained(): Promise<void> {
+    if (!this.drainedPromise) {
+      this.drainedPromise = this.isDrained ? Promise.resolve() : new Promise<void>((resolve) => (this.resolveDrained = resolve));
+    }
+    return this.drainedPromise;
   }
 
   /** What the stream holds in memory now, and how often it fell behind (metrics, tests). */
@@ -174,25 +191,24 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
     }
   }
 
-  /** Waits for something to send; every IDLE_CHECK_MS of nothing, checks the stored high-water mark. */
+  /** Waits for something to send; every IDLE_CHECK_MS of nothing, checks the stored high-water mark (idleCheck). */
   private idle(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.source.storedThrough(this.options.threadId).then(
-          (through) => {
-            if (through > this.position) this.catchUpSoon();
-            else this.notify();
-          },
-          // The database is not answering: the next check (or event) tries again.
-          () => this.notify(),
-        );
-      }, IDLE_CHECK_MS);
-      timer.unref();
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
+      this.wake = resolve;
+      idleChecks.add(this);
     });
+  }
+
+  /** IDLE_CHECK_MS passed with nothing to send (idle-checks.ts calls it). */
+  idleCheck(): void {
+    this.source.storedThrough(this.options.threadId).then(
+      (through) => {
+        if (through > this.position) this.catchUpSoon();
+        else this.notify();
+      },
+      // The database is not answering: the next check (or event) tries again.
+      () => this.notify(),
+    );
   }
 
   return(): Promise<IteratorResult<ThreadEvent>> {
@@ -204,17 +220,34 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
     return this;
   }
 
-  private onLive(event: ThreadEvent): void {
+  /** A live event from the bus (ThreadListener). */
+  event(event: ThreadEvent): void {
     if (this.finished || event.seq <= this.position || (this.ending && event.seq > this.endAt)) return;
     if (this.held.size + this.live.length >= LIVE_BUFFER_EVENTS) return this.overflow();
-    this.held.set(event.seq, event);
+    this.hold(event);
     this.drain();
+  }
+
+  /** A stored notice from the bus (ThreadListener). */
+  stored(through: number): void {
+    // Also with nothing held: the live events below `through` may have been lost with no later one to show the gap.
+    if (through > this.position) this.catchUpSoon();
+  }
+
+  /** Live delivery was interrupted (ThreadListener). */
+  resync(): void {
+    this.catchUpSoon();
+  }
+
+  private hold(event: ThreadEvent): void {
+    if (this.held === NOTHING_HELD) this.held = new Map();
+    this.held.set(event.seq, event);
   }
 
   /** Too slow for live delivery (or too long a gap): forget the live events, read the log from what was sent instead. */
   private overflow(): void {
     this.live = [];
-    this.held.clear();
+    this.held = NOTHING_HELD as Map<number, ThreadEvent>;
     // Live events were queued past the page: they are read again, from the store or recent().
     this.position = this.page.at(-1)?.seq ?? this.delivered;
     this.drops++;
@@ -238,11 +271,6 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   private consume(event: ThreadEvent, into: ThreadEvent[]): void {
     this.position = event.seq;
     if (!this.options.accept || this.options.accept(event)) into.push(event);
-  }
-
-  private onStored(through: number): void {
-    // Also with nothing held: the live events below `through` may have been lost with no later one to show the gap.
-    if (through > this.position) this.catchUpSoon();
   }
 
   private armGapTimer(): void {
@@ -320,7 +348,7 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
         break;
       }
       if (this.held.size === 0 && event.seq === this.position + 1) this.consume(event, this.page);
-      else this.held.set(event.seq, event);
+      else this.hold(event);
     }
     this.drain();
     if (more || this.drops !== drops) this.behind = true;
@@ -330,10 +358,16 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
     if (this.finished) return;
     this.finished = true;
     this.live = [];
-    this.held.clear();
+    this.held = NOTHING_HELD as Map<number, ThreadEvent>;
     if (this.gapTimer) clearTimeout(this.gapTimer);
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.notify();
+  }
+
+  private markDrained(): void {
+    this.isDrained = true;
+    this.resolveDrained?.();
+    this.resolveDrained = null;
   }
 
   private done(): Promise<IteratorResult<ThreadEvent>> {
@@ -346,6 +380,7 @@ export class LogStream implements AsyncIterableIterator<ThreadEvent> {
   private notify(): void {
     const wake = this.wake;
     this.wake = null;
+    idleChecks.remove(this);
     wake?.();
   }
 }
