@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
-import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { createOpenAiClient, withinDeadline, type OpenAiProviderOptions } from './client.js';
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { ChatCallAssembler, toChatMessage, toChatTools } from './chat-wire.js';
 import { ProviderError } from './types.js';
@@ -21,7 +21,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
         ...req.messages.map(toChatMessage),
       ];
       const chunks = await untilAborted(
-        clientWithin(client, deadline).chat.completions.create(
+        client.chat.completions.create(
           {
             model: req.model,
             messages,
@@ -31,7 +31,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
             stream: true,
             stream_options: { include_usage: true },
           },
-          { signal },
+          withinDeadline(deadline, signal),
         ),
         // The combined signal: the deadline must also cut the SDK's sleep between retries short.
         signal,

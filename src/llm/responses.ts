@@ -1,5 +1,5 @@
 import type OpenAI from 'openai';
-import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { createOpenAiClient, withinDeadline, type OpenAiProviderOptions } from './client.js';
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
@@ -18,7 +18,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
     const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     try {
       const events = await untilAborted(
-        clientWithin(client, deadline).responses.create(
+        client.responses.create(
           {
             model: req.model,
             ...(req.instructions !== null && { instructions: req.instructions }),
@@ -29,7 +29,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
             stream: true,
             store: false,
           },
-          { signal },
+          withinDeadline(deadline, signal),
         ),
         // The combined signal: the deadline must also cut the SDK's sleep between retries short.
         signal,
