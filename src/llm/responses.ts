@@ -3,6 +3,7 @@ import { createOpenAiClient, withinDeadline, type OpenAiProviderOptions } from '
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
+import { linkedController } from './linked-abort.js';
 import { ResponsesCallTracker, toResponsesInput, toResponsesTools } from './responses-wire.js';
 import { ProviderError } from './types.js';
 import type { LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
@@ -12,9 +13,9 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
   const client = createOpenAiClient(opts);
 
   async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
-    // Internal controller: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
-    const internal = new AbortController();
-    const signal = AbortSignal.any([req.signal, internal.signal]);
+    // Internal controller, linked to the caller's signal: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
+    const { controller: internal, unlink } = linkedController(req.signal);
+    const signal = internal.signal;
     const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     try {
       const events = await untilAborted(
@@ -97,6 +98,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
       deadline.clear();
       // Releases the HTTP response if the provider kept it open; a plain reason spares building a DOMException per run.
       internal.abort('stream done');
+      unlink();
     }
   }
 
