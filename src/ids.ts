@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 export const idPrefixes = {
   Assistant: 'asst',
@@ -9,9 +9,29 @@ export const idPrefixes = {
 
 export type NodeTypeName = keyof typeof idPrefixes;
 
+/**
+ * Random bytes are drawn from the OS a pool at a time: one randomBytes(16) per id costs a call
+ * into OpenSSL and a Buffer each (~3 µs; a run writes three ids before its first token), a
+ * slice of the pool ~0.2 µs. Every byte is used once.
+ */
+const POOL_BYTES = 4096;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
+/** 16 fresh random bytes (128 bits), base64url: 22 characters. */
+function random128(): string {
+  if (poolOffset + 16 > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const text = pool.toString('base64url', poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return text;
+}
+
 /** `<prefix>_<22 base64url chars>`: 128 random bits, so ids cannot be guessed. */
 export function newId(type: NodeTypeName): string {
-  return `${idPrefixes[type]}_${randomBytes(16).toString('base64url')}`;
+  return `${idPrefixes[type]}_${random128()}`;
 }
 
 /** The node type an id names, from its prefix; null for anything else. */
@@ -28,5 +48,5 @@ export function hasIdPrefix(value: unknown, prefix: string): boolean {
 
 /** A tool call's id (`call_…`, like OpenAI's); tool calls are not nodes. */
 export function newToolCallId(): string {
-  return `call_${randomBytes(16).toString('base64url')}`;
+  return `call_${random128()}`;
 }

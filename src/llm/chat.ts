@@ -1,7 +1,8 @@
 import type OpenAI from 'openai';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
-import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { linkedController } from './linked-abort.js';
+import { createOpenAiClient, withinDeadline, type OpenAiProviderOptions } from './client.js';
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { ChatCallAssembler, toChatMessage, toChatTools } from './chat-wire.js';
 import { ProviderError } from './types.js';
@@ -12,8 +13,9 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
   const client = createOpenAiClient(opts);
 
   async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
-    const internal = new AbortController();
-    const signal = AbortSignal.any([req.signal, internal.signal]);
+    // Internal controller, linked to the caller's signal: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
+    const { controller: internal, unlink } = linkedController(req.signal);
+    const signal = internal.signal;
     const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     try {
       const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
@@ -21,7 +23,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
         ...req.messages.map(toChatMessage),
       ];
       const chunks = await untilAborted(
-        clientWithin(client, deadline).chat.completions.create(
+        client.chat.completions.create(
           {
             model: req.model,
             messages,
@@ -31,7 +33,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
             stream: true,
             stream_options: { include_usage: true },
           },
-          { signal },
+          withinDeadline(deadline, signal),
         ),
         // The combined signal: the deadline must also cut the SDK's sleep between retries short.
         signal,
@@ -83,6 +85,7 @@ export function createChatProvider(opts: OpenAiProviderOptions): LlmProvider {
       deadline.clear();
       // Releases the HTTP response if the provider kept it open; a plain reason spares building a DOMException per run.
       internal.abort('stream done');
+      unlink();
     }
   }
 

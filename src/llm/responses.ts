@@ -1,8 +1,9 @@
 import type OpenAI from 'openai';
-import { clientWithin, createOpenAiClient, type OpenAiProviderOptions } from './client.js';
+import { createOpenAiClient, withinDeadline, type OpenAiProviderOptions } from './client.js';
 import { headersTimeoutError, startHeadersDeadline } from './headers-deadline.js';
 import { abortError, toProviderError, untilAborted } from './errors.js';
 import { withIdleTimeout } from './idle-timeout.js';
+import { linkedController } from './linked-abort.js';
 import { ResponsesCallTracker, toResponsesInput, toResponsesTools } from './responses-wire.js';
 import { ProviderError } from './types.js';
 import type { LlmProvider, LlmRequest, LlmStreamEvent, LlmUsage } from './types.js';
@@ -12,13 +13,13 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
   const client = createOpenAiClient(opts);
 
   async function* stream(req: LlmRequest): AsyncGenerator<LlmStreamEvent> {
-    // Internal controller: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
-    const internal = new AbortController();
-    const signal = AbortSignal.any([req.signal, internal.signal]);
+    // Internal controller, linked to the caller's signal: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
+    const { controller: internal, unlink } = linkedController(req.signal);
+    const signal = internal.signal;
     const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     try {
       const events = await untilAborted(
-        clientWithin(client, deadline).responses.create(
+        client.responses.create(
           {
             model: req.model,
             ...(req.instructions !== null && { instructions: req.instructions }),
@@ -29,7 +30,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
             stream: true,
             store: false,
           },
-          { signal },
+          withinDeadline(deadline, signal),
         ),
         // The combined signal: the deadline must also cut the SDK's sleep between retries short.
         signal,
@@ -97,6 +98,7 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
       deadline.clear();
       // Releases the HTTP response if the provider kept it open; a plain reason spares building a DOMException per run.
       internal.abort('stream done');
+      unlink();
     }
   }
 

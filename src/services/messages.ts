@@ -111,6 +111,9 @@ export class MessageService {
    * same thread returns the original message and run, however the retries race.
    */
   async send(owner: string, threadId: string, input: SendMessageInput, beforeNewRun: BeforeNewRun = () => {}, prefix = 'input'): Promise<{ message: MessageRow; run: RunRow }> {
+    // Before any read: what it decides on is read once its turn has come.
+    const turn = this.runs.startTurn();
+    if (turn) await turn;
     const v = parseInput(this.schema, input, prefix);
     const onActiveRun: OnActiveRun = v.onActiveRun ?? 'REJECT';
     const key = v.idempotencyKey ?? null;

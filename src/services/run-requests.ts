@@ -70,6 +70,9 @@ export class RunRequestService {
    * returns the original run.
    */
   async start(owner: string, threadId: string, input: RunRequestInput, beforeNewRun: BeforeNewRun, prefix = ''): Promise<RunRow> {
+    // Before any read: what it decides on is read once its turn has come (start-turns.ts).
+    const turn = this.engine.startTurn();
+    if (turn) await turn;
     const v = parseInput(this.schema, input, prefix);
     const thread = await this.threads.get(owner, threadId);
     const repeated = await this.repeated(owner, v.idempotencyKey, thread.id, prefix);

@@ -79,7 +79,12 @@ export class ThreadService {
     const messages = v.messages ?? [];
     const startsRun = runOptions.start === 'always' || (runOptions.start !== 'never' && messages.at(-1)?.role === 'USER');
     const toolOptions = runTools(v, assistant, prefix);
-    if (startsRun) await beforeNewRun();
+    if (startsRun) {
+      // Its run starts in the commit below: it waits for its turn like every start (start-turns.ts).
+      const turn = this.runs.startTurn();
+      if (turn) await turn;
+      await beforeNewRun();
+    }
 
     const threadId = newId('Thread');
     const now = new Date();

@@ -7,6 +7,7 @@ import { LeaseLostError, ThreadLockedError } from '../events/event-log.js';
 import { isTerminalRunStatus, type NewThreadEvent } from '../events/types.js';
 import { executeRun, type AbortReason, type ExecuteDeps } from './execute.js';
 import type { KnownRows } from './history.js';
+import { StartTurns } from './start-turns.js';
 import { watchRun } from './watch-run.js';
 import { AS_EXECUTOR, finishRun, finishRunWithReply, markRunStarted, startRunInTx, storeToolCalls, storeToolOutputs, type LegOutcome } from './run-writes.js';
 
@@ -59,6 +60,8 @@ export class RunEngine {
 
   /** A tool output is content: MAX_CONTENT_CHARS, counted like every other text. */
   private readonly outputRule;
+  /** Requests that start runs go one per event-loop turn (start-turns.ts). */
+  private readonly startTurns = new StartTurns();
 
   constructor(readonly deps: RunEngineDeps) {
     this.outputRule = text(deps.maxOutputChars, { allowEmpty: true });
@@ -81,6 +84,14 @@ export class RunEngine {
   modelFor(inputModel: string | null, assistantModel: string | null | undefined): string {
     if (this.deps.offline) return 'offline';
     return inputModel ?? assistantModel ?? this.deps.defaultModel;
+  }
+
+  /**
+   * A request about to start a run waits for its turn (undefined: it goes now), so that runs
+   * already streaming publish their first tokens between two start-ups instead of after all of them.
+   */
+  startTurn(): Promise<void> | undefined {
+    return this.startTurns.take();
   }
 
   /** Whether a new run on this thread may start in the transaction that creates it. */

@@ -26,18 +26,14 @@ export interface ExecuteDeps {
  * publishing every delta, and says how the run ends. Never throws; the engine stores the end.
  */
 export async function executeRun(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, known?: KnownRows): Promise<LegOutcome> {
-  const internal = new AbortController();
-  const both = AbortSignal.any([signal, internal.signal]);
   // Filled as a refusal streams; stored with the end of the run, whichever way it ends.
   const refusal = { text: '' };
   const withRefusal = (outcome: LegOutcome): LegOutcome =>
     refusal.text !== '' && outcome.status !== 'REQUIRES_ACTION' ? { ...outcome, refusal: refusal.text } : outcome;
   try {
-    return withRefusal(await streamReply(deps, run, both, internal, refusal, known));
+    return withRefusal(await streamReply(deps, run, signal, refusal, known));
   } catch (err) {
     return withRefusal(failureOutcome(deps, run, signal, err));
-  } finally {
-    internal.abort('run done');
   }
 }
 
@@ -59,7 +55,6 @@ async function streamReply(
   deps: ExecuteDeps,
   run: RunRow,
   signal: AbortSignal,
-  internal: AbortController,
   refusal: { text: string },
   known: KnownRows | undefined,
 ): Promise<LegOutcome> {
@@ -82,33 +77,29 @@ async function streamReply(
     parallelToolCalls: tools.length > 0 ? run.parallelToolCalls : null,
     signal,
   };
-  try {
-    for await (const raw of deps.llm.stream(request)) {
-      if (signal.aborted) break;
-      const event = withoutNul(raw);
-      if (event.type === 'done') {
-        finish = { reason: event.finishReason, usage: event.usage };
-        continue;
-      }
-      if (event.type === 'tool_call') {
-        calls.push(event.call);
-        continue;
-      }
-      if (event.text === '') continue;
-      replyId ??= (await createReply(deps.events, run)).reply.id;
-      // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
-      if (event.type === 'refusal') refusal.text += event.text;
-      else {
-        text += event.text;
-        // A full window (or an open store) holds the run here: it reads no more of its provider until there is room.
-        const room = deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
-        if (room) await room;
-      }
+  // A throw out of this loop (a refused write, a lost lease) closes the provider's stream (its
+  // generator's return()), whose cleanup ends the HTTP request: no controller of our own needed.
+  for await (const raw of deps.llm.stream(request)) {
+    if (signal.aborted) break;
+    const event = withoutNul(raw);
+    if (event.type === 'done') {
+      finish = { reason: event.finishReason, usage: event.usage };
+      continue;
     }
-  } catch (err) {
-    // A refused write ends the provider request too; its error is the run's.
-    if (err instanceof StorageError) internal.abort('storage');
-    throw err;
+    if (event.type === 'tool_call') {
+      calls.push(event.call);
+      continue;
+    }
+    if (event.text === '') continue;
+    replyId ??= (await createReply(deps.events, run)).reply.id;
+    // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
+    if (event.type === 'refusal') refusal.text += event.text;
+    else {
+      text += event.text;
+      // A full window (or an open store) holds the run here: it reads no more of its provider until there is room.
+      const room = deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
+      if (room) await room;
+    }
   }
   if (signal.aborted) return abortedOutcome(signal);
   if (!finish) return failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');
