@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isAbortError } from '../src/llm/errors.js';
 import { createChatProvider, createLlmProvider, createOfflineProvider, createResponsesProvider } from '../src/llm/index.js';
@@ -299,6 +301,30 @@ describe.each(adapters)('$api adapter', ({ api, create }) => {
     const out = await run(provider({ maxRetries: 2 }), request({ signal: ac.signal }));
     expect(isAbortError(out.error)).toBe(true);
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('a provider that redirects (307) is followed, the request sent again as it was', async () => {
+    // A base URL that redirects to the real one, as an http→https front or a proxy would.
+    const front = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(307, { location: `${fake.url}${(req.url ?? '').replace(/^\/v1/, '')}` });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      fake.enqueue({ text: 'One two three.', usage: { input: 7, output: 3 } });
+      const port = (front.address() as AddressInfo).port;
+      const redirected = create({ apiKey: API_KEY, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0, timeoutMs: 5000, idleTimeoutMs: 5000 });
+      const out = await run(redirected);
+      expect(out.error).toBeUndefined();
+      expect(out.deltas.join('')).toBe('One two three.');
+      expect(fake.requests).toHaveLength(1);
+      expect((fake.requests[0]!.body as { model?: string }).model).toBe('gpt-test');
+    } finally {
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 });
 
