@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { HeadersDeadline } from './headers-deadline.js';
+import { isLeanResponse, leanFetch } from './http-fetch.js';
 
 export interface OpenAiProviderOptions {
   apiKey?: string | undefined;
@@ -73,11 +74,16 @@ export function withinDeadline(deadline: HeadersDeadline, signal: AbortSignal): 
  */
 function capRetryAfter(timeoutMs: number): typeof fetch {
   return async (input, init) => {
-    const response = await fetchNoClone(input, init);
+    const response = await leanFetch(input, init);
     if (response.ok) return response;
     const waitMs = retryAfterMs(response.headers);
     const deadline = (init as { [DEADLINE]?: HeadersDeadline } | undefined)?.[DEADLINE];
     if (waitMs === null || waitMs <= (deadline ? deadline.remainingMs() : timeoutMs)) return response;
+    // leanFetch's own answers have headers of their own; fetch's (a followed redirect) are immutable.
+    if (isLeanResponse(response)) {
+      response.headers.set('x-should-retry', 'false');
+      return response;
+    }
     const headers = new Headers(response.headers);
     headers.set('x-should-retry', 'false');
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
@@ -93,27 +99,4 @@ function retryAfterMs(headers: Headers): number | null {
   if (Number.isFinite(seconds)) return seconds * 1000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? null : date - Date.now();
-}
-
-/**
- * undici's fetch clones every request (its body stream teed: three more ReadableStreams) unless
- * the request has no window and refuses redirects: the clone is what a redirect would need. A
- * provider that redirects is rare (an http→https base URL, a proxy): the request is then sent
- * again as before, redirects followed; the 3xx answer carried nothing (~40 µs saved per call).
- */
-async function fetchNoClone(input: string | URL | Request, init: RequestInit | undefined): Promise<Response> {
-  // Sent twice only if it can be: a body of bytes already built (the SDK's JSON), not a stream.
-  const resendable = init?.body == null || typeof init.body === 'string';
-  if (!resendable || init?.redirect !== undefined || init?.window !== undefined) return fetch(input, init);
-  try {
-    return await fetch(input, { ...init, redirect: 'error', window: null });
-  } catch (err) {
-    if (!isUnexpectedRedirect(err)) throw err;
-    return fetch(input, init);
-  }
-}
-
-function isUnexpectedRedirect(err: unknown): boolean {
-  const cause = err instanceof TypeError ? (err as { cause?: unknown }).cause : undefined;
-  return cause instanceof Error && cause.message === 'unexpected redirect';
 }
