@@ -248,6 +248,8 @@ describe('cancelRun and onActiveRun', () => {
     ]);
     for (let i = 1; i < runs.length; i++) {
       expect(Date.parse(runs[i].startedAt)).toBeGreaterThanOrEqual(Date.parse(runs[i - 1].completedAt));
+      // Started by the end of the one before it, not by the dispatcher's poll (every 2 s).
+      expect(Date.parse(runs[i].startedAt) - Date.parse(runs[i - 1].completedAt)).toBeLessThan(500);
     }
 
     // Each run's history holds the replies of the runs before it, each after its own question.

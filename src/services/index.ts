@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { createLlmProvider } from '../llm/index.js';
 import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { LlmProvider } from '../llm/types.js';
-import { createStore, type AppStore } from '../store/index.js';
+import { backendOf, createStore, type AppStore } from '../store/index.js';
 import { AssistantService } from './assistants.js';
 import { scheduleCompaction } from './events/compaction.js';
 import { EventLog } from './events/event-log.js';
@@ -94,6 +94,8 @@ export async function createServices(
     toolOutputsTimeoutMs: config.toolOutputsTimeoutMs,
     maxOutputChars: config.limits.contentChars,
     leaseTtlMs: config.instance.leaseTtlMs,
+    // createStore locks a SQLite file to this server (lock: true): no other process creates runs in it.
+    singleWriter: backendOf(config.databaseUrl) === 'sqlite',
   });
   const cluster = new RunCluster(store, log, runs, logger, {
     leaseTtlMs: config.instance.leaseTtlMs,

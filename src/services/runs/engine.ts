@@ -21,6 +21,12 @@ export interface RunEngineDeps extends ExecuteDeps {
   maxOutputChars: number;
   /** The lease TTL: how long a run executing on a dead instance may take to be ended by another. */
   leaseTtlMs: number;
+  /**
+   * No other process creates runs in this database (SQLite: the server holds its file alone).
+   * Then every QUEUED run is created here, after a canStartNow, and a run's end needs no read
+   * for the thread's next run unless one may have been queued (see `mayHaveQueued`).
+   */
+  singleWriter?: boolean;
 }
 
 export interface ToolOutput {
@@ -62,6 +68,17 @@ export class RunEngine {
   private readonly outputRule;
   /** Requests that start runs go one per event-loop turn (start-turns.ts). */
   private readonly startTurns = new StartTurns();
+  /**
+   * singleWriter: threads that may have a QUEUED run created since their next run was last looked
+   * for. A run is created QUEUED after a canStartNow: when that says no (the thread is busy), or
+   * says yes and the database then refuses to start it (startInCommit answers null). Only the end
+   * of an execution skips the read for a thread not in here; every other start path reads.
+   */
+  private readonly mayHaveQueued = new Set<string>();
+  /** The thread the last canStartNow said yes for: its startInCommit comes next, in the same tick. */
+  private askedToStart: string | null = null;
+  /** A startInCommit without the canStartNow before it: from then on every end reads. */
+  private queuedUntracked = false;
 
   constructor(readonly deps: RunEngineDeps) {
     this.outputRule = text(deps.maxOutputChars, { allowEmpty: true });
@@ -94,8 +111,19 @@ export class RunEngine {
     return this.startTurns.take();
   }
 
-  /** Whether a new run on this thread may start in the transaction that creates it. */
+  /**
+   * Whether a new run on this thread may start in the transaction that creates it. Asked by each
+   * request that creates a run, right before it either leaves the run QUEUED (no) or calls
+   * startInCommit (yes).
+   */
   canStartNow(threadId: string): boolean {
+    const yes = this.mayStartOn(threadId);
+    if (yes) this.askedToStart = threadId;
+    else this.mayHaveQueued.add(threadId);
+    return yes;
+  }
+
+  private mayStartOn(threadId: string): boolean {
     return this.accepting && !this.active.has(threadId) && !this.closing.has(threadId);
   }
 
@@ -113,7 +141,13 @@ export class RunEngine {
    * launches it (`launch`) after the commit.
    */
   async startInCommit(tx: StoreTx, runId: string, events: NewThreadEvent[]): Promise<RunRow | null> {
-    return startRunInTx(tx, runId, events);
+    const threadId = this.askedToStart;
+    this.askedToStart = null;
+    if (threadId === null) this.queuedUntracked = true;
+    const started = await startRunInTx(tx, runId, events);
+    // Refused by the database (another run of the thread is in progress): it stays QUEUED.
+    if (!started && threadId !== null) this.mayHaveQueued.add(threadId);
+    return started;
   }
 
   async get(owner: string, runId: string): Promise<RunRow> {
@@ -228,7 +262,10 @@ export class RunEngine {
     this.closing.add(threadId);
     try {
       for (const run of (await this.deps.store.runs.active(threadId)).reverse()) await this.cancel(run.id);
-      return await work();
+      const result = await work();
+      // Deleted: nothing of it is queued any more.
+      this.mayHaveQueued.delete(threadId);
+      return result;
     } finally {
       this.closing.delete(threadId);
     }
@@ -280,7 +317,11 @@ export class RunEngine {
 
   /** Starts the QUEUED runs of the given threads (start-up recovery, the dispatcher). */
   resumeQueued(threadIds: Iterable<string>): void {
-    for (const threadId of threadIds) void this.startNext(threadId);
+    for (const threadId of threadIds) {
+      // Queued before this process knew (a restart): looked for again when the thread's current run ends, if it is busy now.
+      if (this.deps.singleWriter) this.mayHaveQueued.add(threadId);
+      void this.startNext(threadId);
+    }
   }
 
   /** A run another writer left was ended by the reaper here: waiters hear of it, the thread's next run may start. */
@@ -351,7 +392,7 @@ export class RunEngine {
       // Waiters hear of it even when the end could not be stored (null): nobody waits forever.
       this.notifyEnded(started.id, ended, ended?.replyMessageId === reply?.id ? reply : undefined);
       if (ended?.status === 'REQUIRES_ACTION') this.scheduleExpiry(ended);
-      else void this.startNext(threadId);
+      else void this.startNext(threadId, { afterExecution: true });
     });
   }
 
@@ -384,11 +425,20 @@ export class RunEngine {
    * Starts the thread's next QUEUED run here, if it is free. Instances race for it (the
    * dispatcher): a thread another one is writing to is skipped, not waited for.
    */
-  private async startNext(threadId: string): Promise<void> {
-    if (!this.canStartNow(threadId)) return;
+  private async startNext(threadId: string, options: { afterExecution?: boolean } = {}): Promise<void> {
+    if (!this.mayStartOn(threadId)) return;
+    if (this.deps.singleWriter && !this.queuedUntracked) {
+      // Forgotten before the read: a run queued while it is under way is looked for next time.
+      const mayHave = this.mayHaveQueued.delete(threadId);
+      if (options.afterExecution && !mayHave) return;
+    }
+    let noneQueued = false;
     const started = await this.retrying(`start the next run of ${threadId}`, async () => {
       const next = await this.deps.store.runs.nextQueued(threadId);
-      if (!next) return null;
+      if (!next) {
+        noneQueued = true;
+        return null;
+      }
       try {
         return await markRunStarted(this.deps.events, next, { skipLocked: true });
       } catch (err) {
@@ -396,6 +446,8 @@ export class RunEngine {
         throw err;
       }
     });
+    // Unless none was queued: more may wait (behind the one started, or one not started now).
+    if (this.deps.singleWriter && !noneQueued) this.mayHaveQueued.add(threadId);
     // Started is started: launched even if a delete or shutdown began meanwhile, which then end it as usual.
     if (started) this.launch(threadId, started);
   }
