@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 
 /**
  * Idle connections are closed after 4 s (or sooner, as the provider's Keep-Alive hint asks), as
@@ -54,7 +55,7 @@ export function leanFetch(input: string | URL | Request, init?: RequestInit): Pr
     let req: ClientRequest;
     const send = (): void => {
       try {
-        req = (https ? httpsRequest : httpRequest)(url, { method: init?.method ?? 'GET', headers, agent: https ? httpsAgent : httpAgent });
+        req = (https ? httpsRequest : httpRequest)({ ...targetOf(url), method: init?.method ?? 'GET', headers, agent: https ? httpsAgent : httpAgent });
       } catch (err) {
         return fail(new TypeError('fetch failed', { cause: err }));
       }
@@ -86,6 +87,28 @@ export function leanFetch(input: string | URL | Request, init?: RequestInit): Pr
     signal?.addEventListener('abort', onAbort, { once: true });
     send();
   });
+}
+
+/** A URL's request options, parsed once: a provider's calls go to a handful of URLs. */
+const targets = new Map<string, RequestOptions>();
+
+function targetOf(url: string): RequestOptions {
+  let target: RequestOptions | undefined = targets.get(url);
+  if (target === undefined) {
+    const u = new URL(url);
+    const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    target = {
+      protocol: u.protocol,
+      hostname,
+      port: u.port || (u.protocol === 'https:' ? 443 : 80),
+      path: u.pathname + u.search,
+      // What the agent would work out per request: the TLS server name (none for an IP address).
+      servername: isIP(hostname) ? '' : hostname,
+      ...(u.username || u.password ? { auth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` } : {}),
+    };
+    if (targets.size < 64) targets.set(url, target);
+  }
+  return target;
 }
 
 /** Whether `response` is one of leanFetch's own (its headers may be changed), not fetch's. */
