@@ -82,6 +82,25 @@ describe('leanFetch', () => {
     expect(connections).toBe(1);
   });
 
+  it('a reader that stops just before the end of the body (its last chunk a moment behind) keeps the connection', async () => {
+    handler = (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200);
+        res.write(events(1), () => setTimeout(() => res.end(), 20));
+      });
+    };
+    for (let i = 0; i < 3; i++) {
+      const response = await post('/');
+      const it = (response.body as unknown as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      await it.next();
+      await it.return!();
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    expect(closedResponses).toBe(0);
+    expect(connections).toBe(1);
+  });
+
   it('a reader that stops while the body is still coming closes the response (the provider sees it)', async () => {
     handler = (req, res) => {
       req.resume();

@@ -120,6 +120,9 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
 
+/** How long the rest of a body its reader left is waited for, its connection kept if it comes. */
+const DRAIN_MS = 100;
+
 /** What reads of a body after its reader returned fail with (none should come). */
 const RETURNED = { reason: new TypeError('Body is unusable: its reader returned') };
 
@@ -169,9 +172,10 @@ class LeanResponse {
 
 /**
  * The response body, read once as an async iterable of Buffers. Stopped early (the SDK's stream
- * returns once the answer is complete), it lets the rest of a complete body drain, so the
- * connection goes back to the pool; a body still arriving is destroyed with its connection, as
- * fetch would. An abort fails the reads that follow with its reason.
+ * returns once the answer is complete), it lets the rest of the body drain, so the connection
+ * goes back to the pool (a body still arriving after DRAIN_MS is destroyed with its connection).
+ * An abort destroys a body still arriving at once, as fetch would, and fails the reads that
+ * follow with its reason.
  */
 class LeanBody implements AsyncIterable<Buffer> {
   used = false;
@@ -209,6 +213,22 @@ class LeanBody implements AsyncIterable<Buffer> {
     this.finish();
   }
 
+  /**
+   * A reader that stops before the body's end is the SDK's stream at the answer's last event
+   * (the adapters abort their signal for anything else, which destroys the response at once):
+   * the end of the body is usually a moment behind. Drained for that moment, the connection is
+   * kept for the next call (a new TLS connection costs far more); still open after it, it is
+   * destroyed, as fetch would have at once.
+   */
+  private drainBriefly(): void {
+    const res = this.res;
+    const timer = setTimeout(() => res.destroy(), DRAIN_MS);
+    timer.unref();
+    res.once('end', () => clearTimeout(timer));
+    res.once('close', () => clearTimeout(timer));
+    res.resume();
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     if (this.used) throw new TypeError('Body is unusable: Body has already been read');
     this.used = true;
@@ -218,11 +238,9 @@ class LeanBody implements AsyncIterable<Buffer> {
       return: async () => {
         if (!this.ended) {
           this.failure ??= RETURNED;
-          const res = this.res;
-          if (res.complete) {
-            await it.return?.();
-            res.resume();
-          } else res.destroy();
+          await it.return?.();
+          if (this.res.complete) this.res.resume();
+          else this.drainBriefly();
           this.finish();
         } else await it.return?.();
         return { done: true, value: undefined };
