@@ -68,9 +68,23 @@ export type LlmStreamEvent =
   | { type: 'refusal'; text: string }
   | { type: 'done'; finishReason: FinishReason; usage: LlmUsage | null };
 
+/**
+ * Takes one event of a provider's stream (pushed). A promise holds the stream there: the
+ * provider reads nothing more until it settles. A throw (or a rejection) ends the stream: the
+ * request is torn down and the error comes out of the provider's forEach() as it is.
+ */
+export type LlmEventSink = (event: LlmStreamEvent) => Promise<void> | undefined | void;
+
 export interface LlmProvider {
   /** Yields deltas and refusal pieces, then exactly one `done`. Anything else ends in a thrown ProviderError. */
   stream(request: LlmRequest): AsyncIterable<LlmStreamEvent>;
+  /**
+   * The same events, pushed to `sink` as they are read (optional; the run engine prefers it):
+   * no iterator between the provider's stream and its consumer, whose promises and microtask
+   * turns per token are most of what a layer costs. Resolves after `done`; rejects with a
+   * ProviderError, an abort, or what `sink` threw.
+   */
+  forEach?(request: LlmRequest, sink: LlmEventSink): Promise<void>;
 }
 
 export type ProviderErrorCode =

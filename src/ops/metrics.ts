@@ -49,8 +49,28 @@ export function createMetrics(): Metrics {
     labelNames: ['code'],
   });
   const subscriptions = new Gauge({ ...metric, name: 'threadql_open_subscriptions', help: 'Open subscriptions by transport.', labelNames: ['transport'] });
-  const published = new Counter({ ...metric, name: 'threadql_events_published_total', help: 'Thread events published live by this process.', labelNames: ['type'] });
-  const stored = new Counter({ ...metric, name: 'threadql_events_stored_total', help: 'Thread events written to the database.', labelNames: ['type'] });
+  // Counted per event as plain numbers (a prom-client inc() hashes and validates its labels
+  // each time, on the path of every streamed delta) and handed to the counters when scraped.
+  const publishedCounts = new Map<string, number>();
+  const storedCounts = new Map<string, number>();
+  const published = new Counter({
+    ...metric,
+    name: 'threadql_events_published_total',
+    help: 'Thread events published live by this process.',
+    labelNames: ['type'],
+    collect() {
+      handOver(publishedCounts, this);
+    },
+  });
+  const stored = new Counter({
+    ...metric,
+    name: 'threadql_events_stored_total',
+    help: 'Thread events written to the database.',
+    labelNames: ['type'],
+    collect() {
+      handOver(storedCounts, this);
+    },
+  });
   const flushBatch = new Histogram({
     ...metric,
     name: 'threadql_flush_batch_deltas',
@@ -75,8 +95,9 @@ export function createMetrics(): Metrics {
       // Runs started here and not ended: one resumes IN_PROGRESS after each round of tool calls.
       const started = new Set<string>();
       const observe = (event: ThreadEvent) => {
-        published.inc({ type: event.kind });
+        publishedCounts.set(event.kind, (publishedCounts.get(event.kind) ?? 0) + 1);
         if (event.kind === 'MESSAGE_DELTA') {
+          if (awaitingFirstToken.size === 0) return;
           const startedAt = awaitingFirstToken.get(event.runId);
           if (startedAt !== undefined) {
             firstToken.observe((Date.now() - startedAt) / 1000);
@@ -121,14 +142,27 @@ export function createMetrics(): Metrics {
     instrumentStore(store) {
       const transaction: Store['transaction'] = async (work) => {
         const end = txTime.startTimer();
-        const inserted: ThreadEvent['kind'][] = [];
+        // What the transaction stored, by type: MESSAGE_DELTA (most of them) apart.
+        const tally: { deltas: number; others: Map<string, number> | null } = { deltas: 0, others: null };
+        const count = (events: readonly ThreadEvent[]) => {
+          for (const event of events) {
+            if (event.kind === 'MESSAGE_DELTA') tally.deltas++;
+            else {
+              const others = (tally.others ??= new Map());
+              others.set(event.kind, (others.get(event.kind) ?? 0) + 1);
+            }
+          }
+        };
         try {
-          const result = await store.transaction((tx) => work(countingTx(tx, (events) => inserted.push(...events.map((e) => e.kind)))));
+          const result = await store.transaction((tx) => work(countingTx(tx, count)));
           end({ outcome: 'commit' });
           // Counted once committed: a rolled-back batch is stored again later.
-          for (const type of inserted) stored.inc({ type });
-          const deltas = inserted.filter((kind) => kind === 'MESSAGE_DELTA').length;
-          if (deltas > 0) flushBatch.observe(deltas);
+          const { deltas, others } = tally;
+          if (deltas > 0) {
+            storedCounts.set('MESSAGE_DELTA', (storedCounts.get('MESSAGE_DELTA') ?? 0) + deltas);
+            flushBatch.observe(deltas);
+          }
+          if (others) for (const [type, n] of others) storedCounts.set(type, (storedCounts.get(type) ?? 0) + n);
           return result;
         } catch (error) {
           end({ outcome: 'rollback' });
@@ -146,6 +180,15 @@ export function createMetrics(): Metrics {
       };
     },
   };
+}
+
+/** Counts kept as plain numbers, added to `counter` (a scrape is reading it): each count is handed over once. */
+function handOver(counts: Map<string, number>, counter: Counter<'type'>): void {
+  for (const [type, n] of counts) {
+    if (n === 0) continue;
+    counter.inc({ type }, n);
+    counts.set(type, 0);
+  }
 }
 
 /** The transaction's writes, with `insertEvents` reporting what it stored. */

@@ -25,7 +25,11 @@ export function useFastSubscriptionEvents(typeNameOf: (event: unknown) => string
         if (!relay || !isAsyncIterable(result) || args.fieldResolver || args.typeResolver) return result;
         const plan = planEvents(args);
         if (!plan || plan.byType.size === 0) return result;
-        return new FastEventStream(relay, (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), plan, typeNameOf);
+        const stream = new FastEventStream(relay, (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), plan, typeNameOf);
+        // Over HTTP (not a socket's operation), the SSE body may take the projected results directly.
+        const context = args.contextValue as { request?: Request; socket?: unknown } | undefined;
+        if (context?.request && !context.socket) byRequest.set(context.request, stream);
+        return stream;
       });
     },
   };
@@ -33,12 +37,33 @@ export function useFastSubscriptionEvents(typeNameOf: (event: unknown) => string
 
 type Step = IteratorResult<ExecutionResult>;
 
+/** The fast streams of HTTP requests, until their response body takes them (takeFastStream). */
+const byRequest = new WeakMap<Request, FastEventStream>();
+
+/** The fast stream of the request's subscription, once (undefined: it has none). */
+export function takeFastStream(request: Request): FastEventStream | undefined {
+  const stream = byRequest.get(request);
+  byRequest.delete(request);
+  return stream;
+}
+
+/**
+ * Takes a projected result straight from the stream (the SSE body); false: it wants no more
+ * for now, the stream waits for resume().
+ */
+export type DirectSink = (result: ExecutionResult) => boolean;
+
 /** A subscription's results: projected events, or the executor's answer for everything else. */
 export class FastEventStream implements AsyncIterableIterator<ExecutionResult> {
   private finished = false;
   private busy = false;
   /** next() calls made while one is in flight, answered in order (the executor's iterator serialises them too). */
   private readonly waiting: (() => void)[] = [];
+
+  /** Set: projected results go to it, not out of next() (see direct()). */
+  private sink: DirectSink | null = null;
+  /** The direct read the sink paused. */
+  private paused: (() => void) | null = null;
 
   constructor(
     private readonly relay: EventRelay<unknown>,
@@ -53,11 +78,32 @@ export class FastEventStream implements AsyncIterableIterator<ExecutionResult> {
     return this.pull();
   }
 
+  /**
+   * From now on, the projected results are handed to `sink` as they are read, and next()
+   * answers only with what the executor answers (the other events, the end, an error): the
+   * projected ones skip every wrapper of the stream (envelop's and yoga's mapping iterators,
+   * the request-id naming, each a promise or more per event) that has nothing to do with
+   * them (they have no errors). The consumer (the SSE body, which writes both) calls next()
+   * again as soon as it has written an answer, so the order of the events is kept: a read
+   * within one next() call goes on only after the sink took the previous result.
+   */
+  direct(sink: DirectSink): void {
+    this.sink = sink;
+  }
+
+  /** The sink wants results again. */
+  resume(): void {
+    const paused = this.paused;
+    this.paused = null;
+    paused?.();
+  }
+
   private pull(): Promise<Step> {
     if (this.finished) {
       this.settled();
       return Promise.resolve({ value: undefined, done: true });
     }
+    if (this.sink) return new Promise<Step>((resolve, reject) => this.pullDirect(this.sink!, resolve, reject));
     const step = this.relay.source.next();
     return step.then(
       (read) => {
@@ -75,8 +121,39 @@ export class FastEventStream implements AsyncIterableIterator<ExecutionResult> {
     );
   }
 
+  /** pull() with a sink: reads on until an event the executor must answer (or the end). */
+  private pullDirect(sink: DirectSink, resolve: (step: Step | Promise<Step>) => void, reject: (error: unknown) => void): void {
+    if (this.finished) {
+      this.settled();
+      return resolve({ value: undefined, done: true });
+    }
+    const step = this.relay.source.next();
+    step.then(
+      (read) => {
+        // The consumer went away (return()) during the read.
+        if (this.finished) {
+          this.settled();
+          return resolve({ value: undefined, done: true });
+        }
+        if (!read.done) {
+          const typeName = this.typeNameOf(read.value);
+          const data = typeName === undefined ? undefined : this.plan.byType.get(typeName)?.(read.value as Record<string, unknown>);
+          if (data) {
+            if (sink({ data: { [this.plan.key]: data } })) this.pullDirect(sink, resolve, reject);
+            else this.paused = () => this.pullDirect(sink, resolve, reject);
+            return;
+          }
+        }
+        this.viaExecutor(step).then(resolve, reject);
+      },
+      () => this.viaExecutor(step).then(resolve, reject),
+    );
+  }
+
   return(): Promise<Step> {
     this.finished = true;
+    // A paused direct read ends (its next() answers done).
+    this.resume();
     return this.executor.return?.() ?? Promise.resolve({ value: undefined, done: true });
   }
 

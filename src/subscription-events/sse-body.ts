@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ExecutionResult } from 'graphql';
 import { getSSEProcessor, isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { takeFastStream, type FastEventStream } from './fast-events.js';
 
 /**
  * A lean body for subscriptions over Server-Sent Events, byte for byte what yoga's own SSE
@@ -31,18 +32,26 @@ type FetchAPI = { Response: typeof Response };
 
 export function useLeanEventStreams(): Plugin {
   return {
-    onResultProcess({ result, resultProcessor, setResultProcessor }) {
+    onResultProcess({ request, result, resultProcessor, setResultProcessor }) {
       // Only where yoga chose its SSE processor (by its name; another yoga keeps its own), and only for streams.
       if (resultProcessor?.name !== 'processSSEResult' || !isAsyncIterable(result)) return;
+      const fast = takeFastStream(request);
       setResultProcessor(
-        (stream, fetchAPI) => new fetchAPI.Response(new EventStreamBody(stream as AsyncIterable<ExecutionResult>, fetchAPI) as never, { status: 200, headers }),
+        (stream, fetchAPI) => new fetchAPI.Response(new EventStreamBody(stream as AsyncIterable<ExecutionResult>, fetchAPI, fast) as never, { status: 200, headers }),
         'text/event-stream',
       );
     },
   };
 }
 
-/** The stream's results as SSE frames; ends the stream (return()) when the response goes away first. */
+/**
+ * The stream's results as SSE frames; ends the stream (return()) when the response goes away first.
+ *
+ * With the subscription's fast stream (fast-events.ts), its projected results are written as
+ * it reads them (FastEventStream.direct), not through `stream`, the chain of iterators yoga
+ * and its plugins wrap around it; that chain still brings everything else (one next() at a
+ * time, as before), and its end.
+ */
 export class EventStreamBody extends Readable {
   private readonly results: AsyncIterator<ExecutionResult>;
   private readonly ping: NodeJS.Timeout;
@@ -51,14 +60,19 @@ export class EventStreamBody extends Readable {
   constructor(
     stream: AsyncIterable<ExecutionResult>,
     private readonly fetchAPI: FetchAPI,
+    private readonly fast?: FastEventStream,
   ) {
     super();
     this.results = stream[Symbol.asyncIterator]();
     this.push(PING);
     this.ping = setInterval(() => this.push(PING), pingIntervalMs());
+    // A projected result has no errors nor extensions: its plain frame is yoga's.
+    fast?.direct((result) => this.push(plainFrame(result)!));
   }
 
   override _read(): void {
+    // Room again for the fast stream's frames (a no-op unless it waits for it).
+    this.fast?.resume();
     if (this.reading) return;
     this.reading = true;
     this.results.next().then(

@@ -98,7 +98,8 @@ export class RecentEvents {
     let at = events.length;
     while (at > 0 && events[at - 1]!.seq > event.seq) at--;
     if (events[at - 1]?.seq === event.seq) return;
-    events.splice(at, 0, event);
+    if (at === events.length) events.push(event);
+    else events.splice(at, 0, event);
     if (events.length > RECENT_MAX_EVENTS) events.splice(0, events.length - RECENT_MAX_EVENTS);
     if (now - this.sweptAt > 60_000) this.sweep(now);
   }
@@ -161,13 +162,27 @@ export class LocalListeners {
   each(threadId: string, deliver: (listener: ThreadListener) => void): void {
     const set = this.byThread.get(threadId);
     if (!set) return;
-    for (const listener of [...set]) {
+    for (const listener of set.size === 1 ? set : [...set]) {
       try {
         deliver(listener);
       } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
+        rethrowLater(error);
+      }
+    }
+  }
+
+  /**
+   * each() with `event` for every listener: what a publish does, once per event of every
+   * stream, so without a closure per event, nor a copy of the set when it has one listener.
+   */
+  event(event: ThreadEvent): void {
+    const set = this.byThread.get(event.threadId);
+    if (!set) return;
+    for (const listener of set.size === 1 ? set : [...set]) {
+      try {
+        listener.event(event);
+      } catch (error) {
+        rethrowLater(error);
       }
     }
   }
@@ -179,6 +194,13 @@ export class LocalListeners {
   size(): number {
     return this.count;
   }
+}
+
+/** A listener's or handler's exception, thrown where it stops nothing else (an uncaught exception). */
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }
 
 /** Local control handlers; each message reaches them on a later tick. */
@@ -219,7 +241,7 @@ export class InMemoryPubSub implements PubSub {
 
   publish(event: ThreadEvent): void {
     this.recentEvents.add(event);
-    this.listeners.each(event.threadId, (l) => l.event(event));
+    this.listeners.event(event);
   }
 
   publishStored(threadId: string, through: number): void {

@@ -51,6 +51,9 @@ function failureOutcome(deps: ExecuteDeps, run: RunRow, signal: AbortSignal, err
   return failed('PROVIDER_ERROR', 'The run failed unexpectedly.');
 }
 
+/** Thrown out of the provider's stream to stop reading it (the run was aborted). */
+const STOP = Symbol('stop reading');
+
 async function streamReply(
   deps: ExecuteDeps,
   run: RunRow,
@@ -59,8 +62,7 @@ async function streamReply(
   known: KnownRows | undefined,
 ): Promise<LegOutcome> {
   // A run resumed after tool outputs goes on writing the reply it started.
-  let replyId: string | null = run.replyMessageId;
-  let finish: { reason: FinishReason; usage: LlmUsage | null } | null = null;
+  const read: { replyId: string | null; finish: { reason: FinishReason; usage: LlmUsage | null } | null } = { replyId: run.replyMessageId, finish: null };
   const calls: LlmToolCall[] = [];
   let text = '';
   const input = await buildRunInput(deps.store, run, deps.maxInputTokens, known);
@@ -77,30 +79,49 @@ async function streamReply(
     parallelToolCalls: tools.length > 0 ? run.parallelToolCalls : null,
     signal,
   };
-  // A throw out of this loop (a refused write, a lost lease) closes the provider's stream (its
-  // generator's return()), whose cleanup ends the HTTP request: no controller of our own needed.
-  for await (const raw of deps.llm.stream(request)) {
-    if (signal.aborted) break;
+  const addText = (event: { type: 'delta' | 'refusal'; text: string }, replyId: string): Promise<void> | undefined => {
+    // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
+    if (event.type === 'refusal') {
+      refusal.text += event.text;
+      return undefined;
+    }
+    text += event.text;
+    // A full window (or an open store) holds the run here: it reads no more of its provider until there is room.
+    return deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
+  };
+  // Each event as the provider reads it; a promise holds the provider's stream until it settles.
+  const take = (raw: LlmStreamEvent): Promise<void> | undefined => {
+    if (signal.aborted) throw STOP;
     const event = withoutNul(raw);
     if (event.type === 'done') {
-      finish = { reason: event.finishReason, usage: event.usage };
-      continue;
+      read.finish = { reason: event.finishReason, usage: event.usage };
+      return undefined;
     }
     if (event.type === 'tool_call') {
       calls.push(event.call);
-      continue;
+      return undefined;
     }
-    if (event.text === '') continue;
-    replyId ??= (await createReply(deps.events, run)).reply.id;
-    // A refusal is not reply text: no deltas; subscribers see it on the final MessageEvent.
-    if (event.type === 'refusal') refusal.text += event.text;
+    if (event.text === '') return undefined;
+    if (read.replyId !== null) return addText(event, read.replyId);
+    return createReply(deps.events, run).then(({ reply }) => {
+      read.replyId = reply.id;
+      return addText(event, reply.id);
+    });
+  };
+  // A throw out of `take` (a refused write, a lost lease, STOP) ends the provider's stream, whose
+  // cleanup ends the HTTP request: no controller of our own needed.
+  try {
+    if (deps.llm.forEach) await deps.llm.forEach(request, take);
     else {
-      text += event.text;
-      // A full window (or an open store) holds the run here: it reads no more of its provider until there is room.
-      const room = deps.events.appendDelta(run.threadId, run.id, replyId, event.text);
-      if (room) await room;
+      for await (const raw of deps.llm.stream(request)) {
+        const wait = take(raw);
+        if (wait) await wait;
+      }
     }
+  } catch (error) {
+    if (error !== STOP) throw error;
   }
+  const { finish } = read;
   if (signal.aborted) return abortedOutcome(signal);
   if (!finish) return failed('PROVIDER_ERROR', 'The provider stream ended before the response completed.');
   // A stream that ended with calls waits for their outputs, whatever reason the provider gave.
@@ -118,7 +139,8 @@ async function streamReply(
  */
 function withoutNul(event: LlmStreamEvent): LlmStreamEvent {
   const clean = (text: string) => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
-  if (event.type === 'delta' || event.type === 'refusal') return { ...event, text: clean(event.text) };
+  // The event itself when there is no NUL (one per token: no copy of it).
+  if (event.type === 'delta' || event.type === 'refusal') return event.text.includes('\0') ? { ...event, text: clean(event.text) } : event;
   if (event.type === 'tool_call') return { ...event, call: { ...event.call, id: clean(event.call.id), name: clean(event.call.name), arguments: clean(event.call.arguments) } };
   return event;
 }
