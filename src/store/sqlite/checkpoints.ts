@@ -91,6 +91,9 @@ export function startCheckpoints(db: Db, url: string, hold: (work: () => Promise
   sqlite.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
   let stopped = false;
   let drained: (() => void) | null = null;
+  // Listened for from the start: a worker that already ended (it failed) must not keep stop() waiting forever.
+  let ended = false;
+  const exited = new Promise<void>((done) => worker.once('exit', () => ((ended = true), done())));
   const fallBack = () => {
     drained?.();
     if (!stopped && sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
@@ -116,7 +119,7 @@ export function startCheckpoints(db: Db, url: string, hold: (work: () => Promise
     async stop() {
       if (stopped) return;
       stopped = true;
-      const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+      if (ended) return;
       worker.postMessage('stop');
       // A worker stuck in a checkpoint is ended: an interrupted checkpoint is harmless to SQLite.
       const timer = setTimeout(() => void worker.terminate(), 2000);
