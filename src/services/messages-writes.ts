@@ -49,7 +49,7 @@ export async function writeMessages(
 }
 
 /** The run's assistant message, created when its first output arrives. */
-export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRow; reply: MessageRow; events: NewThreadEvent[] }> {
+export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ reply: MessageRow; events: NewThreadEvent[] }> {
   const reply = await tx.insertMessage({
     id: newId('Message'),
     owner: run.owner,
@@ -63,8 +63,8 @@ export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRo
     metadata: {},
     createdAt: new Date(),
   });
-  const updated = await tx.setRunReply(run.id, reply.id);
-  return { run: updated, reply, events: [{ kind: 'MESSAGE', message: reply }] };
+  await tx.setRunReply(run.id, reply.id);
+  return { reply, events: [{ kind: 'MESSAGE', message: reply }] };
 }
 
 /**

@@ -10,7 +10,7 @@ import { writeMessages } from './messages-writes.js';
 import { paginate, type ConnectionArgs } from './pagination.js';
 import type { RunEngine } from './runs/engine.js';
 import { runToolFields, runTools } from './runs/run-options.js';
-import { insertQueuedRun, newRunId, type RunExtras } from './runs/run-writes.js';
+import { insertQueuedRun, insertStartedRun, newRunId, type RunExtras } from './runs/run-writes.js';
 import { metadata, name, parseInput, text, truncationStrategy } from './validation.js';
 
 /** Called just before a new run is stored (not for idempotent repeats or refusals): rate limits. */
@@ -113,10 +113,18 @@ export class ThreadService {
       // The run's user message: the last one, when it is the user's (written with the run's id).
       const starter = runId && messages.at(-1)?.role === 'USER' ? written.messages.at(-1)! : null;
       if (runId) {
-        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now, runOptions.extras);
-        events.push(...queued.events);
-        run = queued.run;
-        if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
+        const options = { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions };
+        if (this.runs.canStartNow(threadId)) {
+          // The thread is this transaction's: its run is inserted started (one statement, the same events).
+          const inserted = await insertStartedRun(tx, thread, options, now, runOptions.extras);
+          events.push(...inserted.events);
+          run = inserted.queued;
+          started = inserted.started;
+        } else {
+          const queued = await insertQueuedRun(tx, thread, options, now, runOptions.extras);
+          events.push(...queued.events);
+          run = queued.run;
+        }
       }
       // No touchedAt: the thread row was inserted with updatedAt = now.
       return { result: { thread, run, started, starter, written: written.messages }, events, acquire: started !== null };

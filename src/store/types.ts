@@ -214,7 +214,8 @@ export interface StoreTx {
    * transaction): that lock orders racing starts.
    */
   startRun(runId: string, at: Date): Promise<RunRow | null>;
-  setRunReply(runId: string, messageId: string): Promise<RunRow>;
+  /** Links the run to its reply (no row returned: the caller has both). */
+  setRunReply(runId: string, messageId: string): Promise<void>;
   /** Ends the run if its status is one of `from`; null otherwise (the end was already stored). */
   endRun(runId: string, end: RunEnd, from: readonly RunStatus[]): Promise<RunRow | null>;
   /** IN_PROGRESS → REQUIRES_ACTION with its rounds (the last one waiting); null if it was not IN_PROGRESS. */

@@ -38,12 +38,42 @@ export async function insertQueuedRun(
   at: Date,
   extras: RunExtras = {},
 ): Promise<{ run: RunRow; events: NewThreadEvent[] }> {
-  const row = await tx.insertRun({
+  const row = await tx.insertRun(newRunRow(thread, run, at, extras, null));
+  return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
+}
+
+/**
+ * The first run of a thread this transaction inserted, stored already started: one insert
+ * where insertQueuedRun and startRunInTx make two statements. Only for a thread created in
+ * this transaction, which holds its row and has no other run (so the start rule, oldest
+ * QUEUED and none executing, holds; the partial unique index still guards it). The events
+ * are those of the two statements: the run QUEUED, then IN_PROGRESS.
+ */
+export async function insertStartedRun(
+  tx: StoreTx,
+  createdThread: ThreadRow,
+  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
+  at: Date,
+  extras: RunExtras = {},
+): Promise<{ queued: RunRow; started: RunRow; events: NewThreadEvent[] }> {
+  const started = await tx.insertRun(newRunRow(createdThread, run, at, extras, new Date()));
+  const queued: RunRow = { ...started, status: 'QUEUED', startedAt: null };
+  return { queued, started, events: [{ kind: 'RUN_STATUS', run: queued }, { kind: 'RUN_STATUS', run: started }] };
+}
+
+function newRunRow(
+  thread: ThreadRow,
+  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
+  at: Date,
+  extras: RunExtras,
+  startedAt: Date | null,
+) {
+  return {
     id: run.id,
     owner: thread.owner,
     threadId: thread.id,
     assistantId: thread.assistantId,
-    status: 'QUEUED',
+    status: startedAt ? ('IN_PROGRESS' as const) : ('QUEUED' as const),
     model: run.model,
     instructions: run.instructions,
     replyMessageId: null,
@@ -65,11 +95,10 @@ export async function insertQueuedRun(
     metadata: extras.metadata ?? {},
     idempotencyKey: extras.idempotencyKey ?? null,
     createdAt: at,
-    startedAt: null,
+    startedAt,
     completedAt: null,
     cancelRequestedAt: null,
-  });
-  return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
+  };
 }
 
 export const newRunId = () => newId('Run');
