@@ -1,28 +1,13 @@
-import { and, eq, getTableColumns, getTableName, inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { getTableColumns, getTableName } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { ThreadEvent } from '../../services/events/types.js';
-import type { StoreTx, ThreadSeqState, UsageDelta } from '../types.js';
+import type { StoreTx, ThreadSeqState } from '../types.js';
 import { guarded } from './driver-errors.js';
-import type { Queries } from './queries.js';
-import { seqTx, seqUpdate } from './leases.js';
+import { lockThread, seqUpdate } from './leases.js';
+import { pgRowReader } from './rows.js';
 import { messages, runs, threads } from './tables.js';
-
-const first = <T>(rows: T[]): T | undefined => rows[0];
-
-/** A run's usage grows with each provider request (a run with tool rounds makes several); null adds nothing. */
-function addUsage(usage: UsageDelta): Partial<Record<keyof UsageDelta, SQL>> {
-  const add = (column: SQLWrapper, value: number | null) => (value === null ? undefined : sql`coalesce(${column}, 0) + ${value}`);
-  const set: Partial<Record<keyof UsageDelta, SQL>> = {};
-  const input = add(runs.inputTokens, usage.inputTokens);
-  const output = add(runs.outputTokens, usage.outputTokens);
-  const total = add(runs.totalTokens, usage.totalTokens);
-  if (input) set.inputTokens = input;
-  if (output) set.outputTokens = output;
-  if (total) set.totalTokens = total;
-  return set;
-}
 
 /** The writes of one open transaction, and what it still holds back for its last statements. */
 export interface PgTx extends StoreTx {
@@ -31,7 +16,7 @@ export interface PgTx extends StoreTx {
 }
 
 /** A statement to put in a larger one: its text numbers its parameters from $1. */
-interface Part {
+export interface Part {
   sql: string;
   params: unknown[];
 }
@@ -71,25 +56,55 @@ const insertThreadRow = rawInsert(threads);
 const insertMessageRow = rawInsert(messages);
 const insertRunRow = rawInsert(runs);
 
+const runReader = pgRowReader(runs);
+const messageReader = pgRowReader(messages);
+
+/** A named statement (prepared once per connection) returning whole rows, or null when none matched. */
+async function one<Row>(client: pg.PoolClient, reader: { read(values: readonly unknown[]): Row }, name: string, text: string, values: unknown[]): Promise<Row | null> {
+  const result = await client.query<unknown[]>({ name, text, values, rowMode: 'array' });
+  const row = result.rows[0];
+  return row === undefined ? null : reader.read(row);
+}
+
+// A run's usage grows with each provider request (a run with tool rounds makes several); null adds nothing.
+const addUsage = (first: number) =>
+  ['input_tokens', 'output_tokens', 'total_tokens']
+    .map((c, i) => `${c} = case when $${first + i}::integer is null then ${c} else coalesce(${c}, 0) + $${first + i}::integer end`)
+    .join(', ');
+
+const START = `update runs set status = 'IN_PROGRESS', started_at = $1 where id = $2 and status = 'QUEUED'
+  and not exists (select 1 from runs r where r.thread_id = runs.thread_id
+    and (r.status in ('IN_PROGRESS', 'REQUIRES_ACTION') or (r.status = 'QUEUED' and r.pos < runs.pos)))
+  returning ${runReader.columns}`;
+const END = `update runs set status = $1, completed_at = $2, error_code = $3, error_message = $4, incomplete_reason = $5, expires_at = null, ${addUsage(6)}
+  where id = $9 and status = any($10::text[]) returning ${runReader.columns}`;
+const REQUIRE_ACTION = `update runs set status = 'REQUIRES_ACTION', tool_rounds = $1, expires_at = $2, ${addUsage(3)}
+  where id = $6 and status = 'IN_PROGRESS' returning ${runReader.columns}`;
+const RESUME = `update runs set status = 'IN_PROGRESS', tool_rounds = $1, expires_at = null where id = $2 and status = 'REQUIRES_ACTION' returning ${runReader.columns}`;
+// The status change of a message, with the text this transaction appended to it (or '').
+const SET_STATUS = `update messages set content = content || $1, status = $2 where id = $3 returning ${messageReader.columns}`;
+const SET_STATUS_AND_REFUSAL = `update messages set content = content || $1, status = $2, refusal = $4 where id = $3 returning ${messageReader.columns}`;
+
 /**
- * The writes of one open transaction (`tx` is Drizzle on the transaction's pooled connection,
- * `client`). Every statement is a round trip, so the writes whose result nobody reads are held
- * back and sent with the transaction's next sequencer update, which the event log always writes
- * after them, in one statement (`with w0 as (insert into events …), w1 as (update messages …)
- * update threads …`); any left are written before COMMIT. Held: the events, text appended to
- * messages (a status change of its message takes it along, in its own statement) and a run's
- * reply link (written before any other statement on runs). None of them touches the thread row,
- * and nothing in the transaction reads what they write before they are written, so only the
- * round trips change. A thread this transaction inserted needs no read for its lockThread
- * (the insert holds its row; it is as inserted until setThreadSeqs).
+ * The writes of one open transaction on its pooled connection (`client`), as named statements
+ * that node-postgres prepares once per connection (no Drizzle query built per call; rows
+ * decoded by rows.ts). Every statement is a round trip, so the writes whose result nobody
+ * reads are held back and sent with the transaction's next sequencer update, which the event
+ * log always writes after them, in one statement (`with w0 as (insert into events …), w1 as
+ * (update messages …) update threads …`); any left are written before COMMIT. Held: the
+ * events, text appended to messages (a status change of its message takes it along, in its
+ * own statement) and a run's reply link (written before any other statement on runs). None of
+ * them touches the thread row, and nothing in the transaction reads what they write before
+ * they are written, so only the round trips change. A thread this transaction inserted needs
+ * no read for its lockThread (the insert holds its row; it is as inserted until setThreadSeqs).
  */
-export function pgTx(tx: Queries, client: pg.PoolClient): PgTx {
+export function pgTx(client: pg.PoolClient): PgTx {
   let held: ThreadEvent[] = [];
   let heldAt = new Date();
   const appends = new Map<string, string>();
   const replies = new Map<string, string>();
   const created = new Map<string, ThreadSeqState>();
-  const seqs = seqTx(tx);
+  const replyPart = (runId: string, messageId: string): Part => ({ sql: 'update runs set reply_message_id = $1 where id = $2', params: [messageId, runId] });
 
   /** The held writes as statements (taken: they are written with the statement they join). */
   const takeHeld = (): Part[] => {
@@ -98,17 +113,22 @@ export function pgTx(tx: Queries, client: pg.PoolClient): PgTx {
     held = [];
     for (const [messageId, text] of appends) parts.push({ sql: 'update messages set content = content || $1 where id = $2', params: [text, messageId] });
     appends.clear();
-    for (const [runId, messageId] of replies) parts.push({ sql: 'update runs set reply_message_id = $1 where id = $2', params: [messageId, runId] });
+    for (const [runId, messageId] of replies) parts.push(replyPart(runId, messageId));
     replies.clear();
     return parts;
   };
   /** Writes the held reply links now: the next statement reads or changes runs. */
   const writeReplies = async () => {
     if (replies.size === 0) return;
-    const parts = [...replies].map(([runId, messageId]): Part => ({ sql: 'update runs set reply_message_id = $1 where id = $2', params: [messageId, runId] }));
+    const parts = [...replies].map(([runId, messageId]) => replyPart(runId, messageId));
     replies.clear();
     const { sql: text, params } = joined(parts.slice(1), parts[0]!);
     await client.query(text, params);
+  };
+  /** A statement on runs: the held reply links first. */
+  const onRuns = async (name: string, text: string, values: unknown[]) => {
+    await writeReplies();
+    return one(client, runReader, name, text, values);
   };
 
   return {
@@ -132,80 +152,48 @@ export function pgTx(tx: Queries, client: pg.PoolClient): PgTx {
       guarded(async () => {
         const text = appends.get(messageId) ?? '';
         appends.delete(messageId);
-        return first(
-          await tx
-            .update(messages)
-            .set({ content: sql`${messages.content} || ${text}`, status, ...(refusal === undefined ? {} : { refusal }) })
-            .where(eq(messages.id, messageId))
-            .returning(),
-        );
+        const row =
+          refusal === undefined
+            ? await one(client, messageReader, 'threadql.tx.messages.setStatus', SET_STATUS, [text, status, messageId])
+            : await one(client, messageReader, 'threadql.tx.messages.setStatusAndRefusal', SET_STATUS_AND_REFUSAL, [text, status, messageId, refusal]);
+        return row ?? undefined;
       }),
     insertRun: (row) => guarded(() => insertRunRow(client, row)),
-    startRun: (runId, at) =>
-      guarded(async () => {
-        await writeReplies();
-        // The thread row is locked already (the caller's lockThread, or its insert in this
-        // transaction), which orders racing starts: the second one's statement, run after the
-        // first commits, sees its IN_PROGRESS run and starts nothing (rather than hitting the
-        // partial unique index, which would abort the whole transaction).
-        // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS (or waiting).
-        const started = await tx
-          .update(runs)
-          .set({ status: 'IN_PROGRESS', startedAt: at })
-          .where(
-            and(
-              eq(runs.id, runId),
-              eq(runs.status, 'QUEUED'),
-              sql`not exists (select 1 from runs r where r.thread_id = ${runs.threadId}
-                and (r.status in ('IN_PROGRESS', 'REQUIRES_ACTION') or (r.status = 'QUEUED' and r.pos < ${runs.pos})))`,
-            ),
-          )
-          .returning();
-        return first(started) ?? null;
-      }),
+    // The thread row is locked already (the caller's lockThread, or its insert in this
+    // transaction), which orders racing starts: the second one's statement, run after the
+    // first commits, sees its IN_PROGRESS run and starts nothing (rather than hitting the
+    // partial unique index, which would abort the whole transaction).
+    // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS (or waiting).
+    startRun: (runId, at) => guarded(() => onRuns('threadql.tx.runs.start', START, [at.toISOString(), runId])),
     setRunReply: async (runId, messageId) => void replies.set(runId, messageId),
     endRun: (runId, end, from) =>
-      guarded(async () => {
-        await writeReplies();
-        const { status, completedAt, errorCode, errorMessage, incompleteReason } = end;
-        const ended = await tx
-          .update(runs)
-          .set({ status, completedAt, errorCode, errorMessage, incompleteReason, expiresAt: null, ...addUsage(end) })
-          .where(and(eq(runs.id, runId), inArray(runs.status, [...from])))
-          .returning();
-        return first(ended) ?? null;
-      }),
+      guarded(() =>
+        onRuns('threadql.tx.runs.end', END, [
+          end.status,
+          end.completedAt.toISOString(),
+          end.errorCode,
+          end.errorMessage,
+          end.incompleteReason,
+          end.inputTokens,
+          end.outputTokens,
+          end.totalTokens,
+          runId,
+          [...from],
+        ]),
+      ),
     requireAction: (runId, rounds, expiresAt, usage) =>
-      guarded(async () => {
-        await writeReplies();
-        const waiting = await tx
-          .update(runs)
-          .set({ status: 'REQUIRES_ACTION', toolRounds: rounds, expiresAt, ...addUsage(usage) })
-          .where(and(eq(runs.id, runId), eq(runs.status, 'IN_PROGRESS')))
-          .returning();
-        return first(waiting) ?? null;
-      }),
-    resumeRun: (runId, rounds) =>
-      guarded(async () => {
-        await writeReplies();
-        const resumed = await tx
-          .update(runs)
-          .set({ status: 'IN_PROGRESS', toolRounds: rounds, expiresAt: null })
-          .where(and(eq(runs.id, runId), eq(runs.status, 'REQUIRES_ACTION')))
-          .returning();
-        return first(resumed) ?? null;
-      }),
+      guarded(() =>
+        onRuns('threadql.tx.runs.requireAction', REQUIRE_ACTION, [JSON.stringify(rounds), expiresAt.toISOString(), usage.inputTokens, usage.outputTokens, usage.totalTokens, runId]),
+      ),
+    resumeRun: (runId, rounds) => guarded(() => onRuns('threadql.tx.runs.resume', RESUME, [JSON.stringify(rounds), runId])),
     lockThread: (threadId, options) => {
       const known = created.get(threadId);
-      return known ? Promise.resolve({ ...known }) : seqs.lockThread(threadId, options);
+      return known ? Promise.resolve({ ...known }) : lockThread(client, threadId, options);
     },
     setThreadSeqs: (threadId, changes) =>
       guarded(async () => {
         created.delete(threadId);
-        const update = seqUpdate(tx, threadId, changes);
-        const parts = takeHeld();
-        if (parts.length === 0) return void (await update);
-        const { sql: text, params } = joined(parts, update.toSQL());
+        const { sql: text, params } = joined(takeHeld(), seqUpdate(threadId, changes));
         await client.query(text, params);
       }),
     insertEvents: async (stored, at) => {
@@ -217,7 +205,7 @@ export function pgTx(tx: Queries, client: pg.PoolClient): PgTx {
       guarded(async () => {
         const parts = takeHeld();
         if (parts.length === 0) return;
-        const { sql: text, params } = parts.length === 1 ? parts[0]! : joined(parts, { sql: 'select 1', params: [] });
+        const { sql: text, params } = joined(parts, { sql: 'select 1', params: [] });
         await client.query(text, params);
       }),
   };
