@@ -297,7 +297,7 @@ export function keyStore(db: Db, run: Runner): KeyStore {
       }),
     revoke: (keyId, at) => run(() => void db.update(apiKeys).set({ revokedAt: at }).where(and(eq(apiKeys.id, keyId), sql`${apiKeys.revokedAt} is null`)).run()),
     // Asked on every request until the first key exists (the CLI may create one at any time): prepared.
-    any: () => run(() => prepared(db, 'apiKeys.any', () => db.select({ id: apiKeys.id }).from(apiKeys).limit(1).prepare()).get() !== undefined),
+    any: () => run(() => prepared(db, 'apiKeys.any.raw', () => db.$client.prepare('select 1 from api_keys limit 1').pluck()).get() !== undefined),
     revokedAmong: (ids) =>
       run(() =>
         ids.length === 0
