@@ -204,6 +204,12 @@ export interface RunEnd extends UsageDelta {
 /** The writes, available inside a transaction only. */
 export interface StoreTx {
   insertThread(row: NewThreadRow): Promise<ThreadRow>;
+  /**
+   * A new thread with its first messages (stored in order) and its run, if any: what
+   * insertThread, insertMessage and insertRun would store, in fewer statements (PostgreSQL:
+   * the thread, the first message and the run in one).
+   */
+  insertThreadWith(thread: NewThreadRow, messages: readonly NewMessageRow[], run: NewRunRow | null): Promise<{ thread: ThreadRow; messages: MessageRow[]; run: RunRow | null }>;
   insertMessage(row: NewMessageRow): Promise<MessageRow>;
   appendMessageText(messageId: string, text: string): Promise<void>;
   setMessageStatus(messageId: string, status: MessageStatus, refusal?: string | null): Promise<MessageRow | undefined>;

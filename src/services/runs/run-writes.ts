@@ -1,5 +1,5 @@
 import { newId, newToolCallId } from '../../ids.js';
-import type { FunctionTool, MessageRow, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
+import type { FunctionTool, MessageRow, NewRunRow, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
 import type { CommitOptions, EventLog } from '../events/event-log.js';
 import type { NewThreadEvent } from '../events/types.js';
 import type { LlmToolCall, LlmUsage } from '../../llm/types.js';
@@ -34,7 +34,7 @@ export type RunExtras = Partial<Pick<RunRow, 'temperature' | 'truncation' | 'max
 export async function insertQueuedRun(
   tx: StoreTx,
   thread: ThreadRow,
-  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
+  run: NewRunOptions,
   at: Date,
   extras: RunExtras = {},
 ): Promise<{ run: RunRow; events: NewThreadEvent[] }> {
@@ -42,32 +42,17 @@ export async function insertQueuedRun(
   return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
 }
 
-/**
- * The first run of a thread this transaction inserted, stored already started: one insert
- * where insertQueuedRun and startRunInTx make two statements. Only for a thread created in
- * this transaction, which holds its row and has no other run (so the start rule, oldest
- * QUEUED and none executing, holds; the partial unique index still guards it). The events
- * are those of the two statements: the run QUEUED, then IN_PROGRESS.
- */
-export async function insertStartedRun(
-  tx: StoreTx,
-  createdThread: ThreadRow,
-  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
-  at: Date,
-  extras: RunExtras = {},
-): Promise<{ queued: RunRow; started: RunRow; events: NewThreadEvent[] }> {
-  const started = await tx.insertRun(newRunRow(createdThread, run, at, extras, new Date()));
-  const queued: RunRow = { ...started, status: 'QUEUED', startedAt: null };
-  return { queued, started, events: [{ kind: 'RUN_STATUS', run: queued }, { kind: 'RUN_STATUS', run: started }] };
-}
+/** The options of a new run that its request decides. */
+export type NewRunOptions = { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null };
 
-function newRunRow(
-  thread: ThreadRow,
-  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
-  at: Date,
-  extras: RunExtras,
-  startedAt: Date | null,
-) {
+/**
+ * The row of a new run of `thread`: QUEUED, or already IN_PROGRESS (`startedAt`) when it is
+ * the first run of a thread this transaction inserts, stored started in one insert where
+ * insertQueuedRun and startRunInTx make two statements. The thread's row is the transaction's
+ * and it has no other run, so the start rule (the oldest QUEUED run, none executing) holds;
+ * the partial unique index still guards it. See insertedRunEvents.
+ */
+export function newRunRow(thread: Pick<ThreadRow, 'id' | 'owner' | 'assistantId'>, run: NewRunOptions, at: Date, extras: RunExtras, startedAt: Date | null): NewRunRow {
   return {
     id: run.id,
     owner: thread.owner,
@@ -99,6 +84,16 @@ function newRunRow(
     completedAt: null,
     cancelRequestedAt: null,
   };
+}
+
+/**
+ * The events of a new run as stored: QUEUED; for one inserted started, the two that
+ * insertQueuedRun and startRunInTx would give (QUEUED, then IN_PROGRESS).
+ */
+export function insertedRunEvents(row: RunRow): { queued: RunRow; started: RunRow | null; events: NewThreadEvent[] } {
+  if (row.status === 'QUEUED') return { queued: row, started: null, events: [{ kind: 'RUN_STATUS', run: row }] };
+  const queued: RunRow = { ...row, status: 'QUEUED', startedAt: null };
+  return { queued, started: row, events: [{ kind: 'RUN_STATUS', run: queued }, { kind: 'RUN_STATUS', run: row }] };
 }
 
 export const newRunId = () => newId('Run');

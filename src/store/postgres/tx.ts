@@ -3,7 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { ThreadEvent } from '../../services/events/types.js';
-import type { StoreTx, ThreadSeqState } from '../types.js';
+import type { StoreTx, ThreadRow, ThreadSeqState } from '../types.js';
 import { guarded } from './driver-errors.js';
 import { lockThread, seqUpdate } from './leases.js';
 import { pgRowReader } from './rows.js';
@@ -42,14 +42,19 @@ function rawInsert<T extends typeof threads | typeof messages | typeof runs>(tab
   const columns = Object.entries(getTableColumns(table) as Record<string, PgColumn>).filter(([key]) => key !== 'pos');
   const name = `threadql.insert.${getTableName(table)}`;
   const text = `insert into "${getTableName(table)}" (${columns.map(([, c]) => `"${c.name}"`).join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')}) returning pos`;
-  return async (client: pg.PoolClient, row: Omit<T['$inferSelect'], 'pos'>): Promise<T['$inferSelect']> => {
-    const values = columns.map(([key, column]) => {
+  const values = (row: Omit<T['$inferSelect'], 'pos'>) =>
+    columns.map(([key, column]) => {
       const value = (row as Record<string, unknown>)[key];
       return value == null ? null : column.mapToDriverValue(value);
     });
-    const result = await client.query<{ pos: string | number }>({ name, text, values });
-    return { ...row, pos: Number(result.rows[0]!.pos) } as T['$inferSelect'];
+  const insert = async (client: pg.PoolClient, row: Omit<T['$inferSelect'], 'pos'>): Promise<T['$inferSelect']> => {
+    const result = await client.query<{ pos: string | number }>({ name, text, values: values(row) });
+    return withPos(row, result.rows[0]!.pos);
   };
+  /** The insert, to put in a larger statement. */
+  const part = (row: Omit<T['$inferSelect'], 'pos'>): Part => ({ sql: text, params: values(row) });
+  const withPos = (row: Omit<T['$inferSelect'], 'pos'>, pos: unknown) => ({ ...row, pos: Number(pos) }) as T['$inferSelect'];
+  return Object.assign(insert, { part, withPos });
 }
 
 const insertThreadRow = rawInsert(threads);
@@ -131,20 +136,38 @@ export function pgTx(client: pg.PoolClient): PgTx {
     return one(client, runReader, name, text, values);
   };
 
+  /** A thread this transaction inserted: its sequencer as inserted (lockThread needs no read). */
+  const threadInserted = (inserted: ThreadRow) => {
+    created.set(inserted.id, {
+      hw: inserted.lastEventSeq,
+      windowEnd: inserted.windowEnd,
+      foreignSeq: inserted.foreignSeq,
+      writer: inserted.writer,
+      writerEpoch: inserted.writerEpoch,
+      // As lockThread's `writer is not null and coalesce(lease_until < clock_timestamp(), true)`.
+      leaseExpired: inserted.writer !== null && (inserted.leaseUntil === null || inserted.leaseUntil.getTime() < Date.now()),
+    });
+    return inserted;
+  };
+
   return {
-    insertThread: (row) =>
+    insertThread: (row) => guarded(async () => threadInserted(await insertThreadRow(client, row))),
+    // The thread, its first message and its run in one statement (the row checks of the
+    // foreign keys run at its end, when the thread is in); later messages after it, in order.
+    insertThreadWith: (thread, newMessages, run) =>
       guarded(async () => {
-        const inserted = await insertThreadRow(client, row);
-        created.set(inserted.id, {
-          hw: inserted.lastEventSeq,
-          windowEnd: inserted.windowEnd,
-          foreignSeq: inserted.foreignSeq,
-          writer: inserted.writer,
-          writerEpoch: inserted.writerEpoch,
-          // As lockThread's `writer is not null and coalesce(lease_until < clock_timestamp(), true)`.
-          leaseExpired: inserted.writer !== null && (inserted.leaseUntil === null || inserted.leaseUntil.getTime() < Date.now()),
-        });
-        return inserted;
+        const [firstMessage, ...later] = newMessages;
+        const parts = [insertThreadRow.part(thread)];
+        if (firstMessage) parts.push(insertMessageRow.part(firstMessage));
+        if (run) parts.push(insertRunRow.part(run));
+        const { sql: text, params } = joined(parts, { sql: `select ${parts.map((_, i) => `(select pos from w${i})`).join(', ')}`, params: [] });
+        // One text per shape: a named statement, prepared once per connection.
+        const name = `threadql.tx.insertThreadWith${firstMessage ? '.message' : ''}${run ? '.run' : ''}`;
+        const [positions] = (await client.query<unknown[]>({ name, text, values: params, rowMode: 'array' })).rows;
+        const inserted = threadInserted(insertThreadRow.withPos(thread, positions![0]));
+        const messageRows = firstMessage ? [insertMessageRow.withPos(firstMessage, positions![1])] : [];
+        for (const row of later) messageRows.push(await insertMessageRow(client, row));
+        return { thread: inserted, messages: messageRows, run: run && insertRunRow.withPos(run, positions![parts.length - 1]) };
       }),
     insertMessage: (row) => guarded(() => insertMessageRow(client, row)),
     appendMessageText: async (messageId, text) => void appends.set(messageId, (appends.get(messageId) ?? '') + text),

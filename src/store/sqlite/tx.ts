@@ -148,6 +148,20 @@ export function sqliteTx(db: Db): SqliteTx {
     return text;
   };
 
+  /** Inserts a thread, remembering its sequencer as inserted (lockThread needs no read). */
+  function threadInserted(row: Parameters<typeof insertThread>[0]) {
+    const inserted = insertThread(row);
+    created.set(inserted.id, {
+      hw: inserted.lastEventSeq,
+      windowEnd: inserted.windowEnd,
+      foreignSeq: inserted.foreignSeq,
+      writer: inserted.writer,
+      writerEpoch: inserted.writerEpoch,
+      leaseExpired: inserted.writer !== null && (inserted.leaseUntil?.getTime() ?? 0) < Date.now(),
+    });
+    return inserted;
+  }
+
   return {
     reset: () => {
       created.clear();
@@ -160,19 +174,9 @@ export function sqliteTx(db: Db): SqliteTx {
     requireAction: async (runId, rounds, expiresAt, usage) =>
       guarded(() => readRun(requireAction.get({ id: runId, rounds: JSON.stringify(rounds), expiresAt: expiresAt.getTime(), ...usage }))),
     resumeRun: async (runId, rounds) => guarded(() => readRun(resume.get(JSON.stringify(rounds), runId))),
-    insertThread: async (row) =>
-      guarded(() => {
-        const inserted = insertThread(row);
-        created.set(inserted.id, {
-          hw: inserted.lastEventSeq,
-          windowEnd: inserted.windowEnd,
-          foreignSeq: inserted.foreignSeq,
-          writer: inserted.writer,
-          writerEpoch: inserted.writerEpoch,
-          leaseExpired: inserted.writer !== null && (inserted.leaseUntil?.getTime() ?? 0) < Date.now(),
-        });
-        return inserted;
-      }),
+    insertThread: async (row) => guarded(() => threadInserted(row)),
+    insertThreadWith: async (thread, newMessages, run) =>
+      guarded(() => ({ thread: threadInserted(thread), messages: newMessages.map((m) => insertMessage(m)), run: run && insertRun(run) })),
     insertMessage: async (row) => guarded(() => insertMessage(row)),
     appendMessageText: async (messageId, text) => void appends.set(messageId, (appends.get(messageId) ?? '') + text),
     setMessageStatus: async (messageId, status, refusal) =>
