@@ -224,6 +224,12 @@ export interface StoreTx {
   setRunReply(runId: string, messageId: string): Promise<void>;
   /** Ends the run if its status is one of `from`; null otherwise (the end was already stored). */
   endRun(runId: string, end: RunEnd, from: readonly RunStatus[]): Promise<RunRow | null>;
+  /**
+   * endRun, and its reply (if it has one) ends COMPLETED with a COMPLETED run, INCOMPLETE
+   * otherwise, its refusal set: setMessageStatus's change, in one statement on PostgreSQL.
+   * null: the end was already stored (nothing changed).
+   */
+  endRunWithReply(runId: string, end: RunEnd, from: readonly RunStatus[], refusal: string | null): Promise<{ run: RunRow; reply: MessageRow | undefined } | null>;
   /** IN_PROGRESS → REQUIRES_ACTION with its rounds (the last one waiting); null if it was not IN_PROGRESS. */
   requireAction(runId: string, rounds: ToolRound[], expiresAt: Date, usage: UsageDelta): Promise<RunRow | null>;
   /** REQUIRES_ACTION → IN_PROGRESS with the outputs in its rounds; null if it was not waiting. */

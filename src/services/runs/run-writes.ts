@@ -3,7 +3,7 @@ import type { FunctionTool, MessageRow, NewRunRow, RunRow, RunStatus, StoreTx, T
 import type { CommitOptions, EventLog } from '../events/event-log.js';
 import type { NewThreadEvent } from '../events/types.js';
 import type { LlmToolCall, LlmUsage } from '../../llm/types.js';
-import { endReply, writeReply } from '../messages-writes.js';
+import { writeReply } from '../messages-writes.js';
 
 /** The stored transitions of a run, each in one transaction with the events it causes. */
 
@@ -152,7 +152,7 @@ export function finishRunWithReply(
   options: CommitOptions = {},
 ): Promise<{ run: RunRow; reply: MessageRow | undefined } | null> {
   return log.commit(run.threadId, async (tx) => {
-    const ended = await tx.endRun(
+    const ended = await tx.endRunWithReply(
       run.id,
       {
         status: outcome.status,
@@ -165,11 +165,13 @@ export function finishRunWithReply(
         totalTokens: outcome.usage?.totalTokens ?? null,
       },
       from,
+      outcome.refusal ?? null,
     );
     if (!ended) return { result: null, events: [] };
-    const replyEvents = await endReply(tx, ended, outcome.refusal ?? null);
-    const reply = replyEvents.flatMap((e) => (e.kind === 'MESSAGE' ? [e.message] : []))[0];
-    return { result: { run: ended, reply }, events: [...replyEvents, { kind: 'RUN_STATUS', run: ended }] };
+    const { run: row, reply } = ended;
+    // The reply's final state, then the run's end (as endReply and endRun give them).
+    const events: NewThreadEvent[] = reply ? [{ kind: 'MESSAGE', message: reply }] : [];
+    return { result: { run: row, reply }, events: [...events, { kind: 'RUN_STATUS', run: row }] };
   }, options);
 }
 

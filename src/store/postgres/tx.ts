@@ -3,7 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { ThreadEvent } from '../../services/events/types.js';
-import type { StoreTx, ThreadRow, ThreadSeqState } from '../types.js';
+import type { RunEnd, RunStatus, StoreTx, ThreadRow, ThreadSeqState } from '../types.js';
 import { guarded } from './driver-errors.js';
 import { lockThread, seqUpdate } from './leases.js';
 import { pgRowReader } from './rows.js';
@@ -86,6 +86,15 @@ const END = `update runs set status = $1, completed_at = $2, error_code = $3, er
 const REQUIRE_ACTION = `update runs set status = 'REQUIRES_ACTION', tool_rounds = $1, expires_at = $2, ${addUsage(3)}
   where id = $6 and status = 'IN_PROGRESS' returning ${runReader.columns}`;
 const RESUME = `update runs set status = 'IN_PROGRESS', tool_rounds = $1, expires_at = null where id = $2 and status = 'REQUIRES_ACTION' returning ${runReader.columns}`;
+// END, and the run's reply: COMPLETED with a COMPLETED run, else INCOMPLETE, with its refusal and
+// the text this transaction appended to it ($12, if $11 is its id). The run's columns, then the reply's (null: none).
+const END_WITH_REPLY = `with ended as (${END}),
+  reply as (update messages set content = content || case when id = $11 then $12 else '' end,
+      status = case when (select status from ended) = 'COMPLETED' then 'COMPLETED' else 'INCOMPLETE' end, refusal = $13
+    where id = (select reply_message_id from ended) returning ${messageReader.columns})
+  select ended.*, reply.* from ended left join reply on true`;
+const RUN_COLUMNS = Object.keys(getTableColumns(runs)).length;
+
 // The status change of a message, with the text this transaction appended to it (or '').
 const SET_STATUS = `update messages set content = content || $1, status = $2 where id = $3 returning ${messageReader.columns}`;
 const SET_STATUS_AND_REFUSAL = `update messages set content = content || $1, status = $2, refusal = $4 where id = $3 returning ${messageReader.columns}`;
@@ -127,6 +136,14 @@ export function pgTx(client: pg.PoolClient): PgTx {
     if (replies.size === 0) return;
     const parts = [...replies].map(([runId, messageId]) => replyPart(runId, messageId));
     replies.clear();
+    const { sql: text, params } = joined(parts.slice(1), parts[0]!);
+    await client.query(text, params);
+  };
+  /** Writes the held appends now (as one statement). */
+  const writeAppends = async () => {
+    const parts = [...appends].map(([messageId, text]): Part => ({ sql: 'update messages set content = content || $1 where id = $2', params: [text, messageId] }));
+    appends.clear();
+    if (parts.length === 0) return;
     const { sql: text, params } = joined(parts.slice(1), parts[0]!);
     await client.query(text, params);
   };
@@ -189,21 +206,26 @@ export function pgTx(client: pg.PoolClient): PgTx {
     // Only the thread's oldest QUEUED run starts, and only while none is IN_PROGRESS (or waiting).
     startRun: (runId, at) => guarded(() => onRuns('threadql.tx.runs.start', START, [at.toISOString(), runId])),
     setRunReply: async (runId, messageId) => void replies.set(runId, messageId),
-    endRun: (runId, end, from) =>
-      guarded(() =>
-        onRuns('threadql.tx.runs.end', END, [
-          end.status,
-          end.completedAt.toISOString(),
-          end.errorCode,
-          end.errorMessage,
-          end.incompleteReason,
-          end.inputTokens,
-          end.outputTokens,
-          end.totalTokens,
-          runId,
-          [...from],
-        ]),
-      ),
+    endRun: (runId, end, from) => guarded(() => onRuns('threadql.tx.runs.end', END, endValues(runId, end, from))),
+    endRunWithReply: (runId, end, from, refusal) =>
+      guarded(async () => {
+        await writeReplies();
+        // One held append can go with the reply's update (in a tx ending a run, the reply's own);
+        // with more, they are written first, so that the reply's row comes back whole.
+        if (appends.size > 1) await writeAppends();
+        const [heldId, heldText] = appends.entries().next().value ?? [null, ''];
+        const result = await client.query<unknown[]>({
+          name: 'threadql.tx.runs.endWithReply',
+          text: END_WITH_REPLY,
+          values: [...endValues(runId, end, from), heldId, heldText, refusal],
+          rowMode: 'array',
+        });
+        const row = result.rows[0];
+        if (!row) return null;
+        const reply = row[RUN_COLUMNS] === null ? undefined : messageReader.read(row.slice(RUN_COLUMNS));
+        if (reply && reply.id === heldId) appends.delete(heldId);
+        return { run: runReader.read(row.slice(0, RUN_COLUMNS)), reply };
+      }),
     requireAction: (runId, rounds, expiresAt, usage) =>
       guarded(() =>
         onRuns('threadql.tx.runs.requireAction', REQUIRE_ACTION, [JSON.stringify(rounds), expiresAt.toISOString(), usage.inputTokens, usage.outputTokens, usage.totalTokens, runId]),
@@ -232,6 +254,12 @@ export function pgTx(client: pg.PoolClient): PgTx {
         await client.query(text, params);
       }),
   };
+}
+
+/** END's parameters. */
+function endValues(runId: string, end: RunEnd, from: readonly RunStatus[]): unknown[] {
+  const { status, completedAt, errorCode, errorMessage, incompleteReason, inputTokens, outputTokens, totalTokens } = end;
+  return [status, completedAt.toISOString(), errorCode, errorMessage, incompleteReason, inputTokens, outputTokens, totalTokens, runId, [...from]];
 }
 
 /** One multi-row insert of events (6 parameters a row). */

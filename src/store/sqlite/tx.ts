@@ -2,7 +2,7 @@ import { getTableColumns, getTableName } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { ThreadEvent } from '../../services/events/types.js';
-import type { StoreTx, ThreadSeqState } from '../types.js';
+import type { MessageStatus, RunEnd, RunStatus, StoreTx, ThreadSeqState } from '../types.js';
 import type { Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { prepared } from './prepared.js';
@@ -148,6 +148,28 @@ export function sqliteTx(db: Db): SqliteTx {
     return text;
   };
 
+  function endRun(runId: string, end: RunEnd, from: readonly RunStatus[]) {
+    return readRun(
+      endFrom(from).get({
+        id: runId,
+        status: end.status,
+        completedAt: end.completedAt.getTime(),
+        errorCode: end.errorCode,
+        errorMessage: end.errorMessage,
+        incompleteReason: end.incompleteReason,
+        inputTokens: end.inputTokens,
+        outputTokens: end.outputTokens,
+        totalTokens: end.totalTokens,
+      }),
+    );
+  }
+
+  function setMessageStatus(messageId: string, status: MessageStatus, refusal?: string | null) {
+    const text = takeAppend(messageId);
+    const values = (refusal === undefined ? setStatus.get(text, status, messageId) : setStatusAndRefusal.get(text, status, refusal, messageId)) as unknown[] | undefined;
+    return values === undefined ? undefined : messageReader.read(values);
+  }
+
   /** Inserts a thread, remembering its sequencer as inserted (lockThread needs no read). */
   function threadInserted(row: Parameters<typeof insertThread>[0]) {
     const inserted = insertThread(row);
@@ -179,31 +201,17 @@ export function sqliteTx(db: Db): SqliteTx {
       guarded(() => ({ thread: threadInserted(thread), messages: newMessages.map((m) => insertMessage(m)), run: run && insertRun(run) })),
     insertMessage: async (row) => guarded(() => insertMessage(row)),
     appendMessageText: async (messageId, text) => void appends.set(messageId, (appends.get(messageId) ?? '') + text),
-    setMessageStatus: async (messageId, status, refusal) =>
-      guarded(() => {
-        const text = takeAppend(messageId);
-        const values = (refusal === undefined ? setStatus.get(text, status, messageId) : setStatusAndRefusal.get(text, status, refusal, messageId)) as unknown[] | undefined;
-        return values === undefined ? undefined : messageReader.read(values);
-      }),
+    setMessageStatus: async (messageId, status, refusal) => guarded(() => setMessageStatus(messageId, status, refusal)),
     insertRun: async (row) => guarded(() => insertRun(row)),
     startRun: async (runId, at) => guarded(() => readRun(start.get(at.getTime(), runId))),
     setRunReply: async (runId, messageId) => guarded(() => void setReply.run(messageId, runId)),
-    endRun: async (runId, end, from) =>
-      guarded(() =>
-        readRun(
-          endFrom(from).get({
-            id: runId,
-            status: end.status,
-            completedAt: end.completedAt.getTime(),
-            errorCode: end.errorCode,
-            errorMessage: end.errorMessage,
-            incompleteReason: end.incompleteReason,
-            inputTokens: end.inputTokens,
-            outputTokens: end.outputTokens,
-            totalTokens: end.totalTokens,
-          }),
-        ),
-      ),
+    endRun: async (runId, end, from) => guarded(() => endRun(runId, end, from)),
+    endRunWithReply: async (runId, end, from, refusal) =>
+      guarded(() => {
+        const run = endRun(runId, end, from);
+        if (!run) return null;
+        return { run, reply: run.replyMessageId ? setMessageStatus(run.replyMessageId, run.status === 'COMPLETED' ? 'COMPLETED' : 'INCOMPLETE', refusal) : undefined };
+      }),
     // One connection, exclusive transactions (BEGIN IMMEDIATE): the row is ours until the commit.
     lockThread: async (threadId) =>
       guarded(() => {
