@@ -113,8 +113,8 @@ const SET_STATUS_AND_REFUSAL = `update messages set content = content || $1, sta
  * no read for its lockThread (the insert holds its row; it is as inserted until setThreadSeqs).
  */
 export function pgTx(client: pg.PoolClient): PgTx {
-  let held: ThreadEvent[] = [];
-  let heldAt = new Date();
+  /** Events to insert, each with its created_at. */
+  let held: [ThreadEvent, string][] = [];
   const appends = new Map<string, string>();
   const replies = new Map<string, string>();
   const created = new Map<string, ThreadSeqState>();
@@ -123,7 +123,7 @@ export function pgTx(client: pg.PoolClient): PgTx {
   /** The held writes as statements (taken: they are written with the statement they join). */
   const takeHeld = (): Part[] => {
     const parts: Part[] = [];
-    if (held.length > 0) parts.push(eventsInsert(held, heldAt));
+    if (held.length > 0) parts.push(eventsInsert(held));
     held = [];
     for (const [messageId, text] of appends) parts.push({ sql: 'update messages set content = content || $1 where id = $2', params: [text, messageId] });
     appends.clear();
@@ -242,9 +242,8 @@ export function pgTx(client: pg.PoolClient): PgTx {
         await client.query(text, params);
       }),
     insertEvents: async (stored, at) => {
-      // One created_at per transaction's events (every caller passes the time of its commit).
-      if (held.length === 0) heldAt = at;
-      held.push(...stored);
+      const createdAt = at.toISOString();
+      for (const event of stored) held.push([event, createdAt]);
     },
     storeHeld: () =>
       guarded(async () => {
@@ -263,11 +262,10 @@ function endValues(runId: string, end: RunEnd, from: readonly RunStatus[]): unkn
 }
 
 /** One multi-row insert of events (6 parameters a row). */
-function eventsInsert(stored: readonly ThreadEvent[], at: Date): Part {
+function eventsInsert(stored: readonly [ThreadEvent, string][]): Part {
   const params: unknown[] = [];
   const rows: string[] = [];
-  const createdAt = at.toISOString();
-  for (const event of stored) {
+  for (const [event, createdAt] of stored) {
     const n = params.length;
     rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6})`);
     params.push(event.threadId, event.seq, event.kind, event.kind === 'MESSAGE_DELTA' ? event.messageId : null, JSON.stringify(eventPayload(event)), createdAt);
