@@ -90,6 +90,19 @@ describe('the rows a transaction returns are the rows stored', () => {
     expect((await store.messages.find(reply.id))?.refusal).toBe('I cannot.');
   });
 
+  it("the thread's next QUEUED run is the oldest one, read whole", async () => {
+    expect(await store.runs.nextQueued(thread.id)).toBeUndefined();
+    const queued = (i: number): NewRunRow => ({ ...run, id: `run_q${i}`, status: 'QUEUED', startedAt: null, idempotencyKey: null, createdAt: at(20 + i) });
+    await store.transaction(async (tx) => {
+      await tx.lockThread(thread.id);
+      await tx.insertRun(queued(1));
+      await tx.insertRun(queued(2));
+    });
+    const next = await store.runs.nextQueued(thread.id);
+    expect(next?.id).toBe('run_q1');
+    expect(next).toEqual(await store.runs.find('run_q1'));
+  });
+
   it('a transaction of more events than one insert takes stores them all, in order', async () => {
     const events = Array.from({ length: 150 }, (_, i) => delta(i + 1, `d${i}`));
     await store.transaction(async (tx) => {
