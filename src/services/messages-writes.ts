@@ -1,5 +1,5 @@
 import { newId } from '../ids.js';
-import type { MessageRow, Metadata, RunRow, StoreTx, ThreadRow } from '../store/types.js';
+import type { MessageRow, Metadata, NewMessageRow, RunRow, StoreTx, ThreadRow } from '../store/types.js';
 import type { NewThreadEvent } from './events/types.js';
 
 /**
@@ -28,28 +28,32 @@ export async function writeMessages(
   at: Date,
 ): Promise<{ messages: MessageRow[]; events: NewThreadEvent[]; touchedAt: Date | undefined }> {
   const rows: MessageRow[] = [];
-  for (const [i, m] of newMessages.entries()) {
-    rows.push(
-      await tx.insertMessage({
-        id: newId('Message'),
-        owner: thread.owner,
-        threadId: thread.id,
-        role: m.role,
-        content: m.content,
-        status: 'COMPLETED',
-        runId: i === newMessages.length - 1 ? runId : null,
-        idempotencyKey: m.idempotencyKey ?? null,
-        refusal: null,
-        metadata: m.metadata,
-        createdAt: at,
-      }),
-    );
-  }
-  return { messages: rows, events: rows.map((message) => ({ kind: 'MESSAGE', message })), touchedAt: rows.length > 0 ? at : undefined };
+  for (const row of newMessageRows(thread, newMessages, runId, at)) rows.push(await tx.insertMessage(row));
+  return { messages: rows, events: messagesWritten(rows), touchedAt: rows.length > 0 ? at : undefined };
 }
 
+/** The rows writeMessages inserts (for a caller that inserts them with its thread: StoreTx.insertThreadWith). */
+export function newMessageRows(thread: Pick<ThreadRow, 'id' | 'owner'>, newMessages: NewMessage[], runId: string | null, at: Date): NewMessageRow[] {
+  return newMessages.map((m, i) => ({
+    id: newId('Message'),
+    owner: thread.owner,
+    threadId: thread.id,
+    role: m.role,
+    content: m.content,
+    status: 'COMPLETED',
+    runId: i === newMessages.length - 1 ? runId : null,
+    idempotencyKey: m.idempotencyKey ?? null,
+    refusal: null,
+    metadata: m.metadata,
+    createdAt: at,
+  }));
+}
+
+/** The events of stored new messages. */
+export const messagesWritten = (rows: MessageRow[]): NewThreadEvent[] => rows.map((message) => ({ kind: 'MESSAGE', message }));
+
 /** The run's assistant message, created when its first output arrives. */
-export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRow; reply: MessageRow; events: NewThreadEvent[] }> {
+export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ reply: MessageRow; events: NewThreadEvent[] }> {
   const reply = await tx.insertMessage({
     id: newId('Message'),
     owner: run.owner,
@@ -63,8 +67,8 @@ export async function writeReply(tx: StoreTx, run: RunRow): Promise<{ run: RunRo
     metadata: {},
     createdAt: new Date(),
   });
-  const updated = await tx.setRunReply(run.id, reply.id);
-  return { run: updated, reply, events: [{ kind: 'MESSAGE', message: reply }] };
+  await tx.setRunReply(run.id, reply.id);
+  return { reply, events: [{ kind: 'MESSAGE', message: reply }] };
 }
 
 /**

@@ -2,15 +2,15 @@ import { z } from 'zod';
 import type { Limits } from '../config.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Metadata, RunRow, Store, ThreadRow } from '../store/types.js';
+import type { Metadata, NewThreadRow, RunRow, Store, ThreadRow } from '../store/types.js';
 import type { EventService } from './events/index.js';
 import type { EventLog } from './events/event-log.js';
 import type { NewThreadEvent } from './events/types.js';
-import { writeMessages } from './messages-writes.js';
+import { messagesWritten, newMessageRows } from './messages-writes.js';
 import { paginate, type ConnectionArgs } from './pagination.js';
 import type { RunEngine } from './runs/engine.js';
 import { runToolFields, runTools } from './runs/run-options.js';
-import { insertQueuedRun, newRunId, type RunExtras } from './runs/run-writes.js';
+import { insertedRunEvents, newRunId, newRunRow, type RunExtras } from './runs/run-writes.js';
 import { metadata, name, parseInput, text, truncationStrategy } from './validation.js';
 
 /** Called just before a new run is stored (not for idempotent repeats or refusals): rate limits. */
@@ -89,7 +89,7 @@ export class ThreadService {
     const threadId = newId('Thread');
     const now = new Date();
     const { thread, run, started, starter, written } = await this.log.commit(threadId, async (tx) => {
-      const thread = await tx.insertThread({
+      const newThread: NewThreadRow = {
         id: threadId,
         owner,
         assistantId,
@@ -104,22 +104,34 @@ export class ThreadService {
         leaseUntil: null,
         createdAt: now,
         updatedAt: now,
-      });
+      };
       const runId = startsRun ? newRunId() : null;
-      const written = await writeMessages(tx, thread, messages, messages.at(-1)?.role === 'USER' ? runId : null, now);
-      const events: NewThreadEvent[] = written.events;
+      const lastIsUser = messages.at(-1)?.role === 'USER';
+      // The thread is this transaction's: a run that may start now is inserted started (one statement, the same events).
+      const newRun = runId
+        ? newRunRow(
+            newThread,
+            { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions },
+            now,
+            runOptions.extras ?? {},
+            this.runs.canStartNow(threadId) ? new Date() : null,
+          )
+        : null;
+      const stored = await tx.insertThreadWith(newThread, newMessageRows(newThread, messages, lastIsUser ? runId : null, now), newRun);
+      const thread = stored.thread;
+      const events: NewThreadEvent[] = messagesWritten(stored.messages);
       let run: RunRow | null = null;
       let started: RunRow | null = null;
       // The run's user message: the last one, when it is the user's (written with the run's id).
-      const starter = runId && messages.at(-1)?.role === 'USER' ? written.messages.at(-1)! : null;
-      if (runId) {
-        const queued = await insertQueuedRun(tx, thread, { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions }, now, runOptions.extras);
-        events.push(...queued.events);
-        run = queued.run;
-        if (this.runs.canStartNow(threadId)) started = await this.runs.startInCommit(tx, runId, events);
+      const starter = runId && lastIsUser ? stored.messages.at(-1)! : null;
+      if (stored.run) {
+        const inserted = insertedRunEvents(stored.run);
+        events.push(...inserted.events);
+        run = inserted.queued;
+        started = inserted.started;
       }
       // No touchedAt: the thread row was inserted with updatedAt = now.
-      return { result: { thread, run, started, starter, written: written.messages }, events, acquire: started !== null };
+      return { result: { thread, run, started, starter, written: stored.messages }, events, acquire: started !== null };
     }, { creating: true });
     // This commit wrote the whole thread: the run's history needs no read.
     if (started) this.runs.launch(threadId, started, { thread, assistant, starter, wholeThread: written });

@@ -204,6 +204,12 @@ export interface RunEnd extends UsageDelta {
 /** The writes, available inside a transaction only. */
 export interface StoreTx {
   insertThread(row: NewThreadRow): Promise<ThreadRow>;
+  /**
+   * A new thread with its first messages (stored in order) and its run, if any: what
+   * insertThread, insertMessage and insertRun would store, in fewer statements (PostgreSQL:
+   * the thread, the first message and the run in one).
+   */
+  insertThreadWith(thread: NewThreadRow, messages: readonly NewMessageRow[], run: NewRunRow | null): Promise<{ thread: ThreadRow; messages: MessageRow[]; run: RunRow | null }>;
   insertMessage(row: NewMessageRow): Promise<MessageRow>;
   appendMessageText(messageId: string, text: string): Promise<void>;
   setMessageStatus(messageId: string, status: MessageStatus, refusal?: string | null): Promise<MessageRow | undefined>;
@@ -214,9 +220,16 @@ export interface StoreTx {
    * transaction): that lock orders racing starts.
    */
   startRun(runId: string, at: Date): Promise<RunRow | null>;
-  setRunReply(runId: string, messageId: string): Promise<RunRow>;
+  /** Links the run to its reply (no row returned: the caller has both). */
+  setRunReply(runId: string, messageId: string): Promise<void>;
   /** Ends the run if its status is one of `from`; null otherwise (the end was already stored). */
   endRun(runId: string, end: RunEnd, from: readonly RunStatus[]): Promise<RunRow | null>;
+  /**
+   * endRun, and its reply (if it has one) ends COMPLETED with a COMPLETED run, INCOMPLETE
+   * otherwise, its refusal set: setMessageStatus's change, in one statement on PostgreSQL.
+   * null: the end was already stored (nothing changed).
+   */
+  endRunWithReply(runId: string, end: RunEnd, from: readonly RunStatus[], refusal: string | null): Promise<{ run: RunRow; reply: MessageRow | undefined } | null>;
   /** IN_PROGRESS → REQUIRES_ACTION with its rounds (the last one waiting); null if it was not IN_PROGRESS. */
   requireAction(runId: string, rounds: ToolRound[], expiresAt: Date, usage: UsageDelta): Promise<RunRow | null>;
   /** REQUIRES_ACTION → IN_PROGRESS with the outputs in its rounds; null if it was not waiting. */

@@ -1,9 +1,9 @@
 import { newId, newToolCallId } from '../../ids.js';
-import type { FunctionTool, MessageRow, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
+import type { FunctionTool, MessageRow, NewRunRow, RunRow, RunStatus, StoreTx, ThreadRow, ToolChoice, ToolRound } from '../../store/types.js';
 import type { CommitOptions, EventLog } from '../events/event-log.js';
 import type { NewThreadEvent } from '../events/types.js';
 import type { LlmToolCall, LlmUsage } from '../../llm/types.js';
-import { endReply, writeReply } from '../messages-writes.js';
+import { writeReply } from '../messages-writes.js';
 
 /** The stored transitions of a run, each in one transaction with the events it causes. */
 
@@ -34,16 +34,31 @@ export type RunExtras = Partial<Pick<RunRow, 'temperature' | 'truncation' | 'max
 export async function insertQueuedRun(
   tx: StoreTx,
   thread: ThreadRow,
-  run: { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null },
+  run: NewRunOptions,
   at: Date,
   extras: RunExtras = {},
 ): Promise<{ run: RunRow; events: NewThreadEvent[] }> {
-  const row = await tx.insertRun({
+  const row = await tx.insertRun(newRunRow(thread, run, at, extras, null));
+  return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
+}
+
+/** The options of a new run that its request decides. */
+export type NewRunOptions = { id: string; model: string; instructions: string | null; tools: FunctionTool[] | null; toolChoice: ToolChoice | null; parallelToolCalls: boolean | null };
+
+/**
+ * The row of a new run of `thread`: QUEUED, or already IN_PROGRESS (`startedAt`) when it is
+ * the first run of a thread this transaction inserts, stored started in one insert where
+ * insertQueuedRun and startRunInTx make two statements. The thread's row is the transaction's
+ * and it has no other run, so the start rule (the oldest QUEUED run, none executing) holds;
+ * the partial unique index still guards it. See insertedRunEvents.
+ */
+export function newRunRow(thread: Pick<ThreadRow, 'id' | 'owner' | 'assistantId'>, run: NewRunOptions, at: Date, extras: RunExtras, startedAt: Date | null): NewRunRow {
+  return {
     id: run.id,
     owner: thread.owner,
     threadId: thread.id,
     assistantId: thread.assistantId,
-    status: 'QUEUED',
+    status: startedAt ? ('IN_PROGRESS' as const) : ('QUEUED' as const),
     model: run.model,
     instructions: run.instructions,
     replyMessageId: null,
@@ -65,11 +80,20 @@ export async function insertQueuedRun(
     metadata: extras.metadata ?? {},
     idempotencyKey: extras.idempotencyKey ?? null,
     createdAt: at,
-    startedAt: null,
+    startedAt,
     completedAt: null,
     cancelRequestedAt: null,
-  });
-  return { run: row, events: [{ kind: 'RUN_STATUS', run: row }] };
+  };
+}
+
+/**
+ * The events of a new run as stored: QUEUED; for one inserted started, the two that
+ * insertQueuedRun and startRunInTx would give (QUEUED, then IN_PROGRESS).
+ */
+export function insertedRunEvents(row: RunRow): { queued: RunRow; started: RunRow | null; events: NewThreadEvent[] } {
+  if (row.status === 'QUEUED') return { queued: row, started: null, events: [{ kind: 'RUN_STATUS', run: row }] };
+  const queued: RunRow = { ...row, status: 'QUEUED', startedAt: null };
+  return { queued, started: row, events: [{ kind: 'RUN_STATUS', run: queued }, { kind: 'RUN_STATUS', run: row }] };
 }
 
 export const newRunId = () => newId('Run');
@@ -128,7 +152,7 @@ export function finishRunWithReply(
   options: CommitOptions = {},
 ): Promise<{ run: RunRow; reply: MessageRow | undefined } | null> {
   return log.commit(run.threadId, async (tx) => {
-    const ended = await tx.endRun(
+    const ended = await tx.endRunWithReply(
       run.id,
       {
         status: outcome.status,
@@ -141,11 +165,13 @@ export function finishRunWithReply(
         totalTokens: outcome.usage?.totalTokens ?? null,
       },
       from,
+      outcome.refusal ?? null,
     );
     if (!ended) return { result: null, events: [] };
-    const replyEvents = await endReply(tx, ended, outcome.refusal ?? null);
-    const reply = replyEvents.flatMap((e) => (e.kind === 'MESSAGE' ? [e.message] : []))[0];
-    return { result: { run: ended, reply }, events: [...replyEvents, { kind: 'RUN_STATUS', run: ended }] };
+    const { run: row, reply } = ended;
+    // The reply's final state, then the run's end (as endReply and endRun give them).
+    const events: NewThreadEvent[] = reply ? [{ kind: 'MESSAGE', message: reply }] : [];
+    return { result: { run: row, reply }, events: [...events, { kind: 'RUN_STATUS', run: row }] };
   }, options);
 }
 

@@ -1,12 +1,10 @@
 import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { CommitUnknownError } from '../errors.js';
 import type { Store, StoreTx } from '../types.js';
 import { createPgDb, migratePg, type PgDb, type PgOptions } from './client.js';
 import { guarded } from './driver-errors.js';
 import { assistantStore, eventStore, keyStore, messageStore, runStore, threadStore } from './nouns.js';
-import type { Queries } from './queries.js';
 import { leaseStore } from './leases.js';
 import { pgTx } from './tx.js';
 
@@ -65,7 +63,7 @@ async function transaction<T>(db: PgDb, work: (tx: StoreTx) => Promise<T>): Prom
       throw (broken = error);
     });
     try {
-      const tx = pgTx(drizzle(client) as unknown as Queries, client);
+      const tx = pgTx(client);
       const result = await work(tx);
       await tx.storeHeld();
       await client.query('commit').catch((error: Error) => {

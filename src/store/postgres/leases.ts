@@ -1,8 +1,10 @@
 import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
-import type { LeaseStore, StoreTx, ThreadSeqChanges, ThreadSeqState } from '../types.js';
+import type pg from 'pg';
+import type { LeaseStore, ThreadSeqChanges, ThreadSeqState } from '../types.js';
 import { guarded } from './driver-errors.js';
 import type { Queries } from './queries.js';
 import { runs, threads } from './tables.js';
+import type { Part } from './tx.js';
 
 /**
  * The thread-row leases on PostgreSQL. Every expiry is computed and judged by the database's
@@ -61,48 +63,43 @@ export function leaseStore(db: Queries): LeaseStore {
   };
 }
 
-/** The sequencer's two statements inside a transaction: the row lock (FOR UPDATE [SKIP LOCKED]) and the update. */
-export function seqTx(tx: Queries): Pick<StoreTx, 'lockThread' | 'setThreadSeqs'> {
-  return {
-    lockThread: (threadId, options) =>
-      guarded(async () => {
-        const rows = await tx
-          .select({
-            hw: threads.lastEventSeq,
-            windowEnd: threads.windowEnd,
-            foreignSeq: threads.foreignSeq,
-            writer: threads.writer,
-            writerEpoch: threads.writerEpoch,
-            leaseExpired: sql<boolean>`(${threads.writer} is not null and coalesce(${threads.leaseUntil} < clock_timestamp(), true))`,
-          })
-          .from(threads)
-          .where(eq(threads.id, threadId))
-          .for('update', options?.skipLocked ? { skipLocked: true } : undefined);
-        if (rows.length > 0) return rows[0] as ThreadSeqState;
-        if (!options?.skipLocked) return undefined;
-        // SKIP LOCKED returns nothing for a locked row too: tell "locked" from "gone".
-        const exists = await tx.select({ id: threads.id }).from(threads).where(eq(threads.id, threadId));
-        return exists.length > 0 ? 'locked' : undefined;
-      }),
-    setThreadSeqs: (threadId, c) =>
-      guarded(async () => {
-        await seqUpdate(tx, threadId, c);
-      }),
-  };
+const SEQS = `select last_event_seq, window_end, foreign_seq, writer, writer_epoch,
+  (writer is not null and coalesce(lease_until < clock_timestamp(), true)) as lease_expired from threads where id = $1`;
+
+/**
+ * Locks the thread's row for the rest of the transaction (FOR UPDATE [SKIP LOCKED]) and reads
+ * its sequencer: named statements, prepared once per connection.
+ */
+export function lockThread(client: pg.PoolClient, threadId: string, options?: { skipLocked?: boolean }): Promise<ThreadSeqState | undefined | 'locked'> {
+  return guarded(async () => {
+    const { rows } = options?.skipLocked
+      ? await client.query<unknown[]>({ name: 'threadql.tx.threads.lockSkipLocked', text: `${SEQS} for update skip locked`, values: [threadId], rowMode: 'array' })
+      : await client.query<unknown[]>({ name: 'threadql.tx.threads.lock', text: `${SEQS} for update`, values: [threadId], rowMode: 'array' });
+    const row = rows[0];
+    if (row) {
+      const [hw, windowEnd, foreignSeq, writer, writerEpoch, leaseExpired] = row;
+      // bigint columns arrive as text.
+      return { hw: Number(hw), windowEnd: Number(windowEnd), foreignSeq: Number(foreignSeq), writer: writer as string | null, writerEpoch: Number(writerEpoch), leaseExpired: leaseExpired === true };
+    }
+    if (!options?.skipLocked) return undefined;
+    // SKIP LOCKED returns nothing for a locked row too: tell "locked" from "gone".
+    const exists = await client.query({ name: 'threadql.tx.threads.exists', text: 'select 1 from threads where id = $1', values: [threadId] });
+    return exists.rows.length > 0 ? 'locked' : undefined;
+  });
 }
 
-/** The update of a thread's sequencer and lease (a query to run, or to put in a larger statement). */
-export function seqUpdate(tx: Queries, threadId: string, c: ThreadSeqChanges) {
-  return tx
-    .update(threads)
-    .set({
-      lastEventSeq: c.hw,
-      windowEnd: c.windowEnd,
-      foreignSeq: c.foreignSeq,
-      writer: c.writer,
-      writerEpoch: c.writerEpoch,
-      ...(c.leaseMs === undefined ? {} : { leaseUntil: c.leaseMs === null ? null : sql`clock_timestamp() + ${c.leaseMs} * interval '1 millisecond'` }),
-      ...(c.touchedAt ? { updatedAt: c.touchedAt } : {}),
-    })
-    .where(eq(threads.id, threadId));
+/**
+ * The update of a thread's sequencer and lease, to run or to put in a larger statement (tx.ts).
+ * lease_until = the database's clock + leaseMs (null clears it, undefined keeps it); updated_at
+ * = touchedAt when given.
+ */
+export function seqUpdate(threadId: string, c: ThreadSeqChanges): Part {
+  const params: unknown[] = [c.hw, c.windowEnd, c.foreignSeq, c.writer, c.writerEpoch, threadId];
+  let set = 'last_event_seq = $1, window_end = $2, foreign_seq = $3, writer = $4, writer_epoch = $5';
+  if (c.leaseMs !== undefined) {
+    if (c.leaseMs === null) set += ', lease_until = null';
+    else set += `, lease_until = clock_timestamp() + $${params.push(c.leaseMs)} * interval '1 millisecond'`;
+  }
+  if (c.touchedAt) set += `, updated_at = $${params.push(c.touchedAt.toISOString())}`;
+  return { sql: `update threads set ${set} where id = $6`, params };
 }

@@ -59,8 +59,10 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
   const transaction = <T>(work: (tx: StoreTx) => Promise<T>): Promise<T> =>
     exclusive(async () => {
       guarded(() => begin.run());
+      tx.reset();
       try {
         const result = await work(tx);
+        guarded(() => tx.finish());
         guarded(() => commit.run());
         return result;
       } catch (error) {
