@@ -114,7 +114,7 @@ export class ThreadService {
             { id: runId, model: this.runs.modelFor(v.model ?? null, assistant?.model), instructions: v.instructions ?? null, ...toolOptions },
             now,
             runOptions.extras ?? {},
-            this.runs.canStartNow(threadId) ? new Date() : null,
+            this.runs.canStartInInsert(threadId) ? new Date() : null,
           )
         : null;
       const stored = await tx.insertThreadWith(newThread, newMessageRows(newThread, messages, lastIsUser ? runId : null, now), newRun);

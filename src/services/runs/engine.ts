@@ -123,6 +123,16 @@ export class RunEngine {
     return yes;
   }
 
+  /**
+   * canStartNow for a run inserted already started (createThread: the thread is new in that
+   * transaction, nothing can refuse it), so no startInCommit follows.
+   */
+  canStartInInsert(threadId: string): boolean {
+    const yes = this.mayStartOn(threadId);
+    if (!yes) this.mayHaveQueued.add(threadId);
+    return yes;
+  }
+
   private mayStartOn(threadId: string): boolean {
     return this.accepting && !this.active.has(threadId) && !this.closing.has(threadId);
   }
