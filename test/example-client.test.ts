@@ -81,7 +81,8 @@ describe.skipIf(onPostgres)('the typed example client', () => {
   });
 
   it('examples/client/main.ts runs as people would run it', async () => {
-    fake.setDefault({ chunks: ['one ', 'two ', 'three ', 'four ', 'five ', 'six'], paceMs: 20 });
+    // Paced so the run outlasts the example's own start-up between its send and its view, even on a loaded machine.
+    fake.setDefault({ chunks: ['one ', 'two ', 'three ', 'four ', 'five ', 'six'], paceMs: 100 });
     const run = spawnProcess({ env: { THREADQL_URL: server.url }, command: [process.execPath, '--import', 'tsx', 'examples/client/main.ts', 'Count'] });
     const exit = await run.exited;
     fake.setDefault({});

@@ -53,6 +53,8 @@ export function leanFetch(input: string | URL | Request, init?: RequestInit): Pr
     (init?.headers instanceof Headers ? init.headers : new Headers(init?.headers)).forEach((value, name) => (headers[name] = value));
     if (body != null) headers['content-length'] = String(Buffer.byteLength(body));
     let req: ClientRequest;
+    // One resend at most: a reset that came after the provider had the request would otherwise repeat a generation unbounded by maxRetries.
+    let resent = false;
     const send = (): void => {
       try {
         req = (https ? httpsRequest : httpRequest)({ ...targetOf(url), method: init?.method ?? 'GET', headers, agent: https ? httpsAgent : httpAgent });
@@ -64,7 +66,10 @@ export function leanFetch(input: string | URL | Request, init?: RequestInit): Pr
         // A kept connection the provider had closed, found as it was reused: nothing was answered,
         // so the request goes again (what node's docs advise for reusedSocket). Each such failure
         // takes a dead connection out of the pool; a new connection is never retried here.
-        if (!settled && sent.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return send();
+        if (!settled && !resent && sent.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          resent = true;
+          return send();
+        }
         fail(new TypeError('fetch failed', { cause: err }));
       });
       sent.on('response', (response) => {

@@ -19,6 +19,8 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
     const refuse = (error: unknown): never => {
       refused.yes = true;
       refused.error = error;
+      // Torn down now: the loop's unwinding would otherwise end the body as a read finished early (drained, not destroyed).
+      internal.abort();
       throw error;
     };
     const push: LlmEventSink = (event) => {

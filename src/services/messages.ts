@@ -129,6 +129,10 @@ export class MessageService {
       throw new ThreadBusyError(thread.id, active[0]!.id);
     }
     if (active.length > 0 && onActiveRun === 'INTERRUPT') {
+      // Asked again after reading the active runs: one of them may be this very send's, stored by a
+      // concurrent retry after the first lookup. A retry must never cancel the run it would return.
+      const sentBefore = await this.findIdempotent(thread.id, key, v.content);
+      if (sentBefore) return sentBefore;
       await Promise.all(active.map((r) => this.runs.cancel(r.id)));
       // While we waited the thread may have been deleted, or the same send may have arrived again.
       await this.threadToSendTo(owner, threadId);

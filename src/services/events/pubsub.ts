@@ -162,7 +162,7 @@ export class LocalListeners {
   each(threadId: string, deliver: (listener: ThreadListener) => void): void {
     const set = this.byThread.get(threadId);
     if (!set) return;
-    for (const listener of set.size === 1 ? set : [...set]) {
+    for (const listener of [...set]) {
       try {
         deliver(listener);
       } catch (error) {
@@ -178,7 +178,8 @@ export class LocalListeners {
   event(event: ThreadEvent): void {
     const set = this.byThread.get(event.threadId);
     if (!set) return;
-    for (const listener of set.size === 1 ? set : [...set]) {
+    // One listener: called directly (one subscribed by it meanwhile gets the next event, not this one, as with a copy).
+    for (const listener of set.size === 1 ? [set.values().next().value!] : [...set]) {
       try {
         listener.event(event);
       } catch (error) {

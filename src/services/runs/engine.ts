@@ -119,7 +119,7 @@ export class RunEngine {
   canStartNow(threadId: string): boolean {
     const yes = this.mayStartOn(threadId);
     if (yes) this.askedToStart = threadId;
-    else this.mayHaveQueued.add(threadId);
+    else this.noteMayHaveQueued(threadId);
     return yes;
   }
 
@@ -129,7 +129,7 @@ export class RunEngine {
    */
   canStartInInsert(threadId: string): boolean {
     const yes = this.mayStartOn(threadId);
-    if (!yes) this.mayHaveQueued.add(threadId);
+    if (!yes) this.noteMayHaveQueued(threadId);
     return yes;
   }
 
@@ -153,11 +153,19 @@ export class RunEngine {
   async startInCommit(tx: StoreTx, runId: string, events: NewThreadEvent[]): Promise<RunRow | null> {
     const threadId = this.askedToStart;
     this.askedToStart = null;
-    if (threadId === null) this.queuedUntracked = true;
+    if (threadId === null) {
+      this.queuedUntracked = true;
+      this.mayHaveQueued.clear();
+    }
     const started = await startRunInTx(tx, runId, events);
     // Refused by the database (another run of the thread is in progress): it stays QUEUED.
-    if (!started && threadId !== null) this.mayHaveQueued.add(threadId);
+    if (!started && threadId !== null) this.noteMayHaveQueued(threadId);
     return started;
+  }
+
+  /** Kept only while the hint is used (one writer, every start tracked): elsewhere it would only grow. */
+  private noteMayHaveQueued(threadId: string): void {
+    if (this.deps.singleWriter && !this.queuedUntracked) this.mayHaveQueued.add(threadId);
   }
 
   async get(owner: string, runId: string): Promise<RunRow> {
@@ -329,7 +337,7 @@ export class RunEngine {
   resumeQueued(threadIds: Iterable<string>): void {
     for (const threadId of threadIds) {
       // Queued before this process knew (a restart): looked for again when the thread's current run ends, if it is busy now.
-      if (this.deps.singleWriter) this.mayHaveQueued.add(threadId);
+      this.noteMayHaveQueued(threadId);
       void this.startNext(threadId);
     }
   }
@@ -457,7 +465,7 @@ export class RunEngine {
       }
     });
     // Unless none was queued: more may wait (behind the one started, or one not started now).
-    if (this.deps.singleWriter && !noneQueued) this.mayHaveQueued.add(threadId);
+    if (!noneQueued) this.noteMayHaveQueued(threadId);
     // Started is started: launched even if a delete or shutdown began meanwhile, which then end it as usual.
     if (started) this.launch(threadId, started);
   }
