@@ -27,9 +27,11 @@ import type { Db } from './client.js';
 
 const CHECKPOINT_EVERY_MS = 200;
 /**
- * A WAL still longer than this after a checkpoint (it did not restart) is checkpointed again
- * every CATCH_UP_EVERY_MS: each checkpoint then copies only a few commits' pages, and one that
- * ends in a pause between commits leaves the WAL whole, so the next write restarts it, with no hold.
+ * A WAL longer than this that is still written to is checkpointed every CATCH_UP_EVERY_MS: each
+ * checkpoint then copies only a few commits' pages, and one that meets a pause between commits
+ * (no transaction open, none begun on a snapshot older than its copy) leaves the WAL whole, so the
+ * next write restarts it, with no hold. (A WAL reported whole is not enough: a transaction that
+ * began during the copy reads the old snapshot and does not restart it.)
  */
 const CATCH_UP_FRAMES = 500;
 const CATCH_UP_EVERY_MS = 5;
@@ -62,14 +64,17 @@ const run = () => {
 };
 let reported = false;
 let timer = null;
+let lastLog = -1;
 const tick = () => {
   const result = run();
   const long = result !== null && result.log > workerData.maxFrames;
   if (long && !reported) parentPort.postMessage('long');
   reported = long;
-  // Not restarted since: checkpointed again soon, so that the first pause between two commits
-  // finds it whole (the next write then restarts it) long before the cap asks for a hold.
-  const behind = result !== null && result.log > workerData.catchUpFrames;
+  // Long, and written to since the last tick: checkpointed again soon, so that a pause between two
+  // commits finds it whole with no transaction open (the next write then restarts it) long before
+  // the cap asks for a hold. Not written to (an idle store): the usual pace, nothing new to copy.
+  const behind = result !== null && result.log > workerData.catchUpFrames && result.log !== lastLog;
+  if (result !== null) lastLog = result.log;
   timer = setTimeout(tick, behind ? workerData.catchUpMs : workerData.everyMs);
 };
 timer = setTimeout(tick, workerData.everyMs);
