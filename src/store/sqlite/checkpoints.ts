@@ -14,14 +14,27 @@ import type { Db } from './client.js';
  * fsyncs the database file before the WAL may be overwritten, whichever connection runs it.
  *
  * The WAL restarts from its beginning only when a write begins with every frame checkpointed.
- * Under a steady stream of commits that moment may never come while the worker copies, and the
- * file grows. Past MAX_WAL_FRAMES the store therefore holds its operations (`hold`: they wait,
- * as behind a transaction; the event loop does not) while the worker checkpoints once with no
- * writer, so the next write restarts the WAL. If the worker fails, the main connection
+ * Under a steady stream of commits that moment comes only in a pause between two commits, which
+ * a checkpoint every 200 ms rarely meets: a WAL that did not restart is therefore checkpointed
+ * again every few milliseconds (CATCH_UP_EVERY_MS) until one does. Should it still grow past
+ * MAX_WAL_FRAMES (commits back to back, no pause at all), the store holds its operations
+ * (`hold`: they wait, as behind a transaction; the event loop does not) while the worker
+ * checkpoints once with no writer, so the next write restarts the WAL. A hold is the last
+ * resort: what queued behind it runs back to back once it ends (under 500 streams, 20–40 ms of
+ * sends and flushes with no socket read in between). If the worker fails, the main connection
  * checkpoints automatically again, as SQLite does by default.
  */
 
 const CHECKPOINT_EVERY_MS = 200;
+/**
+ * A WAL longer than this that is still written to is checkpointed every CATCH_UP_EVERY_MS: each
+ * checkpoint then copies only a few commits' pages, and one that meets a pause between commits
+ * (no transaction open, none begun on a snapshot older than its copy) leaves the WAL whole, so the
+ * next write restarts it, with no hold. (A WAL reported whole is not enough: a transaction that
+ * began during the copy reads the old snapshot and does not restart it.)
+ */
+const CATCH_UP_FRAMES = 500;
+const CATCH_UP_EVERY_MS = 5;
 /** About 16 MB of 4 KB pages; SQLite's own automatic checkpoint runs every 1,000. */
 const MAX_WAL_FRAMES = 4000;
 const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -50,12 +63,21 @@ const run = () => {
   }
 };
 let reported = false;
-const timer = setInterval(() => {
+let timer = null;
+let lastLog = -1;
+const tick = () => {
   const result = run();
   const long = result !== null && result.log > workerData.maxFrames;
   if (long && !reported) parentPort.postMessage('long');
   reported = long;
-}, workerData.everyMs);
+  // Long, and written to since the last tick: checkpointed again soon, so that a pause between two
+  // commits finds it whole with no transaction open (the next write then restarts it) long before
+  // the cap asks for a hold. Not written to (an idle store): the usual pace, nothing new to copy.
+  const behind = result !== null && result.log > workerData.catchUpFrames && result.log !== lastLog;
+  if (result !== null) lastLog = result.log;
+  timer = setTimeout(tick, behind ? workerData.catchUpMs : workerData.everyMs);
+};
+timer = setTimeout(tick, workerData.everyMs);
 parentPort.on('message', (message) => {
   if (message === 'drain') {
     run();
@@ -64,7 +86,7 @@ parentPort.on('message', (message) => {
     return;
   }
   if (message !== 'stop') return;
-  clearInterval(timer);
+  clearTimeout(timer);
   db.close();
   parentPort.close();
 });
@@ -84,7 +106,8 @@ export function startCheckpoints(db: Db, url: string, hold: (work: () => Promise
   if (url === ':memory:' || String(db.$client.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') return null;
   const sqlite = db.$client;
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: resolve(url), everyMs: CHECKPOINT_EVERY_MS, maxFrames: MAX_WAL_FRAMES } });
+  const workerData = { driver, file: resolve(url), everyMs: CHECKPOINT_EVERY_MS, maxFrames: MAX_WAL_FRAMES, catchUpFrames: CATCH_UP_FRAMES, catchUpMs: CATCH_UP_EVERY_MS };
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
   worker.unref();
   sqlite.pragma('wal_autocheckpoint = 0');
   // A burst may grow the file past the cap before it restarts: truncated back at the restart, not kept for good.
