@@ -67,3 +67,34 @@ export async function* pulled(produce: (sink: LlmEventSink) => Promise<void>): A
     }
   }
 }
+
+/** What the run's sink threw or rejected with, once it did (see guardedSink). */
+export interface Refusal {
+  yes: boolean;
+  error: unknown;
+}
+
+/**
+ * The adapters' wrapper around the run's sink: what the sink throws or rejects with (a refused
+ * write, a lost lease) is remembered in `refused`, so the adapter passes it out as it is (it is
+ * not the provider's failure), and `tearDown` ends the request at once (the loop's unwinding
+ * would otherwise end the body as a read finished early: drained, not destroyed).
+ */
+export function guardedSink(sink: LlmEventSink, tearDown: () => void): { push: LlmEventSink; refused: Refusal } {
+  const refused: Refusal = { yes: false, error: undefined };
+  const refuse = (error: unknown): never => {
+    refused.yes = true;
+    refused.error = error;
+    tearDown();
+    throw error;
+  };
+  const push: LlmEventSink = (event) => {
+    try {
+      const wait = sink(event);
+      return wait ? wait.catch(refuse) : undefined;
+    } catch (error) {
+      return refuse(error);
+    }
+  };
+  return { push, refused };
+}

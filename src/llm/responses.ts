@@ -5,7 +5,7 @@ import { abortError, toProviderError, untilAborted } from './errors.js';
 import { IdleTimer } from './idle-timeout.js';
 import { linkedController } from './linked-abort.js';
 import { ResponsesCallTracker, toResponsesInput, toResponsesTools } from './responses-wire.js';
-import { pulled } from './pushed.js';
+import { guardedSink, pulled } from './pushed.js';
 import { ProviderError } from './types.js';
 import type { LlmEventSink, LlmProvider, LlmRequest, LlmUsage } from './types.js';
 
@@ -14,25 +14,9 @@ export function createResponsesProvider(opts: OpenAiProviderOptions): LlmProvide
   const client = createOpenAiClient(opts);
 
   async function forEach(req: LlmRequest, sink: LlmEventSink): Promise<void> {
-    // What `sink` threw passes out as it is (a refused write, a lost lease): it is not the provider's failure.
-    const refused = { yes: false, error: undefined as unknown };
-    const refuse = (error: unknown): never => {
-      refused.yes = true;
-      refused.error = error;
-      // Torn down now: the loop's unwinding would otherwise end the body as a read finished early (drained, not destroyed).
-      internal.abort();
-      throw error;
-    };
-    const push: LlmEventSink = (event) => {
-      try {
-        const wait = sink(event);
-        return wait ? wait.catch(refuse) : undefined;
-      } catch (error) {
-        return refuse(error);
-      }
-    };
     // Internal controller, linked to the caller's signal: the idle timeout and the headers deadline tear the request down without touching the caller's signal.
     const { controller: internal, unlink } = linkedController(req.signal);
+    const { push, refused } = guardedSink(sink, () => internal.abort());
     const signal = internal.signal;
     const deadline = startHeadersDeadline(opts.timeoutMs, () => internal.abort());
     let idle: IdleTimer | undefined;

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { eventPayload } from '../../services/events/serialize.js';
 import type { ThreadEvent } from '../../services/events/types.js';
 import type { RunEnd, RunStatus, StoreTx, ThreadRow, ThreadSeqState } from '../types.js';
+import { seqStateOfInserted } from '../rows.js';
 import { guarded } from './driver-errors.js';
 import { lockThread, seqUpdate } from './leases.js';
 import { pgRowReader } from './rows.js';
@@ -155,15 +156,7 @@ export function pgTx(client: pg.PoolClient): PgTx {
 
   /** A thread this transaction inserted: its sequencer as inserted (lockThread needs no read). */
   const threadInserted = (inserted: ThreadRow) => {
-    created.set(inserted.id, {
-      hw: inserted.lastEventSeq,
-      windowEnd: inserted.windowEnd,
-      foreignSeq: inserted.foreignSeq,
-      writer: inserted.writer,
-      writerEpoch: inserted.writerEpoch,
-      // As lockThread's `writer is not null and coalesce(lease_until < clock_timestamp(), true)`.
-      leaseExpired: inserted.writer !== null && (inserted.leaseUntil === null || inserted.leaseUntil.getTime() < Date.now()),
-    });
+    created.set(inserted.id, seqStateOfInserted(inserted));
     return inserted;
   };
 

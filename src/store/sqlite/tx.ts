@@ -4,6 +4,7 @@ import { eventPayload } from '../../services/events/serialize.js';
 import type { ThreadEvent } from '../../services/events/types.js';
 import type { MessageStatus, RunEnd, RunStatus, StoreTx, ThreadSeqState } from '../types.js';
 import type { Db } from './client.js';
+import { seqStateOfInserted } from '../rows.js';
 import { guarded } from './driver-errors.js';
 import { prepared } from './prepared.js';
 import { rowReader } from './rows.js';
@@ -173,14 +174,7 @@ export function sqliteTx(db: Db): SqliteTx {
   /** Inserts a thread, remembering its sequencer as inserted (lockThread needs no read). */
   function threadInserted(row: Parameters<typeof insertThread>[0]) {
     const inserted = insertThread(row);
-    created.set(inserted.id, {
-      hw: inserted.lastEventSeq,
-      windowEnd: inserted.windowEnd,
-      foreignSeq: inserted.foreignSeq,
-      writer: inserted.writer,
-      writerEpoch: inserted.writerEpoch,
-      leaseExpired: inserted.writer !== null && (inserted.leaseUntil?.getTime() ?? 0) < Date.now(),
-    });
+    created.set(inserted.id, seqStateOfInserted(inserted));
     return inserted;
   }
 
