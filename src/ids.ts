@@ -29,9 +29,25 @@ function random128(): string {
   return text;
 }
 
-/** `<prefix>_<22 base64url chars>`: 128 random bits, so ids cannot be guessed. */
+/**
+ * When an id is made: milliseconds since the epoch in base 36, 9 characters (enough to the year
+ * 5000). Digits and lowercase letters only, so the order is the same under SQLite's binary
+ * collation and a PostgreSQL locale's.
+ */
+function creationTime(): string {
+  return Date.now().toString(36).padStart(9, '0');
+}
+
+/**
+ * `<prefix>_<9 time chars><22 base64url chars>`: 128 random bits, so ids cannot be guessed.
+ * The time first, so that ids made together sort together: every index keyed by an id (each
+ * table's id, a thread's messages, runs and events) takes new rows at its end, where a commit
+ * rewrites the one page that is already hot, instead of a random page per row and per index
+ * (with random ids a run dirtied dozens of index pages, each written to the WAL in full).
+ * The creation time the id shows is also the object's createdAt, which the API returns anyway.
+ */
 export function newId(type: NodeTypeName): string {
-  return `${idPrefixes[type]}_${random128()}`;
+  return `${idPrefixes[type]}_${creationTime()}${random128()}`;
 }
 
 /** The node type an id names, from its prefix; null for anything else. */

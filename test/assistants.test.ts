@@ -41,7 +41,7 @@ describe('assistants', () => {
       temperature: 0.7,
       metadata: { team: 'letters', tier: 'gold' },
     });
-    expect(created.id).toMatch(/^asst_[A-Za-z0-9_-]{22}$/);
+    expect(created.id).toMatch(/^asst_[0-9a-z]{9}[A-Za-z0-9_-]{22}$/);
     expect(created).toMatchObject({
       name: 'Poet',
       model: 'gpt-test-poet',

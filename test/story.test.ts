@@ -22,7 +22,7 @@ describe.each(['responses', 'chat'] as const)('the first-run story (LLM_API=%s)'
     fake.setDefault({ text: 'Nice to meet you, friend.' });
     const res = await server.gql(STORY.replace('... @defer {', '... {'), { content: 'Hi!' });
     expect(res.errors).toBeUndefined();
-    expect(res.data.createThread.thread.id).toMatch(/^thread_[A-Za-z0-9_-]{22}$/);
+    expect(res.data.createThread.thread.id).toMatch(/^thread_[0-9a-z]{9}[A-Za-z0-9_-]{22}$/);
     expect(res.data.createThread.reply).toMatchObject({ content: 'Nice to meet you, friend.', status: 'COMPLETED', run: { status: 'COMPLETED' } });
   });
 

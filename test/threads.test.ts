@@ -29,7 +29,7 @@ describe('threads', () => {
 
   it('createThread without messages stores an empty thread and starts no run', async () => {
     const { thread, run } = await createThread({ title: 'Empty', metadata: { k: 'v' } });
-    expect(thread.id).toMatch(/^thread_[A-Za-z0-9_-]{22}$/);
+    expect(thread.id).toMatch(/^thread_[0-9a-z]{9}[A-Za-z0-9_-]{22}$/);
     expect(thread).toMatchObject({ title: 'Empty', metadata: { k: 'v' }, assistant: null, messages: { edges: [] } });
     expect(run).toBeNull();
     const read = await server.gql(`query ($id: ID!) { thread(id: $id) { id activeRun { id } runs { edges { node { id } } } } }`, { id: thread.id });
