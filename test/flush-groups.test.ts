@@ -17,13 +17,14 @@ describe.skipIf(onPostgres)('flushes of many streaming threads', () => {
   beforeAll(async () => {
     ({ fake, server } = await startWithFakeProvider({ env: { ...NO_RATE_LIMIT, FLUSH_INTERVAL_MS: '50' } }));
     // Counts the threads each transaction locks (a flush locks every thread it stores), from the
-    // statements better-sqlite3 runs: BEGIN starts a transaction, the sequencer's read locks a thread.
+    // statements better-sqlite3 runs: BEGIN starts a transaction, and so does a SAVEPOINT (one that
+    // shares its COMMIT with others, src/store/sqlite/group-commit.ts); the sequencer's read locks a thread.
     const sqlite = (server.services.store as SqliteStore).db.$client;
     const proto = Object.getPrototypeOf(sqlite.prepare('select 1')) as Record<'get', (...args: unknown[]) => unknown> & { run: (...args: unknown[]) => unknown };
     for (const method of ['run', 'get'] as const) {
       const original = proto[method];
       proto[method] = function (this: { source: string }, ...args: unknown[]) {
-        if (/^begin/i.test(this.source)) threadsPerTransaction.push(0);
+        if (/^(begin|savepoint)/i.test(this.source)) threadsPerTransaction.push(0);
         else if (this.source.startsWith('select last_event_seq') && threadsPerTransaction.length > 0) threadsPerTransaction[threadsPerTransaction.length - 1]!++;
         return original.apply(this, args);
       };

@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm';
-import type { Store, StoreTx } from '../types.js';
+import type { Store } from '../types.js';
 import { startCheckpoints } from './checkpoints.js';
 import { closeDb, createDb, type Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { lockDatabase } from './instance-lock.js';
 import { assistantStore, eventStore, keyStore, leaseStore, messageStore, runStore, threadStore } from './nouns.js';
+import { groupCommit } from './group-commit.js';
 import { sqliteTx } from './tx.js';
 
 export interface SqliteStore extends Store {
@@ -17,7 +18,8 @@ export interface SqliteStore extends Store {
  * The SQLite store. better-sqlite3 is synchronous and has one connection, so an asynchronous
  * transaction must keep everything else off that connection until it ends, or another
  * request's write would land in it (and vanish with its rollback). Every operation therefore
- * waits while a transaction is open; transactions run one after another.
+ * waits while a transaction is open; transactions run one after another (and those that
+ * queue up share one COMMIT: group-commit.ts).
  */
 export function createSqliteStore(url: string, options: { lock?: boolean } = {}): SqliteStore {
   // Before opening: migrations and start-up recovery must never touch another live instance's database.
@@ -30,11 +32,6 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     throw error;
   }
   let open: Promise<void> | null = null;
-  const tx = sqliteTx(db);
-  // Prepared, like every other statement (the bench counts transactions by their BEGIN).
-  const begin = db.$client.prepare('begin immediate');
-  const commit = db.$client.prepare('commit');
-  const rollback = db.$client.prepare('rollback');
 
   const run = async <T>(call: () => T): Promise<T> => {
     while (open) await open;
@@ -55,26 +52,8 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
   }
 
   const checkpoints = startCheckpoints(db, url, exclusive);
-
-  const transaction = <T>(work: (tx: StoreTx) => Promise<T>): Promise<T> =>
-    exclusive(async () => {
-      guarded(() => begin.run());
-      tx.reset();
-      try {
-        const result = await work(tx);
-        guarded(() => tx.finish());
-        guarded(() => commit.run());
-        return result;
-      } catch (error) {
-        // SQLite may have rolled back by itself (SQLITE_FULL); the work's own errors pass unchanged.
-        try {
-          if (db.$client.open && db.$client.inTransaction) rollback.run();
-        } catch {
-          // The original error says what went wrong; a failed rollback leaves SQLite to roll back itself.
-        }
-        throw error;
-      }
-    });
+  // Transactions that wait for one another share a COMMIT (group-commit.ts).
+  const transaction = groupCommit(db.$client, sqliteTx(db), exclusive);
 
   return {
     kind: 'sqlite',

@@ -1,0 +1,144 @@
+import type Database from 'better-sqlite3';
+import { performance } from 'node:perf_hooks';
+import type { StoreTx } from '../types.js';
+import { guarded } from './driver-errors.js';
+import type { SqliteTx } from './tx.js';
+
+/**
+ * Group commit. The store's transactions run one after another on its one connection; when
+ * several are waiting, they run inside one SQLite transaction, each in its own SAVEPOINT, and
+ * share its COMMIT. A COMMIT writes every page the transaction changed to the WAL in full (a run's
+ * three transactions wrote ~18 pages each), and transactions made together change mostly the same
+ * pages (the last page of each table and of each id-keyed index, ids being time-ordered): twenty
+ * runs' transactions committed together write a fraction of what twenty commits write.
+ *
+ * What each caller sees is unchanged:
+ * - its promise settles after the COMMIT that made its writes durable, never before;
+ * - a failed transaction is rolled back to its savepoint alone: nothing of it stays, its caller
+ *   gets its error, and the others of the group commit as before;
+ * - a COMMIT that fails (or SQLite rolling the whole transaction back by itself, SQLITE_FULL)
+ *   fails every transaction of the group: none of them was reported done, none is kept;
+ * - everything else of the store (reads, the checkpoint hold) waits while a group runs, as it waited
+ *   for one transaction, and sees committed rows only.
+ * A transaction that waits for nothing runs alone, as before: no savepoint, no delay.
+ */
+
+/** At most this many transactions share a COMMIT… */
+const MAX_UNITS = 16;
+/** …and a group takes on no new one after this long, so no caller's COMMIT waits for long. */
+const MAX_GROUP_MS = 3;
+
+interface Unit {
+  work: (tx: StoreTx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export type Exclusive = <T>(work: () => Promise<T>) => Promise<T>;
+
+export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: Exclusive): <T>(work: (tx: StoreTx) => Promise<T>) => Promise<T> {
+  // Prepared, like every other statement (the bench counts transactions by their BEGIN).
+  const begin = client.prepare('begin immediate');
+  const commit = client.prepare('commit');
+  const rollback = client.prepare('rollback');
+  const savepoint = client.prepare('savepoint unit');
+  const release = client.prepare('release unit');
+  const rollbackToSavepoint = client.prepare('rollback to unit');
+  const queue: Unit[] = [];
+  let draining = false;
+
+  /** Rolls back whatever is open; a failed rollback leaves SQLite to roll back itself. */
+  const rollBackAll = () => {
+    try {
+      if (client.open && client.inTransaction) rollback.run();
+    } catch {
+      // The original error says what went wrong.
+    }
+  };
+
+  /** One unit's work, with the helper's per-transaction state reset before and written after. */
+  const perform = async (unit: Unit): Promise<unknown> => {
+    tx.reset();
+    const result = await unit.work(tx);
+    guarded(() => tx.finish());
+    return result;
+  };
+
+  async function runGroup(): Promise<void> {
+    const first = queue.shift();
+    if (!first) return;
+    try {
+      guarded(() => begin.run());
+    } catch (error) {
+      return first.reject(error);
+    }
+    const done: { unit: Unit; result: unknown }[] = [];
+    try {
+      // The first needs no savepoint: its failure rolls back a transaction that holds nothing else.
+      done.push({ unit: first, result: await perform(first) });
+    } catch (error) {
+      rollBackAll();
+      return first.reject(error);
+    }
+    const startedAt = performance.now();
+    let waited = false;
+    for (;;) {
+      if (queue.length === 0 && !waited) {
+        waited = true;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (queue.length === 0 || done.length >= MAX_UNITS || performance.now() - startedAt >= MAX_GROUP_MS) break;
+      const unit = queue.shift()!;
+      try {
+        guarded(() => savepoint.run());
+        const result = await perform(unit);
+        guarded(() => release.run());
+        done.push({ unit, result });
+      } catch (error) {
+        if (!undoUnit()) {
+          // The whole transaction is gone (SQLite rolled it back, or the savepoint could not be undone): so are the earlier units' writes.
+          rollBackAll();
+          for (const d of done) d.unit.reject(error);
+          return unit.reject(error);
+        }
+        unit.reject(error);
+      }
+    }
+    try {
+      guarded(() => commit.run());
+    } catch (error) {
+      rollBackAll();
+      for (const d of done) d.unit.reject(error);
+      return;
+    }
+    for (const d of done) d.unit.resolve(d.result);
+  }
+
+  /** Undoes the current unit's writes and keeps the group's; false when that is not possible. */
+  function undoUnit(): boolean {
+    if (!client.open || !client.inTransaction) return false;
+    try {
+      rollbackToSavepoint.run();
+      release.run();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function drain(): Promise<void> {
+    draining = true;
+    try {
+      // Each group takes its turn behind what already waits for the store (reads, a checkpoint hold).
+      while (queue.length > 0) await exclusive(runGroup);
+    } finally {
+      draining = false;
+    }
+  }
+
+  return <T>(work: (tx: StoreTx) => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!draining) void drain();
+    });
+}
