@@ -77,6 +77,15 @@ describe('SQLite group commit', () => {
     expect(begins).toBe(1);
   });
 
+  it('a transaction that the same turn of the event loop starts (another request, another chunk) joins the group', async () => {
+    const [a, b] = [threadRow(), threadRow()];
+    const first = insert(a);
+    const second = new Promise<string>((resolve, reject) => setImmediate(() => insert(b).then(resolve, reject)));
+    await Promise.all([first, second]);
+    expect(isStored(a.id) && isStored(b.id)).toBe(true);
+    expect(begins).toBe(1);
+  });
+
   it('a transaction alone commits by itself, at once', async () => {
     const row = threadRow();
     await insert(row);
