@@ -75,15 +75,24 @@ export async function paginate<T extends { pos: number }>(args: ConnectionArgs, 
     hasPreviousPage = afterPos !== null && (await anyRow({ after: null, before: afterPos + step }));
   }
   const edges = rows.map((node) => new Edge(node));
-  return {
-    edges,
-    pageInfo: {
-      hasNextPage,
-      hasPreviousPage,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
-    },
-  };
+  return { edges, pageInfo: new PageInfo(edges, hasNextPage, hasPreviousPage) };
+}
+
+/** A page's info; its cursors too are encoded only when read. */
+class PageInfo<T extends { pos: number }> {
+  constructor(
+    private readonly edges: Edge<T>[],
+    readonly hasNextPage: boolean,
+    readonly hasPreviousPage: boolean,
+  ) {}
+
+  get startCursor(): string | null {
+    return this.edges[0]?.cursor ?? null;
+  }
+
+  get endCursor(): string | null {
+    return this.edges.at(-1)?.cursor ?? null;
+  }
 }
 
 /** A list page as the Assistants API pages (/v1): by object ids, in either order. */
