@@ -31,8 +31,9 @@ function random128(): string {
 
 /**
  * When an id is made: milliseconds since the epoch in base 36, 9 characters (enough to the year
- * 5000). Digits and lowercase letters only, so the order is the same under SQLite's binary
- * collation and a PostgreSQL locale's.
+ * 5000). Digits and lowercase letters only, so these characters sort by time under SQLite's
+ * binary collation and under a PostgreSQL locale's alike (the random tail after them does not
+ * sort the same way under both; nothing relies on that order).
  */
 function creationTime(): string {
   return Date.now().toString(36).padStart(9, '0');

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 import type { NewThreadRow, StoreTx } from '../src/store/types.js';
-import { removeTempDirs, tempDatabaseFile } from './helpers.js';
+import { onPostgres, removeTempDirs, tempDatabaseFile } from './helpers.js';
 import { at } from './store-fixture-rows.js';
 
 /**
@@ -12,6 +12,8 @@ import { at } from './store-fixture-rows.js';
  * COMMIT failing every transaction that shared it and keeping none of them.
  */
 
+// SQLite's own store; on the PostgreSQL project tempDatabaseFile() is a PostgreSQL URL.
+const sqliteOnly = !onPostgres;
 let store: SqliteStore;
 let file: string;
 /** A second connection: what it sees is what is committed. */
@@ -20,6 +22,7 @@ let begins = 0;
 let restore: () => void;
 
 beforeAll(() => {
+  if (!sqliteOnly) return;
   file = tempDatabaseFile();
   store = createSqliteStore(file);
   observer = new Database(file, { readonly: true });
@@ -34,7 +37,7 @@ beforeAll(() => {
 });
 // Warm: the first transaction prepares its statements (slow enough to close a group early).
 beforeAll(async () => {
-  await insert(threadRow());
+  if (sqliteOnly) await insert(threadRow());
 });
 beforeEach(() => {
   begins = 0;
@@ -62,12 +65,20 @@ const insert = (row: NewThreadRow, then?: (tx: StoreTx) => unknown) =>
     return row.id;
   });
 
+/** A foreign key checked at COMMIT only: the COMMIT itself is refused. */
+const breakTheCommit = () => {
+  store.db.$client.pragma('defer_foreign_keys = ON');
+  store.db.$client
+    .prepare("insert into messages (id, owner, thread_id, role, content, status, metadata, created_at) values (?, 'alice', 'thread_none', 'USER', '', 'COMPLETED', '{}', 0)")
+    .run(`msg_orphan${++serial}`);
+};
+
 /** Several transactions that queue up together: the first holds the store for a moment, as a run's transaction does. */
 function together<T>(...transactions: (() => Promise<T>)[]): Promise<PromiseSettledResult<T>[]> {
   return Promise.allSettled(transactions.map((start) => start()));
 }
 
-describe('SQLite group commit', () => {
+describe.skipIf(!sqliteOnly)('SQLite group commit', () => {
   it('transactions that queue up share one COMMIT, and each settles only once its rows are committed', async () => {
     const rows = Array.from({ length: 8 }, () => threadRow());
     const seenAtSettle: boolean[] = [];
@@ -120,18 +131,47 @@ describe('SQLite group commit', () => {
     expect(observer.prepare('select title from threads where id = ?').get(a.id)).toEqual({ title: null });
   });
 
+  it('a transaction refused in a group hears of it only after the COMMIT: what refused it is committed by then', async () => {
+    const a = threadRow();
+    let aCommittedWhenRefused: boolean | undefined;
+    const results = await together(
+      () => insert(a),
+      () =>
+        insert({ ...threadRow(a.id), title: 'the duplicate' }).catch((error: unknown) => {
+          aCommittedWhenRefused = isStored(a.id);
+          throw error;
+        }),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect(aCommittedWhenRefused).toBe(true);
+  });
+
+  it('a transaction refused in a group whose COMMIT then fails gets the COMMIT error (what refused it is gone too)', async () => {
+    const [a, c] = [threadRow(), threadRow()];
+    const results = await together(
+      () => insert(a),
+      () => insert({ ...threadRow(a.id), title: 'the duplicate' }),
+      () => insert(c, breakTheCommit),
+    );
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const r of results) expect(String((r as PromiseRejectedResult).reason)).toMatch(/FOREIGN KEY/);
+    expect(isStored(a.id) || isStored(c.id)).toBe(false);
+  });
+
+  it('close() lets queued transactions commit before it closes the connection', async () => {
+    const closing = createSqliteStore(tempDatabaseFile());
+    const rows = [threadRow(), threadRow(), threadRow()];
+    const pending = rows.map((row) => closing.transaction((tx) => tx.insertThreadWith(row, [], null)));
+    await closing.close();
+    const stored = await Promise.allSettled(pending);
+    expect(stored.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+  });
+
   it('a COMMIT that fails fails every transaction of its group, and none of them is kept', async () => {
     const [a, b, c] = [threadRow(), threadRow(), threadRow()];
     const results = await together(
       () => insert(a),
-      // A foreign key checked at COMMIT only: the COMMIT itself is refused.
-      () =>
-        insert(b, () => {
-          store.db.$client.pragma('defer_foreign_keys = ON');
-          store.db.$client
-            .prepare("insert into messages (id, owner, thread_id, role, content, status, metadata, created_at) values ('msg_orphan', 'alice', 'thread_none', 'USER', '', 'COMPLETED', '{}', 0)")
-            .run();
-        }),
+      () => insert(b, breakTheCommit),
       () => insert(c),
     );
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);

@@ -41,7 +41,13 @@ interface Unit {
 
 export type Exclusive = <T>(work: () => Promise<T>) => Promise<T>;
 
-export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: Exclusive): <T>(work: (tx: StoreTx) => Promise<T>) => Promise<T> {
+export interface GroupCommit {
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Resolves once no transaction is queued or running (before the store closes its connection). */
+  idle(): Promise<void>;
+}
+
+export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: Exclusive): GroupCommit {
   // Prepared, like every other statement (the bench counts transactions by their BEGIN).
   const begin = client.prepare('begin immediate');
   const commit = client.prepare('commit');
@@ -73,11 +79,16 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
     const first = queue.shift();
     if (!first) return;
     try {
+      // A rollback that failed earlier may have left a transaction open: BEGIN would then fail for good.
+      if (client.open && client.inTransaction) rollBackAll();
       guarded(() => begin.run());
     } catch (error) {
       return first.reject(error);
     }
     const done: { unit: Unit; result: unknown }[] = [];
+    // Undone alone, but told only after the COMMIT: a caller that reads back what refused it (the
+    // row with its idempotency key) must find it committed, not in this open transaction.
+    const undone: { unit: Unit; error: unknown }[] = [];
     try {
       // The first needs no savepoint: its failure rolls back a transaction that holds nothing else.
       done.push({ unit: first, result: await perform(first) });
@@ -90,7 +101,7 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
     // Counted from here, not across the wait: a slow turn must not shrink the groups (then every
     // group of one would wait a turn, and a backlog would take a turn per transaction).
     const startedAt = performance.now();
-    while (queue.length > 0 && done.length < MAX_UNITS && performance.now() - startedAt < MAX_GROUP_MS) {
+    while (queue.length > 0 && done.length + undone.length < MAX_UNITS && performance.now() - startedAt < MAX_GROUP_MS) {
       const unit = queue.shift()!;
       try {
         guarded(() => savepoint.run());
@@ -102,19 +113,23 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
           // The whole transaction is gone (SQLite rolled it back, or the savepoint could not be undone): so are the earlier units' writes.
           rollBackAll();
           for (const d of done) d.unit.reject(error);
+          for (const u of undone) u.unit.reject(error);
           return unit.reject(error);
         }
-        unit.reject(error);
+        undone.push({ unit, error });
       }
     }
     try {
       guarded(() => commit.run());
     } catch (error) {
       rollBackAll();
+      // Nothing of the group is kept: every caller gets the COMMIT's error (an undone one too: what refused it is gone).
       for (const d of done) d.unit.reject(error);
+      for (const u of undone) u.unit.reject(error);
       return;
     }
     for (const d of done) d.unit.resolve(d.result);
+    for (const u of undone) u.unit.reject(u.error);
   }
 
   /** Undoes the current unit's writes and keeps the group's; false when that is not possible. */
@@ -129,6 +144,7 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
     }
   }
 
+  let drained: Promise<void> = Promise.resolve();
   async function drain(): Promise<void> {
     draining = true;
     try {
@@ -139,9 +155,15 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
     }
   }
 
-  return <T>(work: (tx: StoreTx) => Promise<T>) =>
-    new Promise<T>((resolve, reject) => {
-      queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!draining) void drain();
-    });
+  return {
+    transaction: <T>(work: (tx: StoreTx) => Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+        if (!draining) drained = drain();
+      }),
+    async idle() {
+      // A transaction that a settling one starts joins the same drain: wait until none is left.
+      while (draining || queue.length > 0) await drained;
+    },
+  };
 }

@@ -53,7 +53,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
 
   const checkpoints = startCheckpoints(db, url, exclusive);
   // Transactions that wait for one another share a COMMIT (group-commit.ts).
-  const transaction = groupCommit(db.$client, sqliteTx(db), exclusive);
+  const transactions = groupCommit(db.$client, sqliteTx(db), exclusive);
 
   return {
     kind: 'sqlite',
@@ -65,11 +65,15 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
     events: eventStore(db, run),
     keys: keyStore(db, run),
     leases: leaseStore(db, run),
-    transaction,
+    transaction: transactions.transaction,
     ping: () => run(() => void db.get(sql`select 1`)),
     async close() {
+      // Queued transactions finish first (a group may be waiting a turn for joiners), then whatever else runs.
+      await transactions.idle();
       while (open) await open;
       await checkpoints?.stop();
+      await transactions.idle();
+      while (open) await open;
       closeDb(db);
       lock?.release();
     },
