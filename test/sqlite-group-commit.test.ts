@@ -97,6 +97,15 @@ describe.skipIf(!sqliteOnly)('SQLite group commit', () => {
     expect(begins).toBe(1);
   });
 
+  it('a transaction on the way to a first token (atOnce) does not wait a turn for others', async () => {
+    const [a, b] = [threadRow(), threadRow()];
+    const first = store.transaction((tx) => tx.insertThreadWith(a, [], null), { atOnce: true });
+    const second = new Promise<unknown>((resolve, reject) => setImmediate(() => insert(b).then(resolve, reject)));
+    await Promise.all([first, second]);
+    expect(isStored(a.id) && isStored(b.id)).toBe(true);
+    expect(begins).toBe(2);
+  });
+
   it('a transaction alone commits by itself, at once', async () => {
     const row = threadRow();
     await insert(row);

@@ -140,7 +140,7 @@ export function createMetrics(): Metrics {
       });
     },
     instrumentStore(store) {
-      const transaction: Store['transaction'] = async (work) => {
+      const transaction: Store['transaction'] = async (work, options) => {
         const end = txTime.startTimer();
         // What the transaction stored, by type: MESSAGE_DELTA (most of them) apart.
         const tally: { deltas: number; others: Map<string, number> | null } = { deltas: 0, others: null };
@@ -154,7 +154,7 @@ export function createMetrics(): Metrics {
           }
         };
         try {
-          const result = await store.transaction((tx) => work(countingTx(tx, count)));
+          const result = await store.transaction((tx) => work(countingTx(tx, count)), options);
           end({ outcome: 'commit' });
           // Counted once committed: a rolled-back batch is stored again later.
           const { deltas, others } = tally;

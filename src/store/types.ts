@@ -30,7 +30,7 @@ export interface Store {
   readonly keys: KeyStore;
   readonly leases: LeaseStore;
   /** Runs `work` in one transaction: all of its writes commit, or none. */
-  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Resolves when the database answers a trivial query (readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -199,6 +199,15 @@ export interface RunEnd extends UsageDelta {
   errorCode: string | null;
   errorMessage: string | null;
   incompleteReason: string | null;
+}
+
+export interface TransactionOptions {
+  /**
+   * On the way to a client's first token: committed as soon as its work is done, not held for a
+   * turn of the event loop so that others share its COMMIT (SQLite's group commit; the
+   * transactions that joined it meanwhile still commit with it). PostgreSQL commits each at once anyway.
+   */
+  atOnce?: boolean;
 }
 
 /** The writes, available inside a transaction only. */

@@ -38,6 +38,8 @@ export interface CommitOptions {
   creating?: boolean;
   /** Do not wait for another instance's transaction on the thread: ThreadLockedError instead. */
   skipLocked?: boolean;
+  /** On the way to a client's first token: committed as soon as it is written (TransactionOptions). */
+  atOnce?: boolean;
 }
 
 /** The thread is no longer leased to this instance (taken over, or deleted): the run stops, writing nothing. */
@@ -137,7 +139,7 @@ export class EventLog {
             await tx.setThreadSeqs(threadId, out.touchedAt ? { ...plan.changes, touchedAt: out.touchedAt } : plan.changes);
             const foreign = !lease && row.writer !== null && !out.takeover && stored.length > 0;
             return { result: out.result, stored, plan, hwBefore: row.hw, foreign };
-          });
+          }, { atOnce: options.atOnce });
         } catch (error) {
           // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
           // One that may have committed is treated like being fenced: its seqs are never published again.

@@ -125,7 +125,8 @@ export function createReply(log: EventLog, run: RunRow) {
       const out = await writeReply(tx, run);
       return { result: out, events: out.events };
     },
-    { asWriter: true },
+    // The reply's row comes with the first token: its COMMIT is that token's wait.
+    { asWriter: true, atOnce: true },
   );
 }
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { performance } from 'node:perf_hooks';
-import type { StoreTx } from '../types.js';
+import type { StoreTx, TransactionOptions } from '../types.js';
 import { guarded } from './driver-errors.js';
 import type { SqliteTx } from './tx.js';
 
@@ -15,8 +15,9 @@ import type { SqliteTx } from './tx.js';
  * A transaction's work is synchronous SQLite calls, so another one rarely queues while it runs;
  * they come from the I/O of the same turn of the event loop (other requests, other provider
  * chunks). So a group that has finished its first transaction waits one turn (setImmediate) for
- * those before it commits: a lone transaction's COMMIT comes that much later (tens of µs; the
- * bench's first token measured +0.035 ms), while twenty concurrent runs commit in groups of 3–6.
+ * those before it commits: a lone transaction's COMMIT comes that much later (tens of µs), while
+ * twenty concurrent runs commit in groups of 3–6. A transaction on the way to a first token
+ * (`atOnce`: the reply's row) does not wait: under load the turn it waited delayed every first token.
  *
  * What each caller sees is unchanged:
  * - its promise settles after the COMMIT that made its writes durable, never before;
@@ -35,6 +36,7 @@ const MAX_GROUP_MS = 2;
 
 interface Unit {
   work: (tx: StoreTx) => Promise<unknown>;
+  atOnce: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -42,7 +44,7 @@ interface Unit {
 export type Exclusive = <T>(work: () => Promise<T>) => Promise<T>;
 
 export interface GroupCommit {
-  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Resolves once no transaction is queued or running (before the store closes its connection). */
   idle(): Promise<void>;
 }
@@ -97,7 +99,7 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
       return first.reject(error);
     }
     // One turn of the event loop: transactions that the I/O of this turn starts join the group.
-    if (queue.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (queue.length === 0 && !first.atOnce) await new Promise((resolve) => setImmediate(resolve));
     // Counted from here, not across the wait: a slow turn must not shrink the groups (then every
     // group of one would wait a turn, and a backlog would take a turn per transaction).
     const startedAt = performance.now();
@@ -156,9 +158,9 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
   }
 
   return {
-    transaction: <T>(work: (tx: StoreTx) => Promise<T>) =>
+    transaction: <T>(work: (tx: StoreTx) => Promise<T>, options?: TransactionOptions) =>
       new Promise<T>((resolve, reject) => {
-        queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+        queue.push({ work, atOnce: options?.atOnce === true, resolve: resolve as (value: unknown) => void, reject });
         if (!draining) drained = drain();
       }),
     async idle() {
