@@ -206,6 +206,7 @@ export interface TransactionOptions {
    * On the way to a client's first token: committed as soon as its work is done, not held for a
    * turn of the event loop so that others share its COMMIT (SQLite's group commit; the
    * transactions that joined it meanwhile still commit with it). PostgreSQL commits each at once anyway.
+   * The work may set it itself before it returns (when it turns out to start a run).
    */
   atOnce?: boolean;
 }

@@ -113,6 +113,8 @@ export class EventLog {
       try {
         let committed: { result: T; stored: ThreadEvent[]; plan: SeqPlan; hwBefore: number; foreign: boolean };
         try {
+          // A commit that starts a run is on the way to its first token, as the reply's row is.
+          const txOptions = { atOnce: options.atOnce === true };
           committed = await this.store.transaction(async (tx) => {
             // A thread being created has no row to lock yet (its insert locks it).
             const locked = options.creating ? undefined : await tx.lockThread(threadId, { skipLocked: options.skipLocked });
@@ -124,6 +126,7 @@ export class EventLog {
             // The deltas' text first (the write may end their message); their rows go with the write's events.
             if (lease) await appendDeltaText(tx, batch);
             const out = await write(tx, locked);
+            if (out.acquire) txOptions.atOnce = true;
             const row = locked ?? (await tx.lockThread(threadId));
             if (!row || row === 'locked') throw new NotFoundError('thread', threadId);
             const plan = planSeqs(row, lease, this.instanceId, this.options.leaseTtlMs, {
@@ -139,7 +142,7 @@ export class EventLog {
             await tx.setThreadSeqs(threadId, out.touchedAt ? { ...plan.changes, touchedAt: out.touchedAt } : plan.changes);
             const foreign = !lease && row.writer !== null && !out.takeover && stored.length > 0;
             return { result: out.result, stored, plan, hwBefore: row.hw, foreign };
-          }, { atOnce: options.atOnce });
+          }, txOptions);
         } catch (error) {
           // Only a transaction that did not commit gives its deltas back; stored ones are never stored twice.
           // One that may have committed is treated like being fenced: its seqs are never published again.

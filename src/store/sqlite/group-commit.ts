@@ -17,7 +17,8 @@ import type { SqliteTx } from './tx.js';
  * chunks). So a group that has finished its first transaction waits one turn (setImmediate) for
  * those before it commits: a lone transaction's COMMIT comes that much later (tens of µs), while
  * twenty concurrent runs commit in groups of 3–6. A transaction on the way to a first token
- * (`atOnce`: the reply's row) does not wait: under load the turn it waited delayed every first token.
+ * (`atOnce`: one that starts a run, the reply's row) does not wait: under load the turn it
+ * waited delayed every first token. It still takes along what queued while it ran.
  *
  * What each caller sees is unchanged:
  * - its promise settles after the COMMIT that made its writes durable, never before;
@@ -36,7 +37,8 @@ const MAX_GROUP_MS = 2;
 
 interface Unit {
   work: (tx: StoreTx) => Promise<unknown>;
-  atOnce: boolean;
+  /** Read once the work is done (the work may set atOnce). */
+  options: TransactionOptions;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -99,7 +101,7 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
       return first.reject(error);
     }
     // One turn of the event loop: transactions that the I/O of this turn starts join the group.
-    if (queue.length === 0 && !first.atOnce) await new Promise((resolve) => setImmediate(resolve));
+    if (queue.length === 0 && first.options.atOnce !== true) await new Promise((resolve) => setImmediate(resolve));
     // Counted from here, not across the wait: a slow turn must not shrink the groups (then every
     // group of one would wait a turn, and a backlog would take a turn per transaction).
     const startedAt = performance.now();
@@ -160,7 +162,7 @@ export function groupCommit(client: Database.Database, tx: SqliteTx, exclusive: 
   return {
     transaction: <T>(work: (tx: StoreTx) => Promise<T>, options?: TransactionOptions) =>
       new Promise<T>((resolve, reject) => {
-        queue.push({ work, atOnce: options?.atOnce === true, resolve: resolve as (value: unknown) => void, reject });
+        queue.push({ work, options: options ?? {}, resolve: resolve as (value: unknown) => void, reject });
         if (!draining) drained = drain();
       }),
     async idle() {
