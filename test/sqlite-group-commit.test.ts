@@ -24,7 +24,8 @@ let restore: () => void;
 beforeAll(() => {
   if (!sqliteOnly) return;
   file = tempDatabaseFile();
-  store = createSqliteStore(file);
+  // Groups of up to 16 as in production, with no time limit to speak of: a loaded machine (the whole suite at once) must not split them.
+  store = createSqliteStore(file, { groupLimits: { maxUnits: 16, maxGroupMs: 60_000 } });
   observer = new Database(file, { readonly: true });
   // Every BEGIN, as the bench counts transactions (the statements share one prototype).
   const proto = Object.getPrototypeOf(store.db.$client.prepare('select 1')) as { run: (...args: unknown[]) => unknown };

@@ -5,7 +5,7 @@ import { closeDb, createDb, type Db } from './client.js';
 import { guarded } from './driver-errors.js';
 import { lockDatabase } from './instance-lock.js';
 import { assistantStore, eventStore, keyStore, leaseStore, messageStore, runStore, threadStore } from './nouns.js';
-import { groupCommit } from './group-commit.js';
+import { groupCommit, type GroupLimits } from './group-commit.js';
 import { sqliteTx } from './tx.js';
 
 export interface SqliteStore extends Store {
@@ -21,7 +21,7 @@ export interface SqliteStore extends Store {
  * waits while a transaction is open; transactions run one after another (and those that
  * queue up share one COMMIT: group-commit.ts).
  */
-export function createSqliteStore(url: string, options: { lock?: boolean } = {}): SqliteStore {
+export function createSqliteStore(url: string, options: { lock?: boolean; groupLimits?: GroupLimits } = {}): SqliteStore {
   // Before opening: migrations and start-up recovery must never touch another live instance's database.
   const lock = options.lock ? lockDatabase(url) : null;
   let db: Db;
@@ -53,7 +53,7 @@ export function createSqliteStore(url: string, options: { lock?: boolean } = {})
 
   const checkpoints = startCheckpoints(db, url, exclusive);
   // Transactions that wait for one another share a COMMIT (group-commit.ts).
-  const transactions = groupCommit(db.$client, sqliteTx(db), exclusive);
+  const transactions = groupCommit(db.$client, sqliteTx(db), exclusive, options.groupLimits);
 
   return {
     kind: 'sqlite',
