@@ -95,7 +95,7 @@ export function groupCommit(
     if (!first) return;
     try {
       // A rollback that failed earlier may have left a transaction open: BEGIN would then fail for good.
-      if (client.open && client.inTransaction) rollBackAll();
+      rollBackAll();
       guarded(() => begin.run());
     } catch (error) {
       return first.reject(error);
@@ -104,6 +104,12 @@ export function groupCommit(
     // Undone alone, but told only after the COMMIT: a caller that reads back what refused it (the
     // row with its idempotency key) must find it committed, not in this open transaction.
     const undone: { unit: Unit; error: unknown }[] = [];
+    /** The whole group is gone: nobody's writes are kept, everybody gets this error. */
+    const failAll = (error: unknown) => {
+      rollBackAll();
+      for (const d of done) d.unit.reject(error);
+      for (const u of undone) u.unit.reject(error);
+    };
     try {
       // The first needs no savepoint: its failure rolls back a transaction that holds nothing else.
       done.push({ unit: first, result: await perform(first) });
@@ -126,9 +132,7 @@ export function groupCommit(
       } catch (error) {
         if (!undoUnit()) {
           // The whole transaction is gone (SQLite rolled it back, or the savepoint could not be undone): so are the earlier units' writes.
-          rollBackAll();
-          for (const d of done) d.unit.reject(error);
-          for (const u of undone) u.unit.reject(error);
+          failAll(error);
           return unit.reject(error);
         }
         undone.push({ unit, error });
@@ -137,11 +141,8 @@ export function groupCommit(
     try {
       guarded(() => commit.run());
     } catch (error) {
-      rollBackAll();
-      // Nothing of the group is kept: every caller gets the COMMIT's error (an undone one too: what refused it is gone).
-      for (const d of done) d.unit.reject(error);
-      for (const u of undone) u.unit.reject(error);
-      return;
+      // An undone one too gets the COMMIT's error: what refused it is gone.
+      return failAll(error);
     }
     for (const d of done) d.unit.resolve(d.result);
     for (const u of undone) u.unit.reject(u.error);

@@ -68,12 +68,15 @@ export function createSqliteStore(url: string, options: { lock?: boolean; groupL
     transaction: transactions.transaction,
     ping: () => run(() => void db.get(sql`select 1`)),
     async close() {
-      // Queued transactions finish first (a group may be waiting a turn for joiners), then whatever else runs.
-      await transactions.idle();
-      while (open) await open;
+      // Queued transactions finish first (a group may be waiting a turn for joiners), then whatever else runs;
+      // again after the checkpoints stop, for what began meanwhile.
+      const settled = async () => {
+        await transactions.idle();
+        while (open) await open;
+      };
+      await settled();
       await checkpoints?.stop();
-      await transactions.idle();
-      while (open) await open;
+      await settled();
       closeDb(db);
       lock?.release();
     },
